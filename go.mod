@@ -4,10 +4,18 @@ go 1.26.0
 
 toolchain go1.26.8
 
-require golang.org/x/tools v0.52.0
+require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/bazelbuild/buildtools v0.0.0-20260904073137-eaa4d125b423
+	github.com/google/go-cmp v0.7.0
+	golang.org/x/tools v0.52.0
+)
 
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
-	golang.org/x/mod v0.42.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
+	github.com/golang/protobuf v1.5.0 // indirect
+	github.com/google/safeopen v0.0.0-20260327150837-43626d6f4685 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	google.golang.org/protobuf v1.33.0 // indirect
 )
+
+tool github.com/bazelbuild/buildtools/buildifier

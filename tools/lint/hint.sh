@@ -6,9 +6,9 @@ set -uo pipefail
 fix=$1
 check=$2
 shift 2
-if "$check" "$@"; then
-	exit 0
-fi
+"$check" "$@"
 status=$?
-printf '\nFAILED; to fix, run: %s\n' "$fix" >&2
+if ((status != 0)); then
+	printf '\nFAILED; to fix, run: %s\n' "$fix" >&2
+fi
 exit "$status"

@@ -1,0 +1,149 @@
+// Package lint holds the style checks that need the whole source tree:
+// buildifier on every Starlark file and shellcheck on every shell script.
+// (gofmt and vet run per package at build time, through nogo.)
+//
+// The tests read the workspace itself, so Bazel runs them unsandboxed and
+// never caches them (tags "external", "no-sandbox"): a new BUILD file or
+// script is checked the moment it exists, with no list to keep up to date.
+package lint
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bazelbuild/buildtools/build"
+)
+
+// workspace returns the root of the source tree: under Bazel, the directory
+// the MODULE.bazel runfile links to; under `go test`, two levels up.
+func workspace(t *testing.T) string {
+	t.Helper()
+	if srcdir := os.Getenv("TEST_SRCDIR"); srcdir != "" {
+		link := filepath.Join(srcdir, os.Getenv("TEST_WORKSPACE"), "MODULE.bazel")
+		real, err := filepath.EvalSymlinks(link)
+		if err != nil {
+			t.Fatalf("locating the source tree from %s: %v", link, err)
+		}
+		return filepath.Dir(real)
+	}
+	abs, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// sources walks the tree and calls fn with each regular file's path relative
+// to root, skipping VCS data and Bazel's convenience symlinks.
+func sources(t *testing.T, root string, fn func(rel string)) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && (name == ".git" || name == "node_modules" || (strings.HasPrefix(name, "bazel-") && path != root)) {
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(root, path)
+			fn(rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walking %s: %v", root, err)
+	}
+}
+
+func isStarlark(rel string) bool {
+	base := filepath.Base(rel)
+	switch {
+	case base == "BUILD", base == "BUILD.bazel", base == "MODULE.bazel", base == "WORKSPACE", base == "WORKSPACE.bazel", base == "REPO.bazel":
+		return true
+	case strings.HasSuffix(base, ".bzl"), strings.HasSuffix(base, ".bazel"):
+		return true
+	}
+	return false
+}
+
+func TestBuildifier(t *testing.T) {
+	root := workspace(t)
+	checked := 0
+	sources(t, root, func(rel string) {
+		if !isStarlark(rel) {
+			return
+		}
+		checked++
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		f, err := build.Parse(rel, data)
+		if err != nil {
+			t.Errorf("%s does not parse: %v", rel, err)
+			return
+		}
+		if !bytes.Equal(build.Format(f), data) {
+			t.Errorf("%s is not buildifier-formatted; fix: tools/bazel run //:tidy (or: tools/bazel run //:buildifier -- %s)", rel, rel)
+		}
+	})
+	if checked == 0 {
+		t.Fatalf("found no BUILD or .bzl files under %s", root)
+	}
+}
+
+// isShell tells a shell script by its name or its #! line.
+func isShell(path string) bool {
+	if strings.HasSuffix(path, ".sh") || strings.HasSuffix(path, ".bash") {
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 64)
+	n, _ := f.Read(head)
+	line, _, _ := strings.Cut(string(head[:n]), "\n")
+	for _, sh := range []string{"#!/bin/sh", "#!/bin/bash", "#!/usr/bin/env bash", "#!/usr/bin/env sh"} {
+		if strings.HasPrefix(line, sh) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestShellcheck(t *testing.T) {
+	shellcheck, err := exec.LookPath("shellcheck")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("shellcheck not found on PATH; CI must have it: apt-get install shellcheck")
+		}
+		t.Skip("shellcheck not found on PATH; install it with: apt-get install shellcheck")
+	}
+	root := workspace(t)
+	var scripts []string
+	sources(t, root, func(rel string) {
+		if isShell(filepath.Join(root, rel)) {
+			scripts = append(scripts, rel)
+		}
+	})
+	if len(scripts) == 0 {
+		t.Fatalf("found no shell scripts under %s", root)
+	}
+	for _, s := range scripts {
+		cmd := exec.Command(shellcheck, "--external-sources", s)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("shellcheck %s: %v\n%s\nfix the findings above (or disable one with a '# shellcheck disable=SCxxxx # reason' comment)", s, err, out)
+		}
+	}
+	t.Logf("shellcheck: checked %d scripts: %s", len(scripts), strings.Join(scripts, " "))
+}
