@@ -13,10 +13,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/bazelbuild/buildtools/build"
+
+	"github.com/bty-lab/bty/tools/userepo"
 )
 
 // workspace returns the root of the source tree: under Bazel, the directory
@@ -146,4 +149,49 @@ func TestShellcheck(t *testing.T) {
 		}
 	}
 	t.Logf("shellcheck: checked %d scripts: %s", len(scripts), strings.Join(scripts, " "))
+}
+
+// Bazel must build with exactly the Go toolchain go.mod pins (tools/bazel
+// arranges it); a test binary reports the toolchain that compiled it.
+func TestGoToolchainIsPinned(t *testing.T) {
+	if os.Getenv("TEST_SRCDIR") == "" {
+		t.Skip("checks the toolchain Bazel uses; under plain go test, GOTOOLCHAIN governs")
+	}
+	data, err := os.ReadFile(filepath.Join(workspace(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pinned string
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "toolchain "); ok {
+			pinned = strings.TrimSpace(v)
+		}
+	}
+	if pinned == "" {
+		t.Fatal("go.mod has no toolchain line; add one, e.g. 'toolchain go1.26.8'")
+	}
+	if got := runtime.Version(); got != pinned {
+		t.Errorf("Bazel built this test with %s, but go.mod pins %s; run Bazel through tools/bazel, which selects the pinned toolchain", got, pinned)
+	}
+}
+
+// MODULE.bazel must make every direct Go dependency visible, or a new import
+// fails to build with an "unknown repo" error far from its cause.
+func TestUseRepo(t *testing.T) {
+	root := workspace(t)
+	module, err := os.ReadFile(filepath.Join(root, "MODULE.bazel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goMod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := userepo.Rewrite(module, goMod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, module) {
+		t.Errorf("MODULE.bazel's use_repo(go_deps, ...) does not match go.mod's direct requirements; fix: tools/bazel run //:tidy")
+	}
 }

@@ -1,0 +1,81 @@
+package userepo
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestRepoName(t *testing.T) {
+	// Names as gazelle's go_deps creates them (seen in its generated repos).
+	for path, want := range map[string]string{
+		"github.com/BurntSushi/toml":             "com_github_burntsushi_toml",
+		"golang.org/x/tools":                     "org_golang_x_tools",
+		"github.com/pin/tftp/v3":                 "com_github_pin_tftp_v3",
+		"github.com/google/go-containerregistry": "com_github_google_go_containerregistry",
+		"modernc.org/sqlite":                     "org_modernc_sqlite",
+	} {
+		if got := RepoName(path); got != want {
+			t.Errorf("RepoName(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+const goMod = `module example.com/m
+
+go 1.26.0
+
+require (
+	github.com/spf13/cobra v1.10.2
+	golang.org/x/tools v0.52.0
+)
+
+require github.com/spf13/pflag v1.0.9 // indirect
+`
+
+func TestRewrite(t *testing.T) {
+	in := `go_deps = use_extension("@bazel_gazelle//:extensions.bzl", "go_deps")
+go_deps.from_file(go_mod = "//:go.mod")
+use_repo(go_deps, "org_golang_x_tools", "stale_repo")
+
+use_repo(other, "keep_me")
+`
+	want := `go_deps = use_extension("@bazel_gazelle//:extensions.bzl", "go_deps")
+go_deps.from_file(go_mod = "//:go.mod")
+use_repo(
+    go_deps,
+    "com_github_spf13_cobra",
+    "org_golang_x_tools",
+)
+
+use_repo(other, "keep_me")
+`
+	got, err := Rewrite([]byte(in), []byte(goMod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("Rewrite (-want +got):\n%s", diff)
+	}
+	again, err := Rewrite(got, []byte(goMod))
+	if err != nil || string(again) != string(got) {
+		t.Errorf("Rewrite is not idempotent: %v\n%s", err, again)
+	}
+}
+
+func TestRewriteAddsMissingCall(t *testing.T) {
+	got, err := Rewrite([]byte("module(name = \"m\")\n"), []byte(goMod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), `"com_github_spf13_cobra",`) {
+		t.Errorf("no use_repo added:\n%s", got)
+	}
+}
+
+func TestBadGoMod(t *testing.T) {
+	if _, err := Rewrite([]byte(""), []byte("require (")); err == nil || !strings.Contains(err.Error(), "go.mod") {
+		t.Errorf("Rewrite with a broken go.mod: %v, want an error naming go.mod", err)
+	}
+}
