@@ -21,7 +21,10 @@ userepo=$(rlocation "$4")
 cd "$BUILD_WORKSPACE_DIRECTORY"
 
 echo "tidy: go mod tidy" >&2
-BUILD_WORKING_DIRECTORY=$PWD "$go" mod tidy
+# rules_go's go runner follows a go.mod change with "$BAZEL mod tidy", which
+# needs the buildozer module the offline toolchain lacks; userepo does that
+# job below, so the runner's step is turned into a no-op.
+BAZEL=true BUILD_WORKING_DIRECTORY=$PWD "$go" mod tidy
 echo "tidy: use_repo in MODULE.bazel" >&2
 "$userepo" .
 echo "tidy: gazelle" >&2
