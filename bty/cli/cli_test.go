@@ -56,3 +56,75 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestImages(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "debian.img.zst"), "12345")
+	write(t, filepath.Join(dir, "debian.img.zst.sha256"), strings.Repeat("AB", 32)+"  debian.img.zst\n")
+	write(t, filepath.Join(dir, "notes.txt"), "x")
+	write(t, filepath.Join(dir, "fedora.qcow2"), "")
+	out, _, code := run(t, "images", dir)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"debian.img.zst  img.zst  5 B", strings.Repeat("ab", 32), "fedora.qcow2    qcow2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "notes.txt") {
+		t.Errorf("non-image listed:\n%s", out)
+	}
+	if _, _, code := run(t, "images", filepath.Join(dir, "missing")); code != ExitRefused {
+		t.Errorf("missing dir: exit %d", code)
+	}
+}
+
+// fakeMachine points System at a sysfs tree with one 4 MiB disk, serial
+// BTYTEST, whose device node is a regular file.
+func fakeMachine(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, c := range map[string]string{
+		"sys/block/vdb/size":   "8192\n",
+		"sys/block/vdb/serial": "BTYTEST\n",
+		"sys/block/vdb/dev":    "254:16\n",
+		"proc/mountinfo":       "",
+		"dev/vdb":              strings.Repeat("\xaa", 4<<20),
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
+		write(t, filepath.Join(root, p), c)
+	}
+	old := System
+	t.Cleanup(func() { System = old })
+	System.Sys, System.Dev, System.MountInfo = filepath.Join(root, "sys"), filepath.Join(root, "dev"), filepath.Join(root, "proc/mountinfo")
+	System.Swaps, System.UdevData = "", ""
+	return filepath.Join(root, "dev/vdb")
+}
+
+func TestFlashExitCodes(t *testing.T) {
+	dev := fakeMachine(t)
+	img := filepath.Join(t.TempDir(), "a.img")
+	write(t, img, strings.Repeat("bty!", 1024))
+
+	if _, errOut, code := run(t, "flash", "--image", img, "--serial", "NOPE", "--yes"); code != ExitNoTarget {
+		t.Errorf("unknown serial: exit %d (%s), want 2", code, errOut)
+	}
+	if _, errOut, code := run(t, "flash", "--image", img, "--serial", "BTYTEST"); code != ExitRefused || !strings.Contains(errOut, "--yes") {
+		t.Errorf("no --yes off a terminal: exit %d (%s), want 3", code, errOut)
+	}
+	if _, errOut, code := run(t, "flash", "--image", img, "--serial", "BTYTEST", "--sha256", strings.Repeat("0", 64), "--yes"); code != ExitWriteError || !strings.Contains(errOut, "UNVERIFIED") {
+		t.Errorf("wrong digest: exit %d (%s), want 4", code, errOut)
+	}
+	out, errOut, code := run(t, "flash", "--image", img, "--serial", "BTYTEST", "--yes")
+	if code != 0 || !strings.Contains(out, "wrote 4.0 KiB (img") || !strings.Contains(errOut, "bty: write 100%") {
+		t.Fatalf("flash: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	got, _ := os.ReadFile(dev)
+	if !strings.HasPrefix(string(got), strings.Repeat("bty!", 1024)+"\xaa") {
+		t.Errorf("device does not start with the image")
+	}
+	if _, _, code := run(t, "flash", "--image", img, "--disk", dev, "--serial", "BTYTEST", "--yes"); code != ExitUsage {
+		t.Errorf("--disk with --serial: exit %d, want usage error", code)
+	}
+}

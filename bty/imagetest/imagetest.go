@@ -31,11 +31,12 @@ func Encode(t testing.TB, f catalog.Format, raw []byte) []byte {
 			err = w.Close()
 		}
 	case catalog.Zstd:
+		// EncodeAll records the content size in the frame header, as the
+		// zstd command does for files.
 		var w *zstd.Encoder
-		if w, err = zstd.NewWriter(&buf); err == nil {
-			if _, err = w.Write(raw); err == nil {
-				err = w.Close()
-			}
+		if w, err = zstd.NewWriter(nil); err == nil {
+			buf.Write(w.EncodeAll(raw, nil))
+			err = w.Close()
 		}
 	case catalog.XZ:
 		var w *xz.Writer

@@ -1,0 +1,337 @@
+// Package flash writes an image onto a whole disk: fetch, verify, decode,
+// write, fsync, in that order of guarantees.
+//
+// The sha256 is computed over the bytes as fetched. Streamed formats are
+// written while they arrive, so a digest mismatch is only known at the end:
+// the error then says loudly that the disk holds unverified data. qcow2
+// needs random access, so it is fetched (or read) and verified in full
+// before the first byte is written.
+package flash
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/decode"
+	"github.com/bty-lab/bty/bty/disk"
+	"github.com/bty-lab/bty/bty/progress"
+	"github.com/bty-lab/bty/bty/qcow2"
+	"github.com/bty-lab/bty/bty/source"
+)
+
+// Kind classifies a failure; the CLI maps it to an exit code.
+type Kind int
+
+// Kinds of failure, matching the spec's exit codes 2, 3 and 4.
+const (
+	NoTarget Kind = iota + 2 // the target disk does not exist
+	Refused                  // validation refused; nothing was written
+	Failed                   // a write or integrity failure
+)
+
+// Error is a flash failure of some Kind.
+type Error struct {
+	Kind Kind
+	// Unverified is set when bytes reached the target before the failure:
+	// the disk holds partial or unverified data.
+	Unverified bool
+	Err        error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func refused(format string, args ...any) error {
+	return &Error{Kind: Refused, Err: fmt.Errorf(format, args...)}
+}
+
+// Job is one flash.
+type Job struct {
+	Source string         // path, http(s):// URL or oras:// reference
+	SHA256 string         // expected digest of the bytes as fetched, if known
+	Format catalog.Format // empty: derived from the source's name
+	Target disk.Disk
+	// Progress receives download and write progress; nil reports nothing.
+	Progress *progress.Reporter
+	Sources  source.Options
+	// TempDir holds a remote qcow2 while it is verified; "" means os.TempDir.
+	TempDir string
+	// BufferSize is the size of each write; 0 means 4 MiB.
+	BufferSize int
+}
+
+// Result describes a successful flash.
+type Result struct {
+	Format  catalog.Format
+	Fetched int64  // bytes fetched
+	Written int64  // bytes written to the target
+	SHA256  string // digest of the fetched bytes
+	Elapsed time.Duration
+}
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Run performs the job.
+func Run(ctx context.Context, job Job) (Result, error) {
+	start := time.Now()
+	if job.Progress == nil {
+		job.Progress = progress.Discard()
+	}
+	if job.BufferSize == 0 {
+		job.BufferSize = 4 << 20
+	}
+	if job.BufferSize%align != 0 {
+		return Result{}, fmt.Errorf("buffer size %d is not a multiple of %d", job.BufferSize, align)
+	}
+	if job.SHA256 != "" && !sha256Hex.MatchString(job.SHA256) {
+		return Result{}, refused("--sha256 %q must be 64 lower-case hex digits", job.SHA256)
+	}
+	if err := job.Target.Check(-1); err != nil {
+		return Result{}, &Error{Kind: Refused, Err: err}
+	}
+	src, err := source.Open(ctx, job.Source, job.Sources)
+	if err != nil {
+		return Result{}, &Error{Kind: Refused, Err: err}
+	}
+	defer src.Close()
+	format := job.Format
+	if format == "" {
+		if format, err = catalog.FormatFromName(src.Name); err != nil {
+			return Result{}, &Error{Kind: Refused, Err: fmt.Errorf("image %s: %w; pass --format to override", job.Source, err)}
+		}
+	}
+	var res Result
+	if format == catalog.QCOW2 {
+		res, err = job.runQCOW2(ctx, src)
+	} else {
+		res, err = job.runStream(ctx, src, format)
+	}
+	res.Format = format
+	res.Elapsed = time.Since(start)
+	return res, err
+}
+
+// fetchCounter counts and hashes the bytes as fetched.
+type fetchCounter struct {
+	r       io.Reader
+	h       hash.Hash
+	n       int64
+	counter *progress.Counter
+}
+
+func (f *fetchCounter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if n > 0 {
+		f.h.Write(p[:n])
+		f.n += int64(n)
+		f.counter.Add(int64(n))
+	}
+	return n, err
+}
+
+func (f *fetchCounter) sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
+
+func (job *Job) runStream(ctx context.Context, src *source.Source, format catalog.Format) (Result, error) {
+	dl := job.Progress.Counter("download", src.Size)
+	fetched := &fetchCounter{r: src, h: sha256.New(), counter: dl}
+	br := bufio.NewReaderSize(fetched, 64<<10)
+
+	// Refuse a target that is certainly too small before writing: raw
+	// images have their size, zstd frames usually declare theirs.
+	size := int64(-1)
+	switch format {
+	case catalog.Raw:
+		size = src.Size
+	case catalog.Zstd:
+		var h zstd.Header
+		if head, _ := br.Peek(zstd.HeaderMaxSize); h.Decode(head) == nil && h.HasFCS {
+			size = int64(h.FrameContentSize) // a lower bound if there are more frames
+		}
+	}
+	if err := job.Target.Check(size); err != nil {
+		return Result{}, &Error{Kind: Refused, Err: err}
+	}
+	dec, err := decode.Stream(format, br)
+	if err != nil {
+		return Result{}, &Error{Kind: Refused, Err: fmt.Errorf("image %s: %w", job.Source, err)}
+	}
+	defer dec.Close()
+
+	wr := job.Progress.Counter("write", size)
+	if size < 0 {
+		wr.Follow(dl.Fraction)
+	}
+	written, err := job.write(ctx, dec, wr)
+	if err != nil {
+		return Result{Written: written}, err
+	}
+	// The hash covers every fetched byte, including any the decoder did not
+	// need (a trailer, padding).
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return Result{Written: written}, &Error{Kind: Failed, Unverified: true, Err: fmt.Errorf("reading the rest of %s: %w; the target holds unverified data", job.Source, err)}
+	}
+	dl.Done()
+	res := Result{Fetched: fetched.n, Written: written, SHA256: fetched.sum()}
+	if src.Size >= 0 && fetched.n != src.Size {
+		return res, &Error{Kind: Failed, Unverified: true, Err: fmt.Errorf("fetched %d bytes of %s, expected %d; the target %s holds UNVERIFIED data", fetched.n, job.Source, src.Size, job.Target.Path)}
+	}
+	if job.SHA256 != "" && res.SHA256 != job.SHA256 {
+		return res, &Error{Kind: Failed, Unverified: true, Err: fmt.Errorf(
+			"sha256 mismatch for %s: got %s, expected %s. The target %s now holds UNVERIFIED data: do not boot it; flash it again from a good source",
+			job.Source, res.SHA256, job.SHA256, job.Target.Path)}
+	}
+	return res, nil
+}
+
+func (job *Job) runQCOW2(ctx context.Context, src *source.Source) (Result, error) {
+	dl := job.Progress.Counter("download", src.Size)
+	fetched := &fetchCounter{r: src, h: sha256.New(), counter: dl}
+	file := src.File
+	if file != nil {
+		// A local image: read it once for the digest, then use it in place.
+		if _, err := io.Copy(io.Discard, fetched); err != nil {
+			return Result{}, &Error{Kind: Refused, Err: fmt.Errorf("reading %s: %w", job.Source, err)}
+		}
+	} else {
+		// A remote image is spooled to disk, then read at random.
+		tmp, err := os.CreateTemp(job.TempDir, "bty-*.qcow2")
+		if err != nil {
+			return Result{}, &Error{Kind: Failed, Err: fmt.Errorf("creating a temporary file for %s: %w", job.Source, err)}
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		if _, err := io.Copy(tmp, fetched); err != nil {
+			return Result{}, &Error{Kind: Failed, Err: fmt.Errorf("fetching %s: %w; nothing was written to %s", job.Source, err, job.Target.Path)}
+		}
+		file = tmp
+	}
+	dl.Done()
+	res := Result{Fetched: fetched.n, SHA256: fetched.sum()}
+	if job.SHA256 != "" && res.SHA256 != job.SHA256 {
+		return res, &Error{Kind: Failed, Err: fmt.Errorf("sha256 mismatch for %s: got %s, expected %s; nothing was written to %s", job.Source, res.SHA256, job.SHA256, job.Target.Path)}
+	}
+	img, err := qcow2.Open(file, fetched.n)
+	if err != nil {
+		return res, &Error{Kind: Refused, Err: fmt.Errorf("image %s: %w", job.Source, err)}
+	}
+	defer img.Close()
+	if err := job.Target.Check(img.Size()); err != nil {
+		return res, &Error{Kind: Refused, Err: err}
+	}
+	wr := job.Progress.Counter("write", img.Size())
+	res.Written, err = job.write(ctx, io.NewSectionReader(img, 0, img.Size()), wr)
+	return res, err
+}
+
+// write copies r to the target through a pipeline of aligned buffers: one
+// goroutine reads (and decodes) while the caller's writes the previous
+// buffer, so fetch, decode and disk I/O overlap. It ends with an fsync.
+func (job *Job) write(ctx context.Context, r io.Reader, counter *progress.Counter) (int64, error) {
+	dev, err := openDevice(job.Target.Path)
+	if err != nil {
+		return 0, err
+	}
+	defer dev.Close()
+
+	const depth = 3
+	free := make(chan []byte, depth)
+	for range depth {
+		free <- buffer(job.BufferSize)
+	}
+	type chunk struct {
+		buf []byte
+		n   int
+		err error // io.EOF at the end
+	}
+	full := make(chan chunk, depth)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			n, err := fill(r, b)
+			select {
+			case full <- chunk{b, n, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	var off int64
+	fail := func(err error) (int64, error) {
+		return off, &Error{Kind: Failed, Unverified: off > 0, Err: err}
+	}
+	for {
+		var c chunk
+		select {
+		case c = <-full:
+		case <-ctx.Done():
+			return fail(fmt.Errorf("interrupted after writing %d bytes to %s: %w; the target holds partial data", off, job.Target.Path, ctx.Err()))
+		}
+		if c.n > 0 {
+			if off+int64(c.n) > job.Target.Size {
+				return fail(fmt.Errorf("the image is larger than %s (%d bytes); stopped after writing %d bytes%s", job.Target.Path, job.Target.Size, off, partial(off)))
+			}
+			if err := dev.WriteAt(c.buf[:c.n], off); err != nil {
+				return fail(err)
+			}
+			off += int64(c.n)
+			counter.Add(int64(c.n))
+		}
+		if c.err != nil && !errors.Is(c.err, io.EOF) {
+			return fail(fmt.Errorf("reading image %s after %d bytes: %w; the target %s holds partial data", job.Source, off, c.err, job.Target.Path))
+		}
+		if c.err != nil {
+			break
+		}
+		free <- c.buf
+	}
+	if err := dev.Sync(); err != nil {
+		return fail(err)
+	}
+	counter.Done()
+	return off, nil
+}
+
+// fill reads until b is full or r ends. Unlike io.ReadFull it keeps a
+// decoder's own io.ErrUnexpectedEOF (a truncated stream) distinct from the
+// plain io.EOF that ends a good one.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func partial(written int64) string {
+	if written == 0 {
+		return "; nothing was written"
+	}
+	return "; the target holds partial data"
+}
