@@ -104,8 +104,12 @@ func runFlash(cmd *cobra.Command, f flashFlags) error {
 		}
 		return &exitError{code: ExitWriteError, err: err}
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, sha256 %s) to %s in %.1fs\n",
-		progress.Bytes(res.Written), res.Format, res.SHA256, target.Path, res.Elapsed.Seconds())
+	check := "sha256 " + res.SHA256 + " verified"
+	if f.sha256 == "" {
+		check = "not verified: pass --sha256 to check the image"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, %s) to %s in %.1fs\n",
+		progress.Bytes(res.Written), res.Format, check, target.Path, res.Elapsed.Seconds())
 	return nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -70,6 +69,19 @@ type Job struct {
 	TempDir string
 	// BufferSize is the size of each write; 0 means 4 MiB.
 	BufferSize int
+	// Hash computes the sha256 of the fetched bytes even when SHA256 is
+	// empty (it always is computed when SHA256 is set).
+	Hash bool
+}
+
+// hasher returns the digest to compute over the fetched bytes: sha256 when
+// one is expected (or asked for), none otherwise, so an unverified flash is
+// not slowed down by hashing it cannot check against anything.
+func (job *Job) hasher() hash.Hash {
+	if job.SHA256 == "" && !job.Hash {
+		return nil
+	}
+	return sha256.New()
 }
 
 // Result describes a successful flash.
@@ -77,7 +89,7 @@ type Result struct {
 	Format  catalog.Format
 	Fetched int64  // bytes fetched
 	Written int64  // bytes written to the target
-	SHA256  string // digest of the fetched bytes
+	SHA256  string // digest of the fetched bytes; "" when not computed
 	Elapsed time.Duration
 }
 
@@ -123,29 +135,10 @@ func Run(ctx context.Context, job Job) (Result, error) {
 	return res, err
 }
 
-// fetchCounter counts and hashes the bytes as fetched.
-type fetchCounter struct {
-	r       io.Reader
-	h       hash.Hash
-	n       int64
-	counter *progress.Counter
-}
-
-func (f *fetchCounter) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if n > 0 {
-		f.h.Write(p[:n])
-		f.n += int64(n)
-		f.counter.Add(int64(n))
-	}
-	return n, err
-}
-
-func (f *fetchCounter) sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
-
 func (job *Job) runStream(ctx context.Context, src *source.Source, format catalog.Format) (Result, error) {
 	dl := job.Progress.Counter("download", src.Size)
-	fetched := &fetchCounter{r: src, h: sha256.New(), counter: dl}
+	fetched := newFetchPipe(src, job.hasher(), dl)
+	defer fetched.Close()
 	br := bufio.NewReaderSize(fetched, 64<<10)
 
 	// Refuse a target that is certainly too small before writing: raw
@@ -173,7 +166,7 @@ func (job *Job) runStream(ctx context.Context, src *source.Source, format catalo
 	if size < 0 {
 		wr.Follow(dl.Fraction)
 	}
-	written, err := job.write(ctx, dec, wr)
+	written, err := job.write(ctx, dec, wr, fetched.Close)
 	if err != nil {
 		return Result{Written: written}, err
 	}
@@ -183,9 +176,9 @@ func (job *Job) runStream(ctx context.Context, src *source.Source, format catalo
 		return Result{Written: written}, &Error{Kind: Failed, Unverified: true, Err: fmt.Errorf("reading the rest of %s: %w; the target holds unverified data", job.Source, err)}
 	}
 	dl.Done()
-	res := Result{Fetched: fetched.n, Written: written, SHA256: fetched.sum()}
-	if src.Size >= 0 && fetched.n != src.Size {
-		return res, &Error{Kind: Failed, Unverified: true, Err: fmt.Errorf("fetched %d bytes of %s, expected %d; the target %s holds UNVERIFIED data", fetched.n, job.Source, src.Size, job.Target.Path)}
+	res := Result{Fetched: fetched.Fetched(), Written: written, SHA256: fetched.Sum()}
+	if src.Size >= 0 && res.Fetched != src.Size {
+		return res, &Error{Kind: Failed, Unverified: true, Err: fmt.Errorf("fetched %d bytes of %s, expected %d; the target %s holds UNVERIFIED data", res.Fetched, job.Source, src.Size, job.Target.Path)}
 	}
 	if job.SHA256 != "" && res.SHA256 != job.SHA256 {
 		return res, &Error{Kind: Failed, Unverified: true, Err: fmt.Errorf(
@@ -197,7 +190,8 @@ func (job *Job) runStream(ctx context.Context, src *source.Source, format catalo
 
 func (job *Job) runQCOW2(ctx context.Context, src *source.Source) (Result, error) {
 	dl := job.Progress.Counter("download", src.Size)
-	fetched := &fetchCounter{r: src, h: sha256.New(), counter: dl}
+	fetched := newFetchPipe(src, job.hasher(), dl)
+	defer fetched.Close()
 	file := src.File
 	if file != nil {
 		// A local image: read it once for the digest, then use it in place.
@@ -218,11 +212,11 @@ func (job *Job) runQCOW2(ctx context.Context, src *source.Source) (Result, error
 		file = tmp
 	}
 	dl.Done()
-	res := Result{Fetched: fetched.n, SHA256: fetched.sum()}
+	res := Result{Fetched: fetched.Fetched(), SHA256: fetched.Sum()}
 	if job.SHA256 != "" && res.SHA256 != job.SHA256 {
 		return res, &Error{Kind: Failed, Err: fmt.Errorf("sha256 mismatch for %s: got %s, expected %s; nothing was written to %s", job.Source, res.SHA256, job.SHA256, job.Target.Path)}
 	}
-	img, err := qcow2.Open(file, fetched.n)
+	img, err := qcow2.Open(file, res.Fetched)
 	if err != nil {
 		return res, &Error{Kind: Refused, Err: fmt.Errorf("image %s: %w", job.Source, err)}
 	}
@@ -231,14 +225,16 @@ func (job *Job) runQCOW2(ctx context.Context, src *source.Source) (Result, error
 		return res, &Error{Kind: Refused, Err: err}
 	}
 	wr := job.Progress.Counter("write", img.Size())
-	res.Written, err = job.write(ctx, io.NewSectionReader(img, 0, img.Size()), wr)
+	res.Written, err = job.write(ctx, io.NewSectionReader(img, 0, img.Size()), wr, nil)
 	return res, err
 }
 
 // write copies r to the target through a pipeline of aligned buffers: one
 // goroutine reads (and decodes) while the caller's writes the previous
 // buffer, so fetch, decode and disk I/O overlap. It ends with an fsync.
-func (job *Job) write(ctx context.Context, r io.Reader, counter *progress.Counter) (int64, error) {
+// abort, if set, unblocks a read in progress when write returns early; the
+// reading goroutine has always finished when write returns.
+func (job *Job) write(ctx context.Context, r io.Reader, counter *progress.Counter, abort func()) (int64, error) {
 	dev, err := openDevice(job.Target.Path)
 	if err != nil {
 		return 0, err
@@ -257,8 +253,17 @@ func (job *Job) write(ctx context.Context, r io.Reader, counter *progress.Counte
 	}
 	full := make(chan chunk, depth)
 	stop := make(chan struct{})
-	defer close(stop)
+	readerDone := make(chan struct{})
+	finished := false
+	defer func() {
+		close(stop)
+		if !finished && abort != nil {
+			abort()
+		}
+		<-readerDone
+	}()
 	go func() {
+		defer close(readerDone)
 		for {
 			var b []byte
 			select {
@@ -307,6 +312,9 @@ func (job *Job) write(ctx context.Context, r io.Reader, counter *progress.Counte
 		}
 		free <- c.buf
 	}
+	// The reader saw the end of the image and has returned (or will, after
+	// its final send): no abort needed, the rest of the source stays readable.
+	finished = true
 	if err := dev.Sync(); err != nil {
 		return fail(err)
 	}
