@@ -16,6 +16,7 @@ import (
 	"github.com/bty-lab/bty/bty/disk"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/progress"
+	"github.com/bty-lab/bty/internal/testenv"
 )
 
 const pattern = 0xAA
@@ -86,7 +87,7 @@ func TestEveryStreamedFormat(t *testing.T) {
 			}
 			got := contents(t, d)
 			if !bytes.Equal(got[:len(raw)], raw) {
-				t.Errorf("target differs from the raw image at %d", firstDiff(got, raw))
+				t.Errorf("target differs from the raw image at %d", testenv.FirstDiff(got, raw))
 			}
 			if !bytes.Equal(got[len(raw):], bytes.Repeat([]byte{pattern}, len(got)-len(raw))) {
 				t.Errorf("bytes past the image were touched")
@@ -101,15 +102,6 @@ func TestEveryStreamedFormat(t *testing.T) {
 			}
 		})
 	}
-}
-
-func firstDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
 }
 
 // A wrong digest on a streamed image is found after writing: exit 4 and a
@@ -180,19 +172,8 @@ func TestCorruptStreamFails(t *testing.T) {
 	}
 }
 
-func qemuImg(t *testing.T) string {
-	p, err := exec.LookPath("qemu-img")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("qemu-img not found; CI must have it (apt-get install qemu-utils)")
-		}
-		t.Skip("qemu-img not found; install qemu-utils")
-	}
-	return p
-}
-
 func makeQCOW2(t *testing.T, data []byte) []byte {
-	q := qemuImg(t)
+	q := testenv.Tool(t, "qemu-img", "qemu-utils")
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.raw"), filepath.Join(dir, "out.qcow2")
 	if err := os.WriteFile(in, data, 0o644); err != nil {
@@ -216,7 +197,7 @@ func TestQCOW2(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := contents(t, d); !bytes.Equal(got[:len(data)], data) {
-		t.Errorf("target differs from the raw image at %d", firstDiff(got, data))
+		t.Errorf("target differs from the raw image at %d", testenv.FirstDiff(got, data))
 	}
 
 	// A wrong digest is found before anything is written.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bty-lab/bty/internal/testenv"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -150,18 +151,9 @@ func TestReadMixedClusters(t *testing.T) {
 			t.Fatalf("%+v: %v", s, err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%+v: guest bytes differ at %d", s, firstDiff(got, want))
+			t.Errorf("%+v: guest bytes differ at %d", s, testenv.FirstDiff(got, want))
 		}
 	}
-}
-
-func firstDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
 }
 
 func TestRefusals(t *testing.T) {
@@ -221,13 +213,7 @@ func TestCorruptDataFailsRead(t *testing.T) {
 // qemu-img, the reference implementation, writes images we must read back
 // byte for byte: plain, deflate-compressed and zstd-compressed.
 func TestAgainstQemuImg(t *testing.T) {
-	qemuImg, err := exec.LookPath("qemu-img")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("qemu-img not found; CI must have it (apt-get install qemu-utils)")
-		}
-		t.Skip("qemu-img not found; install qemu-utils to cross-check against it")
-	}
+	qemuImg := testenv.Tool(t, "qemu-img", "qemu-utils")
 	dir := t.TempDir()
 	raw := make([]byte, 3<<20+4096)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -261,7 +247,7 @@ func TestAgainstQemuImg(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, raw) {
-				t.Errorf("guest bytes differ from the raw image at %d", firstDiff(got, raw))
+				t.Errorf("guest bytes differ from the raw image at %d", testenv.FirstDiff(got, raw))
 			}
 		})
 	}

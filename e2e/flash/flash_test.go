@@ -26,41 +26,22 @@ import (
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/e2e/loop"
+	"github.com/bty-lab/bty/internal/testenv"
 )
 
 const pattern = 0x5a
 
 var raw = imagetest.Disk(12<<20+3*512, 42)
 
-func need(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s: %v (CI must provide it)", what, err)
-	}
-	t.Skipf("%s: %v", what, err)
-}
-
-// bty returns the binary under test: Bazel's (BTY_BINARY, a runfiles path)
-// or one built by `go build` under plain `go test`.
+// bty is the binary under test.
 func bty(t *testing.T) string {
-	t.Helper()
-	if rel := os.Getenv("BTY_BINARY"); rel != "" {
-		return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
-	}
-	out := filepath.Join(t.TempDir(), "bty")
-	if b, err := exec.Command("go", "build", "-o", out, "github.com/bty-lab/bty/bty/cmd/bty").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return out
+	return testenv.Binary(t, "BTY_BINARY", "github.com/bty-lab/bty/bty/cmd/bty")
 }
 
 // disk attaches a fresh loop device of size bytes filled with a pattern.
 func disk(t *testing.T, size int, partitioned bool) *loop.Device {
 	t.Helper()
-	need(t, "loop devices", loop.Available())
+	testenv.Require(t, "loop devices", loop.Available())
 	backing := filepath.Join(t.TempDir(), "backing")
 	content := bytes.Repeat([]byte{pattern}, size)
 	if partitioned {
@@ -85,24 +66,6 @@ func mbr(b []byte, start, sectors uint32) {
 	binary.LittleEndian.PutUint32(e[8:], start)
 	binary.LittleEndian.PutUint32(e[12:], sectors)
 	b[510], b[511] = 0x55, 0xaa
-}
-
-// lookSbin finds an administration tool; Bazel's test PATH has no sbin.
-func lookSbin(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		if p := filepath.Join(dir, name); fileExists(p) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found on PATH, in /usr/sbin or in /sbin", name)
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 func read(t *testing.T, path string) []byte {
@@ -147,8 +110,7 @@ func file(t *testing.T, name string, data []byte) string {
 
 func qcow2(t *testing.T, data []byte) []byte {
 	t.Helper()
-	q, err := exec.LookPath("qemu-img")
-	need(t, "qemu-img (apt-get install qemu-utils)", err)
+	q := testenv.Tool(t, "qemu-img", "qemu-utils")
 	in := file(t, "in.raw", data)
 	out := filepath.Join(t.TempDir(), "out.qcow2")
 	if b, err := exec.Command(q, "convert", "-c", "-O", "qcow2", in, out).CombinedOutput(); err != nil {
@@ -211,8 +173,7 @@ func TestWrongDigest(t *testing.T) {
 // (CONFIG_MSDOS_PARTITION unset), so there the whole disk is mounted and
 // partition mounts are covered by package disk's sysfs tests.
 func TestMountedRefused(t *testing.T) {
-	mkfs, err := lookSbin("mkfs.ext4")
-	need(t, "mkfs.ext4 (apt-get install e2fsprogs)", err)
+	mkfs := testenv.Tool(t, "mkfs.ext4", "e2fsprogs")
 	d := disk(t, 16<<20, true)
 	target, err := d.Partition(1)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bazelbuild/buildtools/build"
 
+	"github.com/bty-lab/bty/internal/testenv"
 	"github.com/bty-lab/bty/tools/userepo"
 )
 
@@ -124,13 +125,7 @@ func isShell(path string) bool {
 }
 
 func TestShellcheck(t *testing.T) {
-	shellcheck, err := exec.LookPath("shellcheck")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("shellcheck not found on PATH; CI must have it: apt-get install shellcheck")
-		}
-		t.Skip("shellcheck not found on PATH; install it with: apt-get install shellcheck")
-	}
+	shellcheck := testenv.Tool(t, "shellcheck", "shellcheck")
 	root := workspace(t)
 	var scripts []string
 	sources(t, root, func(rel string) {

@@ -8,26 +8,13 @@ import (
 	"testing"
 
 	"github.com/bty-lab/bty/bty/version"
+	"github.com/bty-lab/bty/internal/testenv"
 )
-
-// binary returns the bty executable under test: the one Bazel built (passed
-// as BTY_BINARY, a runfiles path), or one `go build` makes under `go test`.
-func binary(t *testing.T) string {
-	t.Helper()
-	if rel := os.Getenv("BTY_BINARY"); rel != "" {
-		return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
-	}
-	out := filepath.Join(t.TempDir(), "bty")
-	if b, err := exec.Command("go", "build", "-o", out, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return out
-}
 
 // The shipped binary reports the version from the VERSION file and maps a
 // refused catalog to exit code 3.
 func TestBinary(t *testing.T) {
-	bin := binary(t)
+	bin := testenv.Binary(t, "BTY_BINARY", "github.com/bty-lab/bty/bty/cmd/bty")
 	out, err := exec.Command(bin, "--version").Output()
 	if err != nil {
 		t.Fatalf("bty --version: %v", err)
