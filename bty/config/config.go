@@ -1,0 +1,200 @@
+// Package config loads bty-web's settings in layers, lowest first: built-in
+// defaults, /etc/bty/bty.toml, <state_dir>/bty.toml, then environment
+// variables BTY_<SECTION>_<KEY> (BTY_ADMIN_PASSWORD, BTY_SERVER_PORT, ...).
+//
+// Files are strict: an unknown key or a wrong type is an error naming the
+// file and the key, never a silently ignored setting.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPassword is the admin password until the operator sets one.
+const DefaultPassword = "bty-lab"
+
+// Config is bty-web's configuration.
+type Config struct {
+	Server Server `toml:"server"`
+	Admin  Admin  `toml:"admin"`
+	Paths  Paths  `toml:"paths"`
+	Limits Limits `toml:"limits"`
+}
+
+// Server is where bty-web listens and how clients reach it.
+type Server struct {
+	Listen string `toml:"listen"` // address to bind
+	Port   int    `toml:"port"`
+	// PublicURL, if set, is the base of URLs in scripts and plans; else
+	// they are built from the Host header each client used.
+	PublicURL string `toml:"public_url"`
+}
+
+// Admin holds the operator's credentials.
+type Admin struct {
+	Password string `toml:"password"`
+}
+
+// Paths are where state lives.
+type Paths struct {
+	StateDir string `toml:"state_dir"`
+}
+
+// Limits bound what clients may send.
+type Limits struct {
+	MaxImageBytes int64 `toml:"max_image_bytes"`
+	MaxBootBytes  int64 `toml:"max_boot_bytes"`
+}
+
+// Defaults returns the built-in settings.
+func Defaults() Config {
+	return Config{
+		Server: Server{Listen: "0.0.0.0", Port: 8080},
+		Admin:  Admin{Password: DefaultPassword},
+		Paths:  Paths{StateDir: "/var/lib/bty"},
+		Limits: Limits{MaxImageBytes: 256 << 30, MaxBootBytes: 4 << 30},
+	}
+}
+
+// Sources says where the layers come from; tests replace them.
+type Sources struct {
+	SystemFile string              // normally /etc/bty/bty.toml
+	Env        func(string) string // normally os.Getenv
+	Environ    []string            // normally os.Environ(), to spot misspelt variables
+}
+
+// System returns the real sources.
+func System() Sources {
+	return Sources{SystemFile: "/etc/bty/bty.toml", Env: os.Getenv, Environ: os.Environ()}
+}
+
+// Load builds the configuration from src.
+func Load(src Sources) (Config, error) {
+	c := Defaults()
+	if err := mergeFile(&c, src.SystemFile); err != nil {
+		return c, err
+	}
+	// The state dir names the second file, so the environment's say on it
+	// counts before that file is read.
+	if v := src.Env("BTY_PATHS_STATE_DIR"); v != "" {
+		c.Paths.StateDir = v
+	}
+	if err := mergeFile(&c, filepath.Join(c.Paths.StateDir, "bty.toml")); err != nil {
+		return c, err
+	}
+	if err := mergeEnv(&c, src); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func mergeFile(c *Config, path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading config %s: %w", path, err)
+	}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if keys := md.Undecoded(); len(keys) > 0 {
+		return fmt.Errorf("config %s: unknown key %q (known: %s)", path, keys[0].String(), strings.Join(knownKeys(), ", "))
+	}
+	return nil
+}
+
+// fields walks the two-level struct: section, key, and the settable value.
+func fields(c *Config, fn func(section, key string, v reflect.Value)) {
+	cv := reflect.ValueOf(c).Elem()
+	for i := range cv.NumField() {
+		section := cv.Type().Field(i).Tag.Get("toml")
+		sv := cv.Field(i)
+		for j := range sv.NumField() {
+			fn(section, sv.Type().Field(j).Tag.Get("toml"), sv.Field(j))
+		}
+	}
+}
+
+func envName(section, key string) string {
+	return "BTY_" + strings.ToUpper(section) + "_" + strings.ToUpper(key)
+}
+
+func knownKeys() []string {
+	var keys []string
+	fields(&Config{}, func(s, k string, _ reflect.Value) { keys = append(keys, s+"."+k) })
+	return keys
+}
+
+func mergeEnv(c *Config, src Sources) error {
+	known := map[string]bool{}
+	var errs []error
+	fields(c, func(section, key string, v reflect.Value) {
+		name := envName(section, key)
+		known[name] = true
+		val := src.Env(name)
+		if val == "" {
+			return
+		}
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString(val)
+		case reflect.Int, reflect.Int64:
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: want a whole number", name, val))
+				return
+			}
+			v.SetInt(n)
+		}
+	})
+	// A misspelt variable for a known section would be silently ignored;
+	// say so instead.
+	for _, kv := range src.Environ {
+		name, _, _ := strings.Cut(kv, "=")
+		for _, section := range []string{"BTY_SERVER_", "BTY_ADMIN_", "BTY_PATHS_", "BTY_LIMITS_"} {
+			if strings.HasPrefix(name, section) && !known[name] {
+				errs = append(errs, fmt.Errorf("unknown setting %s; known: %s", name, strings.Join(envNames(), ", ")))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func envNames() []string {
+	var names []string
+	fields(&Config{}, func(s, k string, _ reflect.Value) { names = append(names, envName(s, k)) })
+	return names
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Server.Port < 1 || c.Server.Port > 65535:
+		return fmt.Errorf("server.port %d out of range 1-65535", c.Server.Port)
+	case c.Admin.Password == "":
+		return errors.New("admin.password must not be empty")
+	case c.Paths.StateDir == "":
+		return errors.New("paths.state_dir must not be empty")
+	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0:
+		return errors.New("limits must be positive")
+	case c.Server.PublicURL != "" && !strings.HasPrefix(c.Server.PublicURL, "http://") && !strings.HasPrefix(c.Server.PublicURL, "https://"):
+		return fmt.Errorf("server.public_url %q must start with http:// or https://", c.Server.PublicURL)
+	}
+	return nil
+}
+
+// DefaultPasswordInUse reports whether the operator has not set a password.
+func (c Config) DefaultPasswordInUse() bool { return c.Admin.Password == DefaultPassword }

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func sources(t *testing.T, system, state string, env map[string]string) Sources {
+	t.Helper()
+	dir := t.TempDir()
+	sys := filepath.Join(dir, "etc-bty.toml")
+	stateDir := filepath.Join(dir, "state")
+	os.MkdirAll(stateDir, 0o755)
+	if system != "" {
+		os.WriteFile(sys, []byte(system), 0o644)
+	}
+	if state != "" {
+		os.WriteFile(filepath.Join(stateDir, "bty.toml"), []byte(state), 0o644)
+	}
+	if env == nil {
+		env = map[string]string{}
+	}
+	if _, ok := env["BTY_PATHS_STATE_DIR"]; !ok {
+		env["BTY_PATHS_STATE_DIR"] = stateDir
+	}
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	return Sources{SystemFile: sys, Env: func(k string) string { return env[k] }, Environ: environ}
+}
+
+func TestLayers(t *testing.T) {
+	c, err := Load(sources(t,
+		"[server]\nport = 9000\nlisten = \"127.0.0.1\"\n[admin]\npassword = \"from-etc\"\n",
+		"[admin]\npassword = \"from-state\"\n",
+		map[string]string{"BTY_SERVER_PORT": "9100"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Port != 9100 || c.Server.Listen != "127.0.0.1" || c.Admin.Password != "from-state" {
+		t.Errorf("config = %+v", c)
+	}
+	if c.DefaultPasswordInUse() {
+		t.Error("default password reported in use")
+	}
+	d, err := Load(sources(t, "", "", nil))
+	if err != nil || !d.DefaultPasswordInUse() || d.Server.Port != 8080 {
+		t.Errorf("defaults: %+v, %v", d, err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		system string
+		env    map[string]string
+		want   string
+	}{
+		"unknown key":    {"[server]\nprot = 1\n", nil, `unknown key "server.prot"`},
+		"bad toml":       {"[server\n", nil, "etc-bty.toml"},
+		"wrong type":     {"[server]\nport = \"x\"\n", nil, "etc-bty.toml"},
+		"bad env number": {"", map[string]string{"BTY_SERVER_PORT": "80a"}, `BTY_SERVER_PORT="80a"`},
+		"misspelt env":   {"", map[string]string{"BTY_ADMIN_PASSWROD": "x"}, "unknown setting BTY_ADMIN_PASSWROD"},
+		"port range":     {"[server]\nport = 70000\n", nil, "out of range"},
+		"public url":     {"[server]\npublic_url = \"ftp://x\"\n", nil, "public_url"},
+	} {
+		_, err := Load(sources(t, tc.system, "", tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,228 @@
+// Package provision is bty-web's model of a machine and the rules of its
+// boot modes: what a machine does on each PXE boot, what its live
+// environment is told to do, and how reports and operator edits change it.
+// It is pure logic; package state persists it and package web serves it.
+//
+// The alternation of the flash modes rests on two bits. Armed is set when the
+// machine fetches the live kernel with ?mac= (it is really booting the
+// flasher); Flashed when the flasher reports success. Armed and flashed
+// means the disk holds the image: the next boot is from disk. In
+// bty-flash-always that boot clears both bits, so flash and disk boots
+// alternate; in bty-flash-once they stay until the operator saves the
+// machine again.
+package provision
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/mac"
+)
+
+// Mode is a machine's boot mode.
+type Mode string
+
+// The boot modes of the spec.
+const (
+	ModeExit        Mode = "ipxe-exit"
+	ModeFlashAlways Mode = "bty-flash-always"
+	ModeFlashOnce   Mode = "bty-flash-once"
+	ModeInventory   Mode = "bty-inventory"
+	ModeTUI         Mode = "bty-tui"
+)
+
+// Modes lists every valid mode.
+var Modes = []Mode{ModeExit, ModeFlashAlways, ModeFlashOnce, ModeInventory, ModeTUI}
+
+// ParseMode validates a mode name.
+func ParseMode(s string) (Mode, error) {
+	for _, m := range Modes {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("unknown boot_mode %q; want one of ipxe-exit, bty-flash-always, bty-flash-once, bty-inventory, bty-tui", s)
+}
+
+// Machine is one machine bty-web knows, by MAC.
+type Machine struct {
+	MAC              mac.Addr          `json:"mac"`
+	ImageRef         string            `json:"bty_image_ref"`
+	BootMode         Mode              `json:"boot_mode"`
+	TargetDiskSerial string            `json:"target_disk_serial"`
+	Labels           map[string]string `json:"labels"`
+	Armed            bool              `json:"armed"`
+	Flashed          bool              `json:"flashed"`
+	Inventoried      bool              `json:"inventory_received"`
+	Inventory        json.RawMessage   `json:"inventory,omitempty"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+}
+
+// New is the machine created when an unknown MAC PXE-boots.
+func New(addr mac.Addr) Machine {
+	return Machine{MAC: addr, BootMode: ModeInventory, Labels: map[string]string{}}
+}
+
+// Image is what a flash plan needs to know of an image.
+type Image struct {
+	Ref    string
+	Name   string
+	URL    string // where the live environment fetches it
+	Format catalog.Format
+	SHA256 string
+}
+
+// Action is what a machine does on a PXE boot.
+type Action int
+
+// Actions.
+const (
+	BootLocal       Action = iota // boot the local disk
+	BootFlasher                   // the live environment, flashing
+	BootInventory                 // the live environment, reporting disks
+	BootInteractive               // the live environment, interactive
+	BootRefused                   // a flash mode that cannot flash: say why, boot the disk
+)
+
+// Decision is the outcome of one PXE boot.
+type Decision struct {
+	Action Action
+	Reason string // for BootRefused
+	Image  Image  // for BootFlasher
+}
+
+// flashImage checks a flash mode's settings and finds its image.
+func (m Machine) flashImage(lookup func(ref string) (Image, bool)) (Image, string) {
+	switch {
+	case m.ImageRef == "":
+		return Image{}, "no bty_image_ref is set for " + m.MAC.String()
+	case m.TargetDiskSerial == "":
+		return Image{}, "no target_disk_serial is set for " + m.MAC.String()
+	}
+	img, ok := lookup(m.ImageRef)
+	if !ok {
+		return Image{}, "image ref " + m.ImageRef + " is unknown"
+	}
+	return img, ""
+}
+
+func (m Machine) isFlashMode() bool {
+	return m.BootMode == ModeFlashAlways || m.BootMode == ModeFlashOnce
+}
+
+// Boot decides what m does on a PXE boot and returns its state afterwards.
+func (m Machine) Boot(lookup func(ref string) (Image, bool)) (Decision, Machine) {
+	next := m
+	switch m.BootMode {
+	case ModeFlashAlways, ModeFlashOnce:
+		img, why := m.flashImage(lookup)
+		if why != "" {
+			return Decision{Action: BootRefused, Reason: why}, next
+		}
+		if m.Armed && m.Flashed {
+			if m.BootMode == ModeFlashAlways {
+				next.Armed, next.Flashed = false, false
+			}
+			return Decision{Action: BootLocal}, next
+		}
+		return Decision{Action: BootFlasher, Image: img}, next
+	case ModeInventory:
+		if m.Inventoried {
+			next.Inventoried = false
+			return Decision{Action: BootLocal}, next
+		}
+		return Decision{Action: BootInventory}, next
+	case ModeTUI:
+		return Decision{Action: BootInteractive}, next
+	}
+	return Decision{Action: BootLocal}, next
+}
+
+// Plan is what the live environment is told to do (GET /pxe/{mac}/plan).
+type Plan struct {
+	Mode             string         `json:"mode"`
+	Image            string         `json:"image,omitempty"`
+	TargetDiskSerial string         `json:"target_disk_serial,omitempty"`
+	SHA256           string         `json:"sha256,omitempty"`
+	Format           catalog.Format `json:"format,omitempty"`
+	Catalog          string         `json:"catalog,omitempty"`
+}
+
+// Plan returns m's plan without changing anything; catalogURL is where the
+// interactive mode finds the catalog.
+func (m Machine) Plan(lookup func(ref string) (Image, bool), catalogURL string) Plan {
+	switch m.BootMode {
+	case ModeFlashAlways, ModeFlashOnce:
+		img, why := m.flashImage(lookup)
+		if why != "" || (m.Armed && m.Flashed) {
+			return Plan{Mode: "exit"}
+		}
+		return Plan{Mode: "flash", Image: img.URL, TargetDiskSerial: m.TargetDiskSerial, SHA256: img.SHA256, Format: img.Format}
+	case ModeInventory:
+		return Plan{Mode: "inventory"}
+	case ModeTUI:
+		return Plan{Mode: "interactive", Catalog: catalogURL}
+	}
+	return Plan{Mode: "exit"}
+}
+
+// Arm records that m fetched the live kernel: it is booting the flasher.
+func (m Machine) Arm() Machine {
+	if m.isFlashMode() {
+		m.Armed = true
+	}
+	return m
+}
+
+// Status is a flasher's report.
+type Status struct {
+	Status string `json:"status"` // "done" or "failed"
+	Reason string `json:"reason,omitempty"`
+}
+
+// Validate checks a report.
+func (s Status) Validate() error {
+	if s.Status != "done" && s.Status != "failed" {
+		return fmt.Errorf(`status %q: want "done" or "failed"`, s.Status)
+	}
+	return nil
+}
+
+// Report applies a flasher's report. A success marks the disk flashed (and
+// armed, so the next boot is from disk even if the kernel fetch was not
+// seen); a failure changes nothing, so the next boot flashes again.
+func (m Machine) Report(s Status) Machine {
+	if s.Status == "done" && m.isFlashMode() {
+		m.Armed, m.Flashed = true, true
+	}
+	return m
+}
+
+// Settings are the fields an operator sets (PUT /machines/{mac}).
+type Settings struct {
+	ImageRef         string            `json:"bty_image_ref"`
+	BootMode         Mode              `json:"boot_mode"`
+	TargetDiskSerial string            `json:"target_disk_serial"`
+	Labels           map[string]string `json:"labels"`
+}
+
+// Save applies an operator's full replacement of m's settings. Changing the
+// mode, image or target disarms; saving a bty-flash-once machine at all
+// re-arms its single flash.
+func (m Machine) Save(s Settings) Machine {
+	changed := m.BootMode != s.BootMode || m.ImageRef != s.ImageRef || m.TargetDiskSerial != s.TargetDiskSerial
+	if changed || s.BootMode == ModeFlashOnce {
+		m.Armed, m.Flashed = false, false
+	}
+	if m.BootMode != s.BootMode {
+		m.Inventoried = false
+	}
+	m.ImageRef, m.BootMode, m.TargetDiskSerial = s.ImageRef, s.BootMode, s.TargetDiskSerial
+	m.Labels = s.Labels
+	if m.Labels == nil {
+		m.Labels = map[string]string{}
+	}
+	return m
+}

@@ -1,0 +1,420 @@
+// Package state keeps bty-web's machines, images, events and settings in
+// SQLite (modernc.org/sqlite: pure Go, so bty-web stays a static binary for
+// amd64 and arm64).
+//
+// The schema is versioned (PRAGMA user_version) and moved forward by
+// migrations in order; an existing database is never wiped. All access goes
+// through one connection, so every read-modify-write of a machine, together
+// with the event it logs, is one serialized transaction.
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/mac"
+	"github.com/bty-lab/bty/bty/provision"
+)
+
+// ErrNotFound marks a missing machine or image.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists marks a name already taken.
+var ErrExists = errors.New("already exists")
+
+// migrations[i] moves the schema from version i to i+1.
+var migrations = []string{
+	`CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+	CREATE TABLE machines (
+		mac TEXT PRIMARY KEY,
+		image_ref TEXT NOT NULL DEFAULT '',
+		boot_mode TEXT NOT NULL,
+		target_disk_serial TEXT NOT NULL DEFAULT '',
+		labels TEXT NOT NULL DEFAULT '{}',
+		armed INTEGER NOT NULL DEFAULT 0,
+		flashed INTEGER NOT NULL DEFAULT 0,
+		inventoried INTEGER NOT NULL DEFAULT 0,
+		inventory TEXT,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE images (
+		ref TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		src TEXT NOT NULL,
+		format TEXT NOT NULL,
+		size_bytes INTEGER NOT NULL DEFAULT 0,
+		sha256 TEXT NOT NULL DEFAULT '',
+		arch TEXT NOT NULL DEFAULT '',
+		uploaded INTEGER NOT NULL,
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE events (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		at TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		mac TEXT NOT NULL DEFAULT '',
+		actor TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT '{}'
+	);`,
+}
+
+// Store is the state database.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// Open opens (creating or migrating) the database at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening state %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// SchemaVersion is the schema version this build writes.
+func SchemaVersion() int { return len(migrations) }
+
+func (s *Store) migrate(ctx context.Context) error {
+	var v int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this bty-web (%d); upgrade bty-web", v, len(migrations))
+	}
+	for ; v < len(migrations); v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrating schema %d to %d: %w", v, v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Setting returns a stored setting, creating it with make() if absent.
+func (s *Store) Setting(ctx context.Context, key string, make func() ([]byte, error)) ([]byte, error) {
+	var v []byte
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&v)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if v, err = make(); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", key, v); err != nil {
+		return nil, err
+	}
+	return s.Setting(ctx, key, make)
+}
+
+// Event is one line of the audit log.
+type Event struct {
+	ID     int64           `json:"id"`
+	At     time.Time       `json:"at"`
+	Kind   string          `json:"kind"`
+	MAC    string          `json:"mac,omitempty"`
+	Actor  string          `json:"actor,omitempty"`
+	Detail json.RawMessage `json:"detail"`
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) logTo(ctx context.Context, x execer, kind string, addr mac.Addr, actor string, detail any) error {
+	d, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	_, err = x.ExecContext(ctx, "INSERT INTO events (at, kind, mac, actor, detail) VALUES (?, ?, ?, ?, ?)",
+		s.now().Format(time.RFC3339Nano), kind, string(addr), actor, string(d))
+	return err
+}
+
+// Log appends an event.
+func (s *Store) Log(ctx context.Context, kind string, addr mac.Addr, actor string, detail any) error {
+	return s.logTo(ctx, s.db, kind, addr, actor, detail)
+}
+
+// Events returns events with id > after, oldest first, at most limit.
+func (s *Store) Events(ctx context.Context, after int64, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, at, kind, mac, actor, detail FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var e Event
+		var at, detail string
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.MAC, &e.Actor, &detail); err != nil {
+			return nil, err
+		}
+		e.At, _ = time.Parse(time.RFC3339Nano, at)
+		e.Detail = json.RawMessage(detail)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, updated_at"
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanMachine(r scanner) (provision.Machine, error) {
+	var m provision.Machine
+	var addr, mode, labels, updated string
+	var inventory sql.NullString
+	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return m, ErrNotFound
+		}
+		return m, err
+	}
+	m.MAC, m.BootMode = mac.Addr(addr), provision.Mode(mode)
+	if err := json.Unmarshal([]byte(labels), &m.Labels); err != nil {
+		return m, fmt.Errorf("machine %s: labels: %w", addr, err)
+	}
+	if inventory.Valid {
+		m.Inventory = json.RawMessage(inventory.String)
+	}
+	m.UpdatedAt, _ = time.Parse(time.RFC3339Nano, updated)
+	return m, nil
+}
+
+// Machine returns one machine.
+func (s *Store) Machine(ctx context.Context, addr mac.Addr) (provision.Machine, error) {
+	return scanMachine(s.db.QueryRowContext(ctx, "SELECT "+machineCols+" FROM machines WHERE mac = ?", string(addr)))
+}
+
+// Machines returns every machine, by MAC.
+func (s *Store) Machines(ctx context.Context) ([]provision.Machine, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+machineCols+" FROM machines ORDER BY mac")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []provision.Machine{}
+	for rows.Next() {
+		m, err := scanMachine(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Change is what an Update callback decides: the machine's new state (nil
+// to leave it), and an event to log with it (Kind "" for none).
+type Change struct {
+	Machine *provision.Machine
+	Kind    string
+	Actor   string
+	Detail  any
+}
+
+// Update runs fn on the machine (ok false if it does not exist) and stores
+// its change and event in one transaction.
+func (s *Store) Update(ctx context.Context, addr mac.Addr, fn func(m provision.Machine, ok bool) (Change, error)) (provision.Machine, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return provision.Machine{}, err
+	}
+	defer tx.Rollback()
+	m, err := scanMachine(tx.QueryRowContext(ctx, "SELECT "+machineCols+" FROM machines WHERE mac = ?", string(addr)))
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return m, err
+	}
+	ch, err := fn(m, exists)
+	if err != nil {
+		return m, err
+	}
+	if ch.Machine != nil {
+		m = *ch.Machine
+		m.MAC = addr
+		m.UpdatedAt = s.now()
+		labels, err := json.Marshal(m.Labels)
+		if err != nil {
+			return m, err
+		}
+		var inventory any
+		if m.Inventory != nil {
+			inventory = string(m.Inventory)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (mac) DO UPDATE SET image_ref = excluded.image_ref, boot_mode = excluded.boot_mode,
+			target_disk_serial = excluded.target_disk_serial, labels = excluded.labels, armed = excluded.armed,
+			flashed = excluded.flashed, inventoried = excluded.inventoried, inventory = excluded.inventory,
+			updated_at = excluded.updated_at`,
+			string(addr), m.ImageRef, string(m.BootMode), m.TargetDiskSerial, string(labels), m.Armed, m.Flashed, m.Inventoried, inventory, m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
+			return m, err
+		}
+	}
+	if ch.Kind != "" {
+		if err := s.logTo(ctx, tx, ch.Kind, addr, ch.Actor, ch.Detail); err != nil {
+			return m, err
+		}
+	}
+	return m, tx.Commit()
+}
+
+// DeleteMachine removes a machine and logs it.
+func (s *Store) DeleteMachine(ctx context.Context, addr mac.Addr, actor string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, "DELETE FROM machines WHERE mac = ?", string(addr))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	if err := s.logTo(ctx, tx, "machine.deleted", addr, actor, struct{}{}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Image is a known image: uploaded to bty-web or registered from elsewhere.
+type Image struct {
+	Ref       string         `json:"ref"`
+	Name      string         `json:"name"`
+	Src       string         `json:"src"` // file://NAME for uploads
+	Format    catalog.Format `json:"format"`
+	SizeBytes int64          `json:"size_bytes"`
+	SHA256    string         `json:"sha256"`
+	Arch      string         `json:"arch,omitempty"`
+	Uploaded  bool           `json:"-"`
+}
+
+const imageCols = "ref, name, src, format, size_bytes, sha256, arch, uploaded"
+
+func scanImage(r scanner) (Image, error) {
+	var i Image
+	var format string
+	if err := r.Scan(&i.Ref, &i.Name, &i.Src, &format, &i.SizeBytes, &i.SHA256, &i.Arch, &i.Uploaded); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return i, ErrNotFound
+		}
+		return i, err
+	}
+	i.Format = catalog.Format(format)
+	return i, nil
+}
+
+// PutImage records an image. An upload replaces an earlier upload of the same
+// name; a registration fails with ErrExists if the name or ref is taken.
+func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	verb := "INSERT"
+	if img.Uploaded {
+		verb = "INSERT OR REPLACE"
+	}
+	_, err = tx.ExecContext(ctx, verb+" INTO images ("+imageCols+", created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		img.Ref, img.Name, img.Src, string(img.Format), img.SizeBytes, img.SHA256, img.Arch, img.Uploaded, s.now().Format(time.RFC3339Nano))
+	if err != nil {
+		if isConstraint(err) {
+			return fmt.Errorf("image %q: %w", img.Name, ErrExists)
+		}
+		return err
+	}
+	if err := s.logTo(ctx, tx, "image.added", "", actor, img); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func isConstraint(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY"))
+}
+
+// Images returns every image by name.
+func (s *Store) Images(ctx context.Context) ([]Image, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+imageCols+" FROM images ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Image{}
+	for rows.Next() {
+		i, err := scanImage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, i)
+	}
+	return out, rows.Err()
+}
+
+// ImageByRef returns one image.
+func (s *Store) ImageByRef(ctx context.Context, ref string) (Image, error) {
+	return scanImage(s.db.QueryRowContext(ctx, "SELECT "+imageCols+" FROM images WHERE ref = ?", ref))
+}
+
+// ImageByName returns one image.
+func (s *Store) ImageByName(ctx context.Context, name string) (Image, error) {
+	return scanImage(s.db.QueryRowContext(ctx, "SELECT "+imageCols+" FROM images WHERE name = ?", name))
+}
+
+// DeleteImage removes an image record by name and logs it.
+func (s *Store) DeleteImage(ctx context.Context, name, actor string) (Image, error) {
+	img, err := s.ImageByName(ctx, name)
+	if err != nil {
+		return img, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return img, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "DELETE FROM images WHERE name = ?", name); err != nil {
+		return img, err
+	}
+	if err := s.logTo(ctx, tx, "image.deleted", "", actor, map[string]string{"name": name, "ref": img.Ref}); err != nil {
+		return img, err
+	}
+	return img, tx.Commit()
+}

@@ -1,0 +1,82 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/bty-lab/bty/bty/mac"
+	"github.com/bty-lab/bty/bty/provision"
+)
+
+func TestReopenKeepsState(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := mac.Addr("52:54:00:11:22:33")
+	_, err = s.Update(ctx, addr, func(m provision.Machine, ok bool) (Change, error) {
+		if ok {
+			t.Error("machine exists before creation")
+		}
+		n := provision.New(addr)
+		n.Labels["rack"] = "r1"
+		return Change{Machine: &n, Kind: "machine.created"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutImage(ctx, Image{Ref: "r1", Name: "a.img", Src: "file://a.img", Format: "img", Uploaded: true}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutImage(ctx, Image{Ref: "r2", Name: "a.img", Src: "https://h/a.img", Format: "img"}, "admin"); !errors.Is(err, ErrExists) {
+		t.Errorf("registering a taken name: %v, want ErrExists", err)
+	}
+	secret, err := s.Setting(ctx, "k", func() ([]byte, error) { return []byte("v1"), nil })
+	if err != nil || string(secret) != "v1" {
+		t.Fatalf("Setting = %q, %v", secret, err)
+	}
+	s.Close()
+
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, err := s.Machine(ctx, addr)
+	if err != nil || m.Labels["rack"] != "r1" || m.BootMode != provision.ModeInventory {
+		t.Errorf("machine after reopen = %+v, %v", m, err)
+	}
+	if img, err := s.ImageByRef(ctx, "r1"); err != nil || img.Name != "a.img" {
+		t.Errorf("image after reopen = %+v, %v", img, err)
+	}
+	if v, _ := s.Setting(ctx, "k", func() ([]byte, error) { return []byte("v2"), nil }); string(v) != "v1" {
+		t.Errorf("setting changed on reopen: %q", v)
+	}
+	ev, err := s.Events(ctx, 0, 100)
+	if err != nil || len(ev) != 2 || ev[0].Kind != "machine.created" || ev[1].Kind != "image.added" {
+		t.Errorf("events = %+v, %v", ev, err)
+	}
+	if _, err := s.Machine(ctx, "52:54:00:00:00:00"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing machine: %v", err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(ctx, path); err == nil {
+		t.Error("opened a database from a newer bty-web")
+	}
+}
