@@ -175,6 +175,17 @@ func Parse(data []byte) (*Catalog, error) {
 	return c, nil
 }
 
+// NewImage validates one image entry given field by field (as bty-web's
+// POST /catalog/entries receives it) and returns it in canonical form, or an
+// *InvalidError listing every problem.
+func NewImage(name, src, sha256, format string) (Image, error) {
+	img, errs := rawImage{Name: name, Src: src, SHA256: sha256, Format: format}.validate()
+	if len(errs) > 0 {
+		return Image{}, &InvalidError{Problems: errs}
+	}
+	return img, nil
+}
+
 // validate checks one entry and returns it in canonical form, or every
 // problem it has.
 func (r rawImage) validate() (Image, []string) {

@@ -249,7 +249,8 @@ type Change struct {
 }
 
 // Update runs fn on the machine (ok false if it does not exist) and stores
-// its change and event in one transaction.
+// its change and event in one transaction. fn must not use the Store: the
+// transaction holds its only connection.
 func (s *Store) Update(ctx context.Context, addr mac.Addr, fn func(m provision.Machine, ok bool) (Change, error)) (provision.Machine, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

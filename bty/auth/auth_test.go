@@ -1,0 +1,81 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTokens(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	a := New("hunter2", []byte("secret"))
+	a.Now = func() time.Time { return now }
+	tok, exp, err := a.Issue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp != now.Add(12*time.Hour) {
+		t.Errorf("expiry %v", exp)
+	}
+	if err := a.Verify(tok); err != nil {
+		t.Errorf("fresh token: %v", err)
+	}
+	if strings.Contains(tok, "hunter2") {
+		t.Error("token contains the password")
+	}
+	for name, bad := range map[string]string{
+		"empty":          "",
+		"garbage":        "abc",
+		"flipped sig":    tok[:len(tok)-2] + "AA",
+		"later expiry":   "9" + tok,
+		"other password": mustIssue(t, New("other", []byte("secret"))),
+		"other secret":   mustIssue(t, New("hunter2", []byte("other"))),
+	} {
+		if err := a.Verify(bad); err == nil {
+			t.Errorf("%s token accepted", name)
+		}
+	}
+	now = now.Add(12 * time.Hour)
+	if err := a.Verify(tok); !errors.Is(err, ErrExpired) {
+		t.Errorf("expired token: %v", err)
+	}
+}
+
+func mustIssue(t *testing.T, a *Authenticator) string {
+	tok, _, err := a.Issue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestPassword(t *testing.T) {
+	a := New("hunter2", nil)
+	if !a.CheckPassword("hunter2") || a.CheckPassword("hunter3") || a.CheckPassword("") || a.CheckPassword("hunter22") {
+		t.Error("CheckPassword wrong")
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := NewLimiter(3, time.Minute)
+	l.Now = func() time.Time { return now }
+	for range 3 {
+		if ok, _ := l.Allow("10.0.0.1"); !ok {
+			t.Fatal("blocked too early")
+		}
+		l.Fail("10.0.0.1")
+	}
+	ok, wait := l.Allow("10.0.0.1")
+	if ok || wait != time.Minute {
+		t.Errorf("after 3 failures: ok=%v wait=%v", ok, wait)
+	}
+	if ok, _ := l.Allow("10.0.0.2"); !ok {
+		t.Error("another address blocked")
+	}
+	now = now.Add(time.Minute)
+	if ok, _ := l.Allow("10.0.0.1"); !ok {
+		t.Error("still blocked after the window")
+	}
+}

@@ -1,0 +1,80 @@
+// Command bty-web is the provisioning server: it tells PXE-booting machines
+// what to do and serves them the live environment and the images. Settings:
+// /etc/bty/bty.toml, <state_dir>/bty.toml and BTY_<SECTION>_<KEY>.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/bty/version"
+	"github.com/bty-lab/bty/bty/web"
+)
+
+func main() {
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), `usage: bty-web [--version]
+
+bty-web serves bty's PXE scripts, plans, boot files and images.
+Configuration, lowest layer first: built-in defaults, /etc/bty/bty.toml,
+<state_dir>/bty.toml, environment BTY_<SECTION>_<KEY>, e.g.
+BTY_ADMIN_PASSWORD, BTY_SERVER_PORT, BTY_PATHS_STATE_DIR.
+`)
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if *showVersion {
+		fmt.Println("bty-web", version.String())
+		return
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(log); err != nil {
+		log.Error("bty-web failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	cfg, err := config.Load(config.System())
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := web.New(ctx, cfg, version.String(), log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	addr := net.JoinHostPort(cfg.Server.Listen, strconv.Itoa(cfg.Server.Port))
+	hs := &http.Server{Addr: addr, Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServe() }()
+	log.Info("bty-web listening", "addr", addr, "version", version.String(), "state_dir", cfg.Paths.StateDir)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// In-flight requests (uploads included) get time to finish; an upload
+	// cut off by the deadline removes its partial file itself.
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}

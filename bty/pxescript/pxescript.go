@@ -1,0 +1,90 @@
+// Package pxescript renders the iPXE scripts bty-web serves: the bootstrap
+// every machine chains to, and the per-MAC script its boot mode calls for.
+//
+// Templates are parsed once with missingkey=error and fed maps, so a
+// forgotten value fails rendering instead of producing a script with a hole
+// in it. Text that comes from operators never reaches a script unfiltered:
+// iPXE would expand ${...} in it.
+package pxescript
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+)
+
+var templates = template.Must(template.New("").Option("missingkey=error").Parse(`
+{{- define "bootstrap" -}}
+#!ipxe
+chain {{.base}}/pxe/${mac:hexhyp}
+{{end}}
+
+{{- define "local" -}}
+#!ipxe
+echo bty: {{.mac}}: {{.why}}
+iseq ${platform} efi && exit ||
+sanboot --no-describe --drive 0x80
+{{end}}
+
+{{- define "live" -}}
+#!ipxe
+echo bty: {{.mac}}: booting the bty live environment ({{.purpose}})
+kernel {{.base}}/boot/{{.kernel}}?mac={{.mac}} fetch={{.base}}/boot/{{.squashfs}} console=tty0 console=ttyS0,115200 bty.server={{.base}} bty.mac={{.mac}}
+initrd {{.base}}/boot/{{.initrd}}?mac={{.mac}}
+boot
+{{end}}
+`))
+
+// Netboot names the live trio of a release, as published and as uploaded
+// to bty-web's /boot.
+type Netboot struct{ Kernel, Initrd, Squashfs string }
+
+// NetbootFor returns the trio's names for version ver.
+func NetbootFor(ver string) Netboot {
+	base := "bty-netboot-pc-x86_64-v" + ver
+	return Netboot{Kernel: base + ".vmlinuz", Initrd: base + ".initrd", Squashfs: base + ".squashfs"}
+}
+
+func render(name string, data map[string]string) ([]byte, error) {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		return nil, fmt.Errorf("rendering iPXE script %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// Bootstrap is /pxe-bootstrap.ipxe: chain to the per-MAC script.
+func Bootstrap(base string) ([]byte, error) {
+	return render("bootstrap", map[string]string{"base": base})
+}
+
+// Local boots the local disk (exit on UEFI, sanboot on BIOS), first echoing
+// why on the console.
+func Local(mac, why string) ([]byte, error) {
+	return render("local", map[string]string{"mac": mac, "why": Sanitize(why)})
+}
+
+// Live boots the live environment for purpose ("flash", "inventory",
+// "interactive"). The kernel and initrd URLs carry ?mac= so bty-web sees the
+// machine actually booting it; the squashfs URL carries no query.
+func Live(base, mac, purpose string, nb Netboot) ([]byte, error) {
+	return render("live", map[string]string{
+		"base": base, "mac": mac, "purpose": purpose,
+		"kernel": nb.Kernel, "initrd": nb.Initrd, "squashfs": nb.Squashfs,
+	})
+}
+
+// Sanitize keeps text safe to echo in iPXE: letters, digits, space and a
+// little punctuation; anything else (notably $ { }) becomes '?'.
+func Sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+			return r
+		case strings.ContainsRune(" .,:_/-()'", r):
+			return r
+		}
+		return '?'
+	}, s)
+}

@@ -1,0 +1,223 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/bty-lab/bty/bty/mac"
+	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/pxescript"
+	"github.com/bty-lab/bty/bty/state"
+)
+
+func writeScript(w http.ResponseWriter, render func() ([]byte, error)) {
+	script, err := render()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(script)
+}
+
+func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
+	base, err := s.base(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	writeScript(w, func() ([]byte, error) { return pxescript.Bootstrap(base) })
+}
+
+// lookup resolves image refs for the provision rules; base makes the URLs of
+// uploaded images. The images are read up front: the rules run inside a
+// machine's transaction, which holds the database's only connection.
+func (s *Server) lookup(ctx context.Context, base string) (func(ref string) (provision.Image, bool), error) {
+	imgs, err := s.store.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byRef := make(map[string]provision.Image, len(imgs))
+	for _, img := range imgs {
+		byRef[img.Ref] = provision.Image{Ref: img.Ref, Name: img.Name, URL: s.imageURL(base, img), Format: img.Format, SHA256: img.SHA256}
+	}
+	return func(ref string) (provision.Image, bool) {
+		img, ok := byRef[ref]
+		return img, ok
+	}, nil
+}
+
+func (s *Server) imageURL(base string, img state.Image) string {
+	if img.Uploaded {
+		return base + "/images/" + img.Ref + "/" + img.Name
+	}
+	return img.Src
+}
+
+// pxeScript serves the per-MAC script and applies the boot's state change
+// (a new machine, a disarm after a local boot) with its event, atomically.
+func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
+	addr, ok := s.macParam(w, r)
+	if !ok {
+		return
+	}
+	base, err := s.base(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	lookup, err := s.lookup(r.Context(), base)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	var d provision.Decision
+	_, err = s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
+		created := !exists
+		if created {
+			m = provision.New(addr)
+		}
+		var next provision.Machine
+		d, next = m.Boot(lookup)
+		detail := map[string]any{"mode": m.BootMode, "action": actionName(d.Action), "created": created, "remote": clientAddr(r)}
+		if d.Reason != "" {
+			detail["reason"] = d.Reason
+		}
+		return state.Change{Machine: &next, Kind: "pxe.offer", Detail: detail}, nil
+	})
+	if err != nil {
+		s.log.Error("pxe", "mac", addr, "err", err)
+		writeError(w, http.StatusInternalServerError, "storing the boot of %s failed", addr)
+		return
+	}
+	s.log.Info("pxe offer", "mac", addr, "action", actionName(d.Action))
+	switch d.Action {
+	case provision.BootFlasher:
+		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), "flash", s.netboot) })
+	case provision.BootInventory:
+		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), "inventory", s.netboot) })
+	case provision.BootInteractive:
+		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), "interactive", s.netboot) })
+	case provision.BootRefused:
+		writeScript(w, func() ([]byte, error) { return pxescript.Local(addr.String(), d.Reason+", booting the local disk") })
+	default:
+		writeScript(w, func() ([]byte, error) { return pxescript.Local(addr.String(), "booting the local disk") })
+	}
+}
+
+func actionName(a provision.Action) string {
+	return [...]string{"local", "flash", "inventory", "interactive", "refused"}[a]
+}
+
+func (s *Server) machine(w http.ResponseWriter, r *http.Request) (provision.Machine, bool) {
+	addr, ok := s.macParam(w, r)
+	if !ok {
+		return provision.Machine{}, false
+	}
+	m, err := s.store.Machine(r.Context(), addr)
+	if errors.Is(err, state.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "unknown machine %s", addr)
+		return m, false
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return m, false
+	}
+	return m, true
+}
+
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+	m, ok := s.machine(w, r)
+	if !ok {
+		return
+	}
+	base, err := s.base(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	lookup, err := s.lookup(r.Context(), base)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m.Plan(lookup, base+"/catalog.toml"))
+}
+
+// report applies fn to a known machine as one transaction with its event.
+func (s *Server) report(w http.ResponseWriter, r *http.Request, addr mac.Addr, kind string, detail any, fn func(provision.Machine) provision.Machine) {
+	_, err := s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
+		if !exists {
+			return state.Change{}, state.ErrNotFound
+		}
+		next := fn(m)
+		return state.Change{Machine: &next, Kind: kind, Detail: detail}, nil
+	})
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		writeError(w, http.StatusNotFound, "unknown machine %s", addr)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "%v", err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	addr, ok := s.macParam(w, r)
+	if !ok {
+		return
+	}
+	var st provision.Status
+	if !decodeJSON(w, r, 16<<10, &st) {
+		return
+	}
+	if err := st.Validate(); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "%v", err)
+		return
+	}
+	s.log.Info("flash status", "mac", addr, "status", st.Status, "reason", st.Reason)
+	s.report(w, r, addr, "flash."+st.Status, st, func(m provision.Machine) provision.Machine { return m.Report(st) })
+}
+
+// Disk is one disk of an inventory report; fields beyond these are kept.
+type Disk struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	Model  string `json:"model"`
+	Serial string `json:"serial"`
+}
+
+const maxInventoryDisks = 64
+
+func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
+	addr, ok := s.macParam(w, r)
+	if !ok {
+		return
+	}
+	var inv struct {
+		Disks []json.RawMessage `json:"disks"`
+	}
+	if !decodeJSON(w, r, 256<<10, &inv) {
+		return
+	}
+	if len(inv.Disks) > maxInventoryDisks {
+		writeError(w, http.StatusUnprocessableEntity, "%d disks reported; at most %d", len(inv.Disks), maxInventoryDisks)
+		return
+	}
+	for i, raw := range inv.Disks {
+		var d Disk
+		if err := json.Unmarshal(raw, &d); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "disk %d: %v", i+1, err)
+			return
+		}
+	}
+	body, _ := json.Marshal(inv)
+	s.report(w, r, addr, "inventory", map[string]int{"disks": len(inv.Disks)}, func(m provision.Machine) provision.Machine {
+		m.Inventory, m.Inventoried = body, true
+		return m
+	})
+}
