@@ -1,0 +1,51 @@
+// Command bty-tftp serves a directory (the iPXE binaries and autoexec.ipxe)
+// read-only over TFTP.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bty-lab/bty/bty/tftp"
+	"github.com/bty-lab/bty/bty/version"
+)
+
+func main() {
+	root := flag.String("root", envOr("BTY_TFTP_ROOT", "/var/lib/bty/tftp"), "directory to serve (env BTY_TFTP_ROOT)")
+	listen := flag.String("listen", envOr("BTY_TFTP_LISTEN", ":69"), "UDP address to listen on (env BTY_TFTP_LISTEN)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println("bty-tftp", version.String())
+		return
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	srv, err := tftp.New(*root, log)
+	if err != nil {
+		log.Error("bty-tftp failed", "err", err)
+		os.Exit(1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		log.Info("shutting down")
+		srv.Shutdown()
+	}()
+	log.Info("bty-tftp serving", "root", *root, "listen", *listen, "version", version.String())
+	if err := srv.ListenAndServe(*listen); err != nil {
+		log.Error("bty-tftp failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bty-lab/bty/internal/testenv"
+)
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startWeb runs the real binary on a free port and waits for /healthz.
+func startWeb(t *testing.T, dir string) (*exec.Cmd, string) {
+	t.Helper()
+	bin := testenv.Binary(t, "BTY_WEB_BINARY", "github.com/bty-lab/bty/bty/cmd/bty-web")
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "BTY_PATHS_STATE_DIR="+dir, "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=pw")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			return cmd, base
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bty-web did not become healthy in 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func login(t *testing.T, base string) string {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(base+"/ui/login", url.Values{"password": {"pw"}})
+	if err != nil || len(resp.Cookies()) == 0 {
+		t.Fatalf("login: %v", err)
+	}
+	return resp.Cookies()[0].String()
+}
+
+// SIGTERM during an upload: the server waits for it, it completes, the file
+// is whole, no .partial is left, and the process exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	cmd, base := startWeb(t, dir)
+	cookie := login(t, base)
+	u, _ := url.Parse(base)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const size = 1 << 20
+	fmt.Fprintf(conn, "PUT /boot/slow HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nContent-Length: %d\r\n\r\n", u.Host, cookie, size)
+	conn.Write(make([]byte, size/2))
+	time.Sleep(200 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	conn.Write(make([]byte, size/2))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to the in-flight upload: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"size_bytes":1048576`) {
+		t.Errorf("in-flight upload during shutdown = %d %s", resp.StatusCode, body)
+	}
+	conn.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("bty-web exited with %v after SIGTERM", err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "boot", "slow")); err != nil || st.Size() != size {
+		t.Errorf("uploaded file: %v", err)
+	}
+	if partials, _ := filepath.Glob(filepath.Join(dir, "boot", "*.partial")); len(partials) > 0 {
+		t.Errorf("partial files left: %v", partials)
+	}
+}
+
+// A partial file left by a crash (SIGKILL mid-upload) is removed at start.
+func TestCrashLeavesNoPartial(t *testing.T) {
+	dir := t.TempDir()
+	cmd, base := startWeb(t, dir)
+	cookie := login(t, base)
+	u, _ := url.Parse(base)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PUT /boot/crash HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nContent-Length: 1000000\r\n\r\n", u.Host, cookie)
+	conn.Write(make([]byte, 1000))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if p, _ := filepath.Glob(filepath.Join(dir, "boot", "*.partial")); len(p) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("upload did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	conn.Close()
+	startWeb(t, dir)
+	if p, _ := filepath.Glob(filepath.Join(dir, "boot", "*")); len(p) != 0 {
+		t.Errorf("after restart the boot dir holds %v", p)
+	}
+}

@@ -1,0 +1,117 @@
+package tftp
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	pintftp "github.com/pin/tftp/v3"
+
+	"github.com/bty-lab/bty/bty/imagetest"
+	"github.com/bty-lab/bty/internal/testenv"
+)
+
+// serve starts a server over a temp dir holding ipxe.efi (1 MiB and a bit,
+// so transfers span many blocks) and returns its address and the content.
+func serve(t *testing.T) (addr string, content []byte, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	content = imagetest.Disk(1<<20+123, 5)
+	if err := os.WriteFile(filepath.Join(dir, "ipxe.efi"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "autoexec.ipxe"), []byte("#!ipxe\n"), 0o644)
+	outside := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(outside, []byte("secret"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "link"))
+	s, err := New(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(conn)
+	t.Cleanup(s.Shutdown)
+	return conn.LocalAddr().String(), content, dir
+}
+
+func fetch(addr, name string, blksize int) ([]byte, int64, error) {
+	c, err := pintftp.NewClient(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if blksize > 0 {
+		c.SetBlockSize(blksize)
+	}
+	c.RequestTSize(true)
+	wt, err := c.Receive(name, "octet")
+	if err != nil {
+		return nil, 0, err
+	}
+	size, _ := wt.(pintftp.IncomingTransfer).Size()
+	var b bytes.Buffer
+	_, err = wt.WriteTo(&b)
+	return b.Bytes(), size, err
+}
+
+func TestFetch(t *testing.T) {
+	addr, content, _ := serve(t)
+	for _, blk := range []int{0, 1428, 8192} {
+		got, size, err := fetch(addr, "ipxe.efi", blk)
+		if err != nil {
+			t.Fatalf("blksize %d: %v", blk, err)
+		}
+		if !bytes.Equal(got, content) || size != int64(len(content)) {
+			t.Errorf("blksize %d: got %d bytes (tsize %d), want %d", blk, len(got), size, len(content))
+		}
+	}
+	if got, _, err := fetch(addr, "sub/autoexec.ipxe", 0); err != nil || string(got) != "#!ipxe\n" {
+		t.Errorf("subdirectory file: %q, %v", got, err)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	addr, _, _ := serve(t)
+	for _, name := range []string{"../etc/passwd", "/etc/passwd", "sub/../../x", "a\\b", "missing", "sub", "link"} {
+		if _, _, err := fetch(addr, name, 0); err == nil {
+			t.Errorf("fetching %q succeeded", name)
+		}
+	}
+	c, _ := pintftp.NewClient(addr)
+	rf, err := c.Send("new", "octet")
+	if err == nil {
+		_, err = rf.ReadFrom(bytes.NewReader([]byte("data")))
+	}
+	if err == nil {
+		t.Error("a write request succeeded")
+	}
+}
+
+// A TFTP client from Debian (atftp) fetches with blksize and tsize
+// negotiation.
+func TestDebianClient(t *testing.T) {
+	atftp := testenv.Tool(t, "atftp", "atftp")
+	addr, content, _ := serve(t)
+	host, port, _ := net.SplitHostPort(addr)
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(atftp, "--option", "blksize 1428", "--option", "tsize 0", "-g", "-r", "ipxe.efi", "-l", out, host, port)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("atftp: %v\n%s", err, b)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Errorf("atftp got %d bytes, want %d (%v)", len(got), len(content), err)
+	}
+	cmd = exec.Command(atftp, "-g", "-r", "../../etc/passwd", "-l", filepath.Join(t.TempDir(), "x"), host, port)
+	if b, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("atftp fetched a traversal: %s", b)
+	}
+}
