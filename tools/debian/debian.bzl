@@ -1,0 +1,110 @@
+"""Debian binary packages as Bazel repositories, pinned by sha256.
+
+The mirror is the one this machine's apt already uses (the first
+`.../debian` URI in /etc/apt/sources.list or sources.list.d), or
+BTY_DEBIAN_MIRROR when set, so no host is written into the repository.
+Downloads go through Bazel's repository cache, keyed by the sha256: once
+fetched, a package is never fetched again.
+"""
+
+def _mirror(rctx):
+    override = rctx.os.environ.get("BTY_DEBIAN_MIRROR", "")
+    if override:
+        return override.rstrip("/")
+    files = ["/etc/apt/sources.list"]
+    sources_d = rctx.path("/etc/apt/sources.list.d")
+    if sources_d.exists:
+        files += [str(p) for p in sorted(sources_d.readdir(), key = str)]
+    for f in files:
+        if not rctx.path(f).exists:
+            continue
+        for line in rctx.read(f).splitlines():
+            words = [w for w in line.replace("\t", " ").strip().split(" ") if w]
+            if not words or words[0].startswith("#"):
+                continue
+            candidates = []
+            if words[0] == "deb":
+                candidates = [w for w in words[1:] if "://" in w][:1]
+            elif words[0] == "URIs:":
+                candidates = words[1:]
+            for uri in candidates:
+                if uri.rstrip("/").endswith("/debian"):
+                    return uri.rstrip("/")
+    fail("No Debian mirror found in /etc/apt/sources.list{,.d}. Set BTY_DEBIAN_MIRROR to a Debian mirror URL (the one ending in /debian).")
+
+def _debian_deb_impl(rctx):
+    url = _mirror(rctx) + "/" + rctx.attr.filename
+    rctx.report_progress("fetching " + rctx.attr.filename)
+    rctx.download_and_extract(
+        url = url,
+        sha256 = rctx.attr.sha256,
+        type = "deb",
+        output = "deb",
+    )
+    data = [f for f in rctx.path("deb").readdir() if f.basename.startswith("data.tar")]
+    if len(data) != 1:
+        fail("%s: expected one data.tar.* member in the .deb, found %s" % (rctx.attr.filename, data))
+    rctx.extract(data[0])
+    rctx.delete("deb")
+    rctx.file("BUILD.bazel", rctx.attr.build_file_content)
+
+debian_deb = repository_rule(
+    implementation = _debian_deb_impl,
+    doc = "Downloads one .deb from the machine's Debian mirror, checks its sha256 and unpacks its files.",
+    attrs = {
+        "build_file_content": attr.string(
+            mandatory = True,
+            doc = "BUILD file for the unpacked package (its files keep their paths, e.g. usr/lib/...).",
+        ),
+        "filename": attr.string(
+            mandatory = True,
+            doc = "Path below the mirror, as apt-cache show prints it (pool/main/...).",
+        ),
+        "sha256": attr.string(
+            mandatory = True,
+            doc = "sha256 of the .deb, as apt-cache show prints it.",
+        ),
+    },
+    environ = ["BTY_DEBIAN_MIRROR"],
+)
+
+_deb = tag_class(attrs = {
+    "build_file_content": attr.string(mandatory = True, doc = "BUILD file for the unpacked package."),
+    "filename": attr.string(mandatory = True, doc = "Path below the mirror (pool/main/...)."),
+    "name": attr.string(mandatory = True, doc = "Repository name."),
+    "sha256": attr.string(mandatory = True, doc = "sha256 of the .deb."),
+})
+
+def _debian_impl(mctx):
+    for mod in mctx.modules:
+        for deb in mod.tags.deb:
+            debian_deb(
+                name = deb.name,
+                build_file_content = deb.build_file_content,
+                filename = deb.filename,
+                sha256 = deb.sha256,
+            )
+
+debian = module_extension(
+    implementation = _debian_impl,
+    doc = "Pinned Debian packages: debian.deb(name, filename, sha256, build_file_content).",
+    tag_classes = {"deb": _deb},
+)
+
+def _bty_version_impl(rctx):
+    version = rctx.read(rctx.attr.version_file).strip()
+    rctx.file("BUILD.bazel", "")
+    rctx.file("version.bzl", '"""The release version, from the repository\'s VERSION file."""\n\nVERSION = "%s"\n' % version)
+
+_bty_version_repo = repository_rule(
+    implementation = _bty_version_impl,
+    attrs = {"version_file": attr.label(mandatory = True, allow_single_file = True)},
+)
+
+def _version_impl(mctx):
+    _bty_version_repo(name = "bty_version", version_file = Label("//:VERSION"))
+
+version = module_extension(
+    implementation = _version_impl,
+    doc = "Exposes VERSION as @bty_version//:version.bzl, so artifact names can carry it.",
+)

@@ -1,0 +1,39 @@
+// Package efi validates UEFI executables: PE32+ files whose machine type
+// matches the architecture and whose subsystem is "EFI application", the
+// only kind a firmware's network boot will start.
+package efi
+
+import (
+	"debug/pe"
+	"fmt"
+)
+
+// Machine types of the architectures bty boots.
+const (
+	AMD64 = pe.IMAGE_FILE_MACHINE_AMD64
+	ARM64 = pe.IMAGE_FILE_MACHINE_ARM64
+)
+
+// Check returns why the file at path is not an EFI application for machine,
+// or nil.
+func Check(path string, machine uint16) error {
+	f, err := pe.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: not a PE executable: %w", path, err)
+	}
+	defer f.Close()
+	if f.Machine != machine {
+		return fmt.Errorf("%s: machine type %#x, want %#x", path, f.Machine, machine)
+	}
+	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
+	if !ok {
+		return fmt.Errorf("%s: not PE32+ (64-bit)", path)
+	}
+	if oh.Subsystem != pe.IMAGE_SUBSYSTEM_EFI_APPLICATION {
+		return fmt.Errorf("%s: subsystem %d, want %d (EFI application)", path, oh.Subsystem, pe.IMAGE_SUBSYSTEM_EFI_APPLICATION)
+	}
+	if len(f.Sections) == 0 {
+		return fmt.Errorf("%s: no sections", path)
+	}
+	return nil
+}
