@@ -25,7 +25,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/imagetest"
-	"github.com/bty-lab/bty/e2e/loop"
+	"github.com/bty-lab/bty/bty/loopdev"
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
@@ -39,9 +39,9 @@ func bty(t *testing.T) string {
 }
 
 // disk attaches a fresh loop device of size bytes filled with a pattern.
-func disk(t *testing.T, size int, partitioned bool) *loop.Device {
+func disk(t *testing.T, size int, partitioned bool) *loopdev.Device {
 	t.Helper()
-	testenv.Require(t, "loop devices", loop.Available())
+	testenv.Require(t, "loop devices", loopdev.Available())
 	backing := filepath.Join(t.TempDir(), "backing")
 	content := bytes.Repeat([]byte{pattern}, size)
 	if partitioned {
@@ -50,7 +50,7 @@ func disk(t *testing.T, size int, partitioned bool) *loop.Device {
 	if err := os.WriteFile(backing, content, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := loop.Attach(backing, partitioned)
+	d, err := loopdev.Attach(backing, partitioned)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/bty-lab/bty/bty/imagetest"
-	"github.com/bty-lab/bty/e2e/loop"
+	"github.com/bty-lab/bty/bty/loopdev"
 )
 
 func main() {
@@ -42,7 +42,7 @@ func main() {
 }
 
 func run(size int64, runs int, dir string) error {
-	if err := loop.Available(); err != nil {
+	if err := loopdev.Available(); err != nil {
 		return err
 	}
 	bty, err := btyBinary()
@@ -84,7 +84,7 @@ func run(size int64, runs int, dir string) error {
 		return err
 	}
 	f.Close()
-	dev, err := loop.Attach(backing, false)
+	dev, err := loopdev.Attach(backing, false)
 	if err != nil {
 		return err
 	}

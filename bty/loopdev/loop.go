@@ -1,6 +1,6 @@
-// Package loop attaches files to loop devices, so tests can write real block
-// devices (with partitions, mounts and O_DIRECT) without real disks.
-package loop
+// Package loopdev attaches files to loop devices: the live environment mounts
+// its squashfs through one, and tests write real block devices through them.
+package loopdev
 
 import (
 	"errors"
