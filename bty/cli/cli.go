@@ -59,7 +59,7 @@ func New(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetVersionTemplate("bty {{.Version}}\n")
-	root.AddCommand(newCatalogCommand(), newFlashCommand(), newImagesCommand())
+	root.AddCommand(newCatalogCommand(), newFlashCommand(), newImagesCommand(), newAutoCommand())
 	return root
 }
 

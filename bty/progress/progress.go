@@ -175,12 +175,23 @@ func Bytes(n int64) string {
 // Consoles opens the live environment's consoles for marker mirroring:
 // /dev/console and /dev/kmsg, where present and writable. The caller closes
 // them.
+// /dev/console is skipped when stderr already is the console (as under
+// bty-init), so each marker appears there once.
 func Consoles() []io.WriteCloser {
 	var out []io.WriteCloser
 	for _, p := range []string{"/dev/console", "/dev/kmsg"} {
+		if p == "/dev/console" && sameDevice(os.Stderr, p) {
+			continue
+		}
 		if f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0); err == nil {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+func sameDevice(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }

@@ -1,0 +1,189 @@
+// Package auto is `bty auto`, the live environment's unattended mode: ask
+// bty-web for this machine's plan, carry it out (flash, inventory, or
+// nothing), report the outcome, and print the console markers the boot
+// tests read. Rebooting is left to the caller (bty-init).
+package auto
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/disk"
+	"github.com/bty-lab/bty/bty/flash"
+	"github.com/bty-lab/bty/bty/mac"
+	"github.com/bty-lab/bty/bty/progress"
+	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/version"
+)
+
+// Options configure a run.
+type Options struct {
+	Server   string // bty-web base URL
+	MAC      mac.Addr
+	Progress *progress.Reporter
+	System   disk.System
+	Client   *http.Client
+	// PlanTries bounds how often the plan is asked for while bty-web is
+	// unreachable (1 s, 2 s, 4 s, ... apart).
+	PlanTries int
+}
+
+// Run carries out the plan. A flash failure is reported to bty-web and
+// returned as a *flash.Error.
+func Run(ctx context.Context, o Options) error {
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if o.PlanTries == 0 {
+		o.PlanTries = 6
+	}
+	p := o.Progress
+	p.Marker("bty: entered v%s", version.String())
+	plan, err := o.plan(ctx)
+	if err != nil {
+		return err
+	}
+	switch plan.Mode {
+	case "exit":
+		p.Marker("bty: plan says exit; nothing to do")
+		return nil
+	case "inventory":
+		return o.inventory(ctx)
+	case "interactive":
+		p.Marker("bty: interactive mode: use bty images and bty flash on this console (catalog %s)", plan.Catalog)
+		return nil
+	case "flash":
+		return o.flash(ctx, plan)
+	}
+	return fmt.Errorf("unknown plan mode %q from %s", plan.Mode, o.Server)
+}
+
+func (o Options) url(suffix string) string {
+	return strings.TrimSuffix(o.Server, "/") + "/pxe/" + o.MAC.String() + suffix
+}
+
+func (o Options) plan(ctx context.Context) (provision.Plan, error) {
+	var plan provision.Plan
+	var last error
+	wait := time.Second
+	for try := 1; try <= o.PlanTries; try++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, o.url("/plan"), nil)
+		resp, err := o.Client.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if err := json.Unmarshal(body, &plan); err != nil {
+					return plan, fmt.Errorf("plan from %s: %w", o.Server, err)
+				}
+				return plan, nil
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+		}
+		last = err
+		o.Progress.Marker("bty: asking %s for the plan failed (%v); retrying in %s", o.Server, err, wait)
+		select {
+		case <-ctx.Done():
+			return plan, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	return plan, fmt.Errorf("no plan from %s after %d tries: %w", o.Server, o.PlanTries, last)
+}
+
+func (o Options) post(ctx context.Context, suffix string, v any) error {
+	body, _ := json.Marshal(v)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.url(suffix), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := o.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("POST %s: %s %s", suffix, resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+func (o Options) flash(ctx context.Context, plan provision.Plan) error {
+	p := o.Progress
+	p.Marker("bty: auto-flash starting")
+	p.Marker("bty: image %s (%s) to the disk with serial %q", plan.Image, plan.Format, plan.TargetDiskSerial)
+	report := func(err error) error {
+		st := provision.Status{Status: "done"}
+		if err != nil {
+			st = provision.Status{Status: "failed", Reason: err.Error()}
+		}
+		if perr := o.post(ctx, "/status", st); perr != nil {
+			p.Marker("bty: reporting %s to %s failed: %v", st.Status, o.Server, perr)
+		}
+		return err
+	}
+	disks, err := o.System.List()
+	if err != nil {
+		return report(&flash.Error{Kind: flash.NoTarget, Err: err})
+	}
+	target, err := disk.BySerial(disks, plan.TargetDiskSerial)
+	if err != nil {
+		p.Marker("bty: %v", err)
+		return report(&flash.Error{Kind: flash.NoTarget, Err: err})
+	}
+	format := catalog.Format(plan.Format)
+	res, err := flash.Run(ctx, flash.Job{
+		Source: plan.Image, SHA256: plan.SHA256, Format: format, Target: target, Progress: p,
+		TempDir: "/run",
+	})
+	if err != nil {
+		p.Marker("bty: flash failed: %v", err)
+		return report(err)
+	}
+	p.Marker("bty: wrote %s to %s (sha256 %s)", progress.Bytes(res.Written), target.Path, orNone(res.SHA256))
+	if err := report(nil); err != nil {
+		return err
+	}
+	p.Marker("bty: flash complete; rebooting")
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not checked"
+	}
+	return s
+}
+
+func (o Options) inventory(ctx context.Context) error {
+	disks, err := o.System.List()
+	if err != nil {
+		return err
+	}
+	type d struct {
+		Path      string `json:"path"`
+		Size      int64  `json:"size"`
+		Model     string `json:"model"`
+		Serial    string `json:"serial"`
+		Removable bool   `json:"removable"`
+		ReadOnly  bool   `json:"read_only"`
+	}
+	inv := struct {
+		Disks []d `json:"disks"`
+	}{Disks: []d{}}
+	for _, x := range disks {
+		inv.Disks = append(inv.Disks, d{x.Path, x.Size, x.Model, x.Serial, x.Removable, x.ReadOnly})
+	}
+	if err := o.post(ctx, "/inventory", inv); err != nil {
+		return err
+	}
+	o.Progress.Marker("bty: inventory of %d disks sent; rebooting", len(inv.Disks))
+	return nil
+}

@@ -1,0 +1,99 @@
+package auto
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/bty/disk"
+	"github.com/bty-lab/bty/bty/imagetest"
+	"github.com/bty-lab/bty/bty/progress"
+	"github.com/bty-lab/bty/bty/web"
+)
+
+// machine is a fake sysfs with one disk, serial BTYTEST, backed by a file.
+func machine(t *testing.T) (disk.System, string) {
+	root := t.TempDir()
+	for p, c := range map[string]string{
+		"sys/block/vda/size": "16384\n", "sys/block/vda/serial": "BTYTEST\n", "sys/block/vda/dev": "254:0\n",
+		"proc/mountinfo": "", "dev/vda": strings.Repeat("\x00", 8<<20),
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
+		os.WriteFile(filepath.Join(root, p), []byte(c), 0o644)
+	}
+	return disk.System{Sys: root + "/sys", Dev: root + "/dev", MountInfo: root + "/proc/mountinfo"}, root + "/dev/vda"
+}
+
+// A real bty-web tells bty auto to flash; the disk gets the image and the
+// server hears "done", so the next PXE boot is from disk.
+func TestFlashAgainstRealServer(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Admin.Password, cfg.Paths.StateDir = "pw", t.TempDir()
+	srv, err := web.New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	if _, err := c.PostForm(ts.URL+"/ui/login", url.Values{"password": {"pw"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw := imagetest.Disk(3<<20, 9)
+	img := imagetest.Encode(t, catalog.Zstd, raw)
+	req, _ := http.NewRequest("PUT", ts.URL+"/images/test.img.zst", bytes.NewReader(img))
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("upload: %v %v", err, resp)
+	}
+	var up struct{ Ref string }
+	json.NewDecoder(resp.Body).Decode(&up)
+	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST"})
+	req, _ = http.NewRequest("PUT", ts.URL+"/machines/52:54:00:11:22:33", bytes.NewReader(body))
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("machine: %v %v", err, resp)
+	}
+
+	sys, dev := machine(t)
+	var out bytes.Buffer
+	err = Run(context.Background(), Options{Server: ts.URL, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys})
+	if err != nil {
+		t.Fatalf("auto: %v\n%s", err, out.String())
+	}
+	for _, m := range []string{"bty: entered v", "bty: auto-flash starting", "bty: download 100%", "bty: write 50%", "bty: write 100%", "bty: flash complete; rebooting"} {
+		if !strings.Contains(out.String(), m) {
+			t.Errorf("no %q in:\n%s", m, out.String())
+		}
+	}
+	got, _ := os.ReadFile(dev)
+	if !bytes.Equal(got[:len(raw)], raw) {
+		t.Error("disk does not hold the image")
+	}
+	resp, _ = http.Get(ts.URL + "/pxe/52:54:00:11:22:33")
+	script, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(script), "booting the local disk") {
+		t.Errorf("after a reported flash the next boot is not local:\n%s", script)
+	}
+}
+
+func TestNoServer(t *testing.T) {
+	var out bytes.Buffer
+	err := Run(context.Background(), Options{Server: "http://127.0.0.1:1", MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), PlanTries: 1})
+	if err == nil || !strings.Contains(err.Error(), "no plan") {
+		t.Errorf("err = %v", err)
+	}
+}
