@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -176,22 +177,43 @@ func Bytes(n int64) string {
 // /dev/console and /dev/kmsg, where present and writable. The caller closes
 // them.
 // /dev/console is skipped when stderr already is the console (as under
-// bty-init), so each marker appears there once.
+// bty-init), so each marker appears there once; lines go to the kernel log
+// at debug level, so the kernel does not echo them to the console again.
 func Consoles() []io.WriteCloser {
 	var out []io.WriteCloser
-	for _, p := range []string{"/dev/console", "/dev/kmsg"} {
-		if p == "/dev/console" && sameDevice(os.Stderr, p) {
-			continue
-		}
-		if f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+	if !sameDevice(os.Stderr, "/dev/console") {
+		if f, err := os.OpenFile("/dev/console", os.O_WRONLY|os.O_APPEND, 0); err == nil {
 			out = append(out, f)
 		}
+	}
+	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		out = append(out, kmsg{f})
 	}
 	return out
 }
 
+// kmsg writes each line as one kernel log record of level 7 (debug).
+type kmsg struct{ f *os.File }
+
+func (k kmsg) Write(b []byte) (int, error) {
+	if _, err := k.f.Write(append([]byte("<7>"), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (k kmsg) Close() error { return k.f.Close() }
+
+// sameDevice reports whether f is the character device at path (compared by
+// device number: the console node in an initramfs and the one devtmpfs
+// provides are different inodes for the same device).
 func sameDevice(f *os.File, path string) bool {
 	a, err1 := f.Stat()
 	b, err2 := os.Stat(path)
-	return err1 == nil && err2 == nil && os.SameFile(a, b)
+	if err1 != nil || err2 != nil || a.Mode()&os.ModeCharDevice == 0 || b.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	return ok1 && ok2 && sa.Rdev == sb.Rdev
 }
