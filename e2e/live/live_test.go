@@ -1,0 +1,214 @@
+// Package live_test boots the netboot trio in QEMU (direct kernel boot,
+// user-mode networking) against the real bty-web, and checks that the live
+// environment flashes the VM's disk: kernel -> bty-init -> DHCP -> squashfs
+// over HTTP -> bty auto -> plan -> flash -> status -> reboot.
+package live_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/imagetest"
+	"github.com/bty-lab/bty/e2e/vm"
+	"github.com/bty-lab/bty/internal/testenv"
+)
+
+const vmMAC = "52:54:00:11:22:33"
+
+func runfile(t *testing.T, env string) string {
+	t.Helper()
+	rel := os.Getenv(env)
+	testenv.Require(t, "Bazel-built live media ("+env+")", func() error {
+		if rel == "" {
+			return fmt.Errorf("not set; run with tools/bazel test //e2e/live:live_test")
+		}
+		return nil
+	}())
+	return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+}
+
+// server runs the real bty-web on a free loopback port.
+func server(t *testing.T) (base string, client *http.Client) {
+	t.Helper()
+	bin := runfile(t, "BTY_WEB_BINARY")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "BTY_PATHS_STATE_DIR="+t.TempDir(), "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=test")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bty-web did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	jar, _ := cookiejar.New(nil)
+	client = &http.Client{Jar: jar}
+	if resp, err := client.PostForm(base+"/ui/login", url.Values{"password": {"test"}}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: %v %v", err, resp)
+	}
+	return base, client
+}
+
+func put(t *testing.T, c *http.Client, u string, body []byte) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", u, bytes.NewReader(body))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT %s: %s %v", u, resp.Status, out)
+	}
+	return out
+}
+
+// serial collects the VM's console lines with the time each started.
+type serial struct {
+	mu    sync.Mutex
+	start time.Time
+	lines []string
+	at    []time.Duration
+}
+
+func (s *serial) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		if n := len(s.lines); n > 0 && !strings.HasSuffix(s.lines[n-1], "\n") {
+			s.lines[n-1] += line
+			continue
+		}
+		s.lines = append(s.lines, line)
+		s.at = append(s.at, time.Since(s.start))
+	}
+	return len(b), nil
+}
+
+// first returns when the first line containing marker started, or -1.
+func (s *serial) first(marker string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, l := range s.lines {
+		if strings.Contains(l, marker) {
+			return s.at[i]
+		}
+	}
+	return -1
+}
+
+func TestNetbootFlashesTheDisk(t *testing.T) {
+	qemu := testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
+	kernel, initrd, squashfs := runfile(t, "BTY_VMLINUZ"), runfile(t, "BTY_INITRD"), runfile(t, "BTY_SQUASHFS")
+	base, c := server(t)
+
+	raw := imagetest.Disk(6<<20, 11)
+	img := imagetest.Encode(t, catalog.Zstd, raw)
+	up := put(t, c, base+"/images/test.img.zst", img)
+	sq, err := os.ReadFile(squashfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, c, base+"/boot/"+filepath.Base(squashfs), sq)
+	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up["ref"], "target_disk_serial": "BTYTEST"})
+	put(t, c, base+"/machines/"+vmMAC, body)
+
+	disk := filepath.Join(t.TempDir(), "disk.raw")
+	if err := os.WriteFile(disk, make([]byte, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := strings.TrimPrefix(base, "http://127.0.0.1:")
+	guestBase := "http://10.0.2.2:" + port // QEMU's user network reaches the host's loopback here
+	accel := vm.Accel(qemu, kernel)
+	cpu := "max" // TCG's richest model
+	if accel == "kvm" {
+		cpu = "host"
+	}
+	// The test's own deadline stays below Bazel's (size medium: 300 s).
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, qemu,
+		"-machine", "q35,accel="+accel, "-cpu", cpu, "-m", "512", "-nographic", "-no-reboot",
+		"-kernel", kernel, "-initrd", initrd,
+		"-append", "console=ttyS0,115200 panic=-1 fetch="+guestBase+"/boot/"+filepath.Base(squashfs)+" bty.server="+guestBase+" bty.mac="+vmMAC,
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac="+vmMAC,
+		"-drive", "file="+disk+",if=none,id=d0,format=raw", "-device", "virtio-blk-pci,drive=d0,serial=BTYTEST",
+		"-device", "virtio-rng-pci")
+	console := &serial{start: time.Now()}
+	cmd.Stdout, cmd.Stderr = console, console
+	err = cmd.Run()
+	log := strings.Join(console.lines, "")
+	if ctx.Err() != nil {
+		t.Fatalf("the VM did not finish within 180 s (%s); console:\n%s", accel, log)
+	}
+	if err != nil {
+		t.Fatalf("qemu: %v; console:\n%s", err, log)
+	}
+	var last time.Duration
+	for _, m := range []string{"bty-init: entered v", "bty-init: squashfs " + guestBase, "bty: entered v", "bty: auto-flash starting", "bty: download 100%", "bty: write 100%", "bty: flash complete; rebooting", "reboot: Restarting system"} {
+		at := console.first(m)
+		if at < 0 {
+			t.Fatalf("no %q on the console:\n%s", m, log)
+		}
+		if at < last {
+			t.Errorf("%q came out of order", m)
+		}
+		last = at
+	}
+	t.Logf("%s: first bty: marker after %s, flash complete after %s, VM off after %s",
+		accel, console.first("bty: entered v").Round(time.Millisecond), console.first("bty: flash complete").Round(time.Millisecond), time.Since(console.start).Round(time.Millisecond))
+	got, err := os.ReadFile(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:len(raw)], raw) {
+		t.Errorf("the VM's disk does not hold the image")
+	}
+	resp, err := http.Get(base + "/pxe/" + vmMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	script := ""
+	for sc.Scan() {
+		script += sc.Text() + "\n"
+	}
+	if !strings.Contains(script, "booting the local disk") {
+		t.Errorf("after the flash bty-web does not send the machine to its disk:\n%s", script)
+	}
+}
