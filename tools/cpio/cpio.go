@@ -122,3 +122,46 @@ func writeEntry(w io.Writer, name string, ino uint32, e entry) error {
 }
 
 func pad(n int) int { return (4 - n%4) % 4 }
+
+// Entry is one member of an archive read back.
+type Entry struct {
+	Path string
+	Mode uint32
+	Data []byte
+}
+
+// Read parses a newc archive up to its trailer, for validators and tests.
+func Read(r io.Reader) ([]Entry, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for off := 0; ; {
+		if off+110 > len(data) || string(data[off:off+6]) != "070701" {
+			return nil, fmt.Errorf("bad newc header at offset %d", off)
+		}
+		field := func(i int) int {
+			var v int
+			fmt.Sscanf(string(data[off+6+8*i:off+14+8*i]), "%08x", &v)
+			return v
+		}
+		mode, size, namesize := field(1), field(6), field(11)
+		nameStart := off + 110
+		if nameStart+namesize > len(data) || namesize == 0 {
+			return nil, fmt.Errorf("truncated name at offset %d", off)
+		}
+		name := string(data[nameStart : nameStart+namesize-1])
+		dataStart := nameStart + namesize
+		dataStart += pad(dataStart)
+		if dataStart+size > len(data) {
+			return nil, fmt.Errorf("truncated data of %s", name)
+		}
+		if name == "TRAILER!!!" {
+			return out, nil
+		}
+		out = append(out, Entry{Path: name, Mode: uint32(mode), Data: data[dataStart : dataStart+size]})
+		off = dataStart + size
+		off += pad(off)
+	}
+}

@@ -76,3 +76,23 @@ func TestGNUcpioReadsIt(t *testing.T) {
 		t.Errorf("symlink = %q, %v", l, err)
 	}
 }
+
+func TestReadBack(t *testing.T) {
+	entries, err := Read(bytes.NewReader(sample(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, e := range entries {
+		paths = append(paths, e.Path)
+		if e.Path == "bin/bty" && string(e.Data) != "#!binary" {
+			t.Errorf("bin/bty = %q", e.Data)
+		}
+	}
+	if want := "bin bin/bty dev dev/console etc etc/bty etc/bty/modules init run sbin sbin/init"; strings.Join(paths, " ") != want {
+		t.Errorf("paths = %v, want %s", paths, want)
+	}
+	if _, err := Read(bytes.NewReader(sample(t)[:100])); err == nil {
+		t.Error("a truncated archive read without error")
+	}
+}
