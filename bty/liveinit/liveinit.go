@@ -111,14 +111,15 @@ func (i *Init) LoadModules() {
 }
 
 // pickLink finds the NIC to use: the one with bty.mac, else the first
-// Ethernet interface, waiting up to a deadline for drivers to create it.
+// Ethernet interface with link (carrier), waiting up to a deadline for
+// drivers to create it and for cables to negotiate.
 func (i *Init) pickLink(ctx context.Context) (netlink.Link, error) {
 	for {
 		links, err := netlink.LinkList()
 		if err != nil {
 			return nil, err
 		}
-		var first netlink.Link
+		var first, withLink netlink.Link
 		for _, l := range links {
 			a := l.Attrs()
 			if a.Name == "lo" || len(a.HardwareAddr) != 6 {
@@ -127,23 +128,33 @@ func (i *Init) pickLink(ctx context.Context) (netlink.Link, error) {
 			if i.Cmdline.MAC != "" && strings.EqualFold(a.HardwareAddr.String(), i.Cmdline.MAC) {
 				return l, nil
 			}
+			// Carrier is only reported for interfaces that are up.
+			netlink.LinkSetUp(l)
 			if first == nil {
 				first = l
 			}
+			if withLink == nil && hasCarrier(a.Name) {
+				withLink = l
+			}
 		}
-		if i.Cmdline.MAC == "" && first != nil {
-			return first, nil
+		if i.Cmdline.MAC == "" && withLink != nil {
+			return withLink, nil
 		}
 		select {
 		case <-ctx.Done():
 			if first != nil {
-				i.say("no interface has MAC %s; using %s", i.Cmdline.MAC, first.Attrs().Name)
+				i.say("no interface has MAC %s or link; using %s", i.Cmdline.MAC, first.Attrs().Name)
 				return first, nil
 			}
 			return nil, errors.New("no network interface appeared; is the NIC's driver in the initrd?")
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func hasCarrier(name string) bool {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/carrier")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 // Network brings up the NIC with DHCP and returns its address.

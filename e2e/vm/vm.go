@@ -24,7 +24,7 @@ func Accel(qemu, kernel string) string {
 		return "tcg"
 	}
 	f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, qemu, "-machine", "q35,accel=kvm", "-cpu", "host", "-m", "128", "-nographic", "-no-reboot",
