@@ -97,3 +97,37 @@ func TestNoServer(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// In bty-inventory mode the live environment reports its disks; the server
+// stores them and sends the machine to its disk once.
+func TestInventoryAgainstRealServer(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Admin.Password, cfg.Paths.StateDir = "pw", t.TempDir()
+	srv, err := web.New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	http.Get(ts.URL + "/pxe/52:54:00:11:22:33") // an unknown machine starts in bty-inventory
+	sys, _ := machine(t)
+	var out bytes.Buffer
+	if err := Run(context.Background(), Options{Server: ts.URL, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "bty: inventory of 1 disks sent") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	c.PostForm(ts.URL+"/ui/login", url.Values{"password": {"pw"}})
+	resp, err := c.Get(ts.URL + "/machines/52:54:00:11:22:33")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), `"serial":"BTYTEST"`) || !strings.Contains(string(b), `"inventory_received":true`) {
+		t.Errorf("stored machine: %s", b)
+	}
+}
