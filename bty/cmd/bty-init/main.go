@@ -37,8 +37,8 @@ func main() {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, out, out
 	cmd.Env = []string{"PATH=/run/bty-live/bin", "BTY_LIVE=1"}
 	if err := cmd.Run(); err != nil {
-		fmt.Fprintf(out, "bty-init: bty auto failed: %v; rebooting in 30 s\n", err)
-		time.Sleep(30 * time.Second)
+		fmt.Fprintf(out, "bty-init: bty auto failed: %v; rebooting in 10 s\n", err)
+		time.Sleep(10 * time.Second)
 	}
 	unix.Sync()
 	fmt.Fprintln(out, "bty-init: rebooting")
