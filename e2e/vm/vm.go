@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -16,6 +17,17 @@ import (
 // opens but cannot run a guest (seen under nested virtualization: "KVM
 // internal error ... emulation failure") must not hang the test.
 func Accel(qemu, kernel string) string {
+	once.Do(func() { accel = probe(qemu, kernel) })
+	return accel
+}
+
+// The probe runs once per process: a test booting twice pays for it once.
+var (
+	once  sync.Once
+	accel string
+)
+
+func probe(qemu, kernel string) string {
 	if a := os.Getenv("BTY_QEMU_ACCEL"); a != "" {
 		return a
 	}
