@@ -1,0 +1,108 @@
+// Package dist_test checks the bty-lab wheels as built: the validator,
+// Debian's twine, and pip installing the amd64 wheel into a fresh venv.
+package dist_test
+
+import (
+	"archive/zip"
+	"debug/elf"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bty-lab/bty/internal/testenv"
+	"github.com/bty-lab/bty/tools/wheel/check"
+)
+
+func wheels(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for arch, env := range map[string]string{"amd64": "BTY_WHEEL_AMD64", "arm64": "BTY_WHEEL_ARM64"} {
+		rel := os.Getenv(env)
+		if rel == "" {
+			testenv.Require(t, "Bazel-built wheels", os.ErrNotExist)
+		}
+		out[arch] = filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+	}
+	return out
+}
+
+func TestValidator(t *testing.T) {
+	version, err := os.ReadFile(filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv("BTY_VERSION_FILE")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+	for arch, path := range wheels(t) {
+		w, err := check.Check(path)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(path), err)
+			continue
+		}
+		if w.Name != "bty_lab" || w.Version != strings.TrimSpace(string(version)) || strings.Join(w.Scripts, " ") != "bty bty-tftp bty-web" {
+			t.Errorf("%s: %+v", filepath.Base(path), w)
+		}
+		// Each script is a static ELF binary for the wheel's platform.
+		zr, _ := zip.OpenReader(path)
+		for _, f := range zr.File {
+			if !strings.Contains(f.Name, ".data/scripts/") {
+				continue
+			}
+			r, _ := f.Open()
+			b, _ := io.ReadAll(r)
+			r.Close()
+			tmp := filepath.Join(t.TempDir(), "bin")
+			os.WriteFile(tmp, b, 0o755)
+			e, err := elf.Open(tmp)
+			if err != nil {
+				t.Errorf("%s: %v", f.Name, err)
+				continue
+			}
+			if e.Machine != machines[arch] {
+				t.Errorf("%s in the %s wheel is for %v", f.Name, arch, e.Machine)
+			}
+			for _, p := range e.Progs {
+				if p.Type == elf.PT_INTERP {
+					t.Errorf("%s is dynamically linked", f.Name)
+				}
+			}
+			e.Close()
+		}
+		zr.Close()
+	}
+}
+
+func TestTwineCheck(t *testing.T) {
+	twine := testenv.Tool(t, "twine", "twine")
+	for _, path := range wheels(t) {
+		out, err := exec.Command(twine, "check", "--strict", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "PASSED") {
+			t.Errorf("twine check %s: %v\n%s", filepath.Base(path), err, out)
+		}
+	}
+}
+
+// pip installs the wheel offline into a fresh venv and the binaries run.
+func TestPipInstall(t *testing.T) {
+	python := testenv.Tool(t, "python3", "python3")
+	venv := filepath.Join(t.TempDir(), "venv")
+	if out, err := exec.Command(python, "-m", "venv", venv).CombinedOutput(); err != nil {
+		testenv.Require(t, "python3 -m venv (apt-get install python3-venv)", err)
+		t.Fatalf("%s", out)
+	}
+	pip := filepath.Join(venv, "bin", "pip")
+	if out, err := exec.Command(pip, "install", "--no-index", "--disable-pip-version-check", wheels(t)["amd64"]).CombinedOutput(); err != nil {
+		t.Fatalf("pip install: %v\n%s", err, out)
+	}
+	for _, argv := range [][]string{{"bty", "--version"}, {"bty-web", "--help"}, {"bty-tftp", "--help"}} {
+		out, err := exec.Command(filepath.Join(venv, "bin", argv[0]), argv[1:]...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%v: %v\n%s", argv, err, out)
+		}
+		if !strings.Contains(string(out), strings.TrimPrefix(argv[0], "")) && argv[0] != "bty" {
+			t.Errorf("%v printed %q", argv, out)
+		}
+	}
+}

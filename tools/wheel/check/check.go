@@ -1,0 +1,141 @@
+// Package check validates a wheel the way installers and PyPI read it: the
+// file name, the zip's members, RECORD's hashes and sizes, WHEEL's tags and
+// METADATA's required fields.
+package check
+
+import (
+	"archive/zip"
+	"bufio"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Wheel is what Check learned about a valid wheel.
+type Wheel struct {
+	Name, Version string
+	Tags          []string // e.g. py3-none-manylinux_2_17_x86_64
+	Scripts       []string // names installed on PATH
+	Metadata      map[string][]string
+}
+
+var fileName = regexp.MustCompile(`^([A-Za-z0-9_.]+)-([0-9][^-]*)-(py3)-(none)-([a-z0-9_.]+)\.whl$`)
+
+// Check validates the wheel at path.
+func Check(path string) (*Wheel, error) {
+	m := fileName.FindStringSubmatch(filepath.Base(path))
+	if m == nil {
+		return nil, fmt.Errorf("%s: not a wheel file name (NAME-VERSION-py3-none-PLATFORM.whl)", filepath.Base(path))
+	}
+	w := &Wheel{Name: m[1], Version: m[2], Metadata: map[string][]string{}}
+	var fileTags []string
+	for _, p := range strings.Split(m[5], ".") {
+		fileTags = append(fileTags, "py3-none-"+p)
+	}
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	dist := w.Name + "-" + w.Version
+	files := map[string]*zip.File{}
+	for _, f := range zr.File {
+		files[f.Name] = f
+	}
+	read := func(name string) (string, error) {
+		f, ok := files[name]
+		if !ok {
+			return "", fmt.Errorf("missing %s", name)
+		}
+		r, err := f.Open()
+		if err != nil {
+			return "", err
+		}
+		defer r.Close()
+		b, err := io.ReadAll(r)
+		return string(b), err
+	}
+	var errs []error
+	record, err := read(dist + ".dist-info/RECORD")
+	if err != nil {
+		return nil, err
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(record), "\n") {
+		parts := strings.Split(line, ",")
+		if len(parts) != 3 {
+			errs = append(errs, fmt.Errorf("RECORD line %q", line))
+			continue
+		}
+		listed[parts[0]] = true
+		if parts[0] == dist+".dist-info/RECORD" {
+			continue
+		}
+		f, ok := files[parts[0]]
+		if !ok {
+			errs = append(errs, fmt.Errorf("RECORD lists %s, which is not in the wheel", parts[0]))
+			continue
+		}
+		r, _ := f.Open()
+		h := sha256.New()
+		n, _ := io.Copy(h, r)
+		r.Close()
+		if want := "sha256=" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)); parts[1] != want || parts[2] != fmt.Sprint(n) {
+			errs = append(errs, fmt.Errorf("RECORD entry for %s is %s,%s; the file is %s,%d", parts[0], parts[1], parts[2], want, n))
+		}
+		if strings.HasPrefix(parts[0], dist+".data/scripts/") {
+			w.Scripts = append(w.Scripts, strings.TrimPrefix(parts[0], dist+".data/scripts/"))
+			if f.Mode()&0o111 == 0 {
+				errs = append(errs, fmt.Errorf("script %s is not executable", parts[0]))
+			}
+		}
+	}
+	for name := range files {
+		if !listed[name] {
+			errs = append(errs, fmt.Errorf("%s is in the wheel but not in RECORD", name))
+		}
+	}
+	wheel, err := read(dist + ".dist-info/WHEEL")
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(wheel, "\n") {
+		if tag, ok := strings.CutPrefix(line, "Tag: "); ok {
+			w.Tags = append(w.Tags, tag)
+		}
+	}
+	if fmt.Sprint(w.Tags) != fmt.Sprint(fileTags) {
+		errs = append(errs, fmt.Errorf("WHEEL tags %v differ from the file name's %v", w.Tags, fileTags))
+	}
+	if !strings.Contains(wheel, "Root-Is-Purelib: false") {
+		errs = append(errs, errors.New("WHEEL must say Root-Is-Purelib: false for platform binaries"))
+	}
+	meta, err := read(dist + ".dist-info/METADATA")
+	if err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(strings.NewReader(meta))
+	for sc.Scan() && sc.Text() != "" {
+		k, v, _ := strings.Cut(sc.Text(), ": ")
+		w.Metadata[k] = append(w.Metadata[k], v)
+	}
+	for _, k := range []string{"Metadata-Version", "Name", "Version", "Summary", "License", "Requires-Python", "Project-URL", "Description-Content-Type"} {
+		if len(w.Metadata[k]) == 0 {
+			errs = append(errs, fmt.Errorf("METADATA lacks %s", k))
+		}
+	}
+	if v := w.Metadata["Version"]; len(v) == 1 && v[0] != w.Version {
+		errs = append(errs, fmt.Errorf("METADATA version %s differs from the file name's %s", v[0], w.Version))
+	}
+	for _, t := range w.Tags {
+		if !strings.Contains(t, "manylinux") && !strings.Contains(t, "musllinux") {
+			errs = append(errs, fmt.Errorf("tag %s is not one PyPI accepts for Linux binaries (manylinux/musllinux)", t))
+		}
+	}
+	return w, errors.Join(errs...)
+}
