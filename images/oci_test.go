@@ -1,0 +1,269 @@
+package images_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+	pintftp "github.com/pin/tftp/v3"
+
+	"github.com/bty-lab/bty/internal/testenv"
+)
+
+// index opens the layout directory among an oci_index target's outputs
+// (the layout and its tarball).
+func index(t *testing.T, env string) v1.ImageIndex {
+	t.Helper()
+	var p string
+	for _, rel := range strings.Fields(os.Getenv(env)) {
+		if !strings.HasSuffix(rel, ".tar") {
+			p = filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+		}
+	}
+	if p == "" {
+		testenv.Require(t, "Bazel-built OCI layouts ("+env+")", os.ErrNotExist)
+	}
+	// The runfiles tree holds the layout's blobs as symlinks, which the
+	// layout reader refuses (rightly, for a layout it might write to): read
+	// a real copy.
+	cp := filepath.Join(t.TempDir(), "layout")
+	if err := copyTree(p, cp); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := layout.ImageIndexFromPath(cp)
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return idx
+}
+
+func platformImage(t *testing.T, idx v1.ImageIndex, arch string) v1.Image {
+	t.Helper()
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range m.Manifests {
+		if d.Platform != nil && d.Platform.Architecture == arch && d.Platform.OS == "linux" {
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return img
+		}
+	}
+	t.Fatalf("no linux/%s image", arch)
+	return nil
+}
+
+func TestOCIIndexes(t *testing.T) {
+	v := version(t)
+	for _, env := range []string{"BTY_OCI_WEB", "BTY_OCI_TFTP"} {
+		idx := index(t, env)
+		if err := validate.Index(idx); err != nil {
+			t.Errorf("%s: %v", env, err)
+		}
+		for _, arch := range []string{"amd64", "arm64"} {
+			cfg, err := platformImage(t, idx, arch).ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Config.User != "1000:1000" || cfg.Config.Labels["org.opencontainers.image.version"] != v || len(cfg.Config.ExposedPorts) != 1 || cfg.Architecture != arch {
+				t.Errorf("%s %s config: %+v", env, arch, cfg.Config)
+			}
+			if _, ok := cfg.Config.Volumes["/var/lib/bty"]; !ok {
+				t.Errorf("%s: no /var/lib/bty volume", env)
+			}
+		}
+	}
+}
+
+// push writes the index to a registry at host and pulls it back by digest.
+func push(t *testing.T, host, repo string, idx v1.ImageIndex) {
+	t.Helper()
+	ref, err := name.ParseReference(host+"/"+repo+":test", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatalf("push to %s: %v", host, err)
+	}
+	want, _ := idx.Digest()
+	got, err := remote.Index(ref)
+	if err != nil {
+		t.Fatalf("pull from %s: %v", host, err)
+	}
+	if d, _ := got.Digest(); d != want {
+		t.Errorf("%s: pulled %s, pushed %s", host, d, want)
+	}
+	if err := validate.Index(got); err != nil {
+		t.Errorf("pulled index from %s: %v", host, err)
+	}
+}
+
+func TestPushToRegistries(t *testing.T) {
+	idx := index(t, "BTY_OCI_WEB")
+	mem := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer mem.Close()
+	push(t, strings.TrimPrefix(mem.URL, "http://"), "bty/bty-web", idx)
+
+	// Debian's docker-registry (distribution), a real registry server.
+	bin := testenv.Tool(t, "docker-registry", "docker-registry")
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\nlog:\n  level: error\n", dir, port)
+	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
+	push(t, fmt.Sprintf("127.0.0.1:%d", port), "bty/bty-web", idx)
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitHTTP(t *testing.T, u string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer", u)
+}
+
+// unpack extracts an image's filesystem into dir, owners included.
+func unpack(t *testing.T, img v1.Image, dir string) {
+	t.Helper()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, h.Name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			os.MkdirAll(p, os.FileMode(h.Mode))
+		case tar.TypeReg:
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			var b bytes.Buffer
+			io.Copy(&b, tr)
+			os.WriteFile(p, b.Bytes(), os.FileMode(h.Mode))
+		}
+		os.Chown(p, h.Uid, h.Gid)
+		os.Chmod(p, os.FileMode(h.Mode)&os.ModePerm|os.FileMode(h.Mode)&os.ModeSticky)
+	}
+}
+
+// The amd64 images run: their entrypoint, chrooted into the unpacked
+// rootfs as the image user, serves /healthz (bty-web, writing its state to
+// the volume) and a TFTP read of ipxe.efi (bty-tftp).
+func TestEntrypointsRunAsImageUser(t *testing.T) {
+	testenv.Require(t, "root (chroot and setuid)", func() error {
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("not root")
+		}
+		return nil
+	}())
+	run := func(img v1.Image, extra []string, env ...string) {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		unpack(t, img, dir)
+		cfg, _ := img.ConfigFile()
+		argv := append(cfg.Config.Entrypoint, extra...)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(cfg.Config.Env, env...)
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir, Credential: &syscall.Credential{Uid: 1000, Gid: 1000}}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("%s output:\n%s", argv[0], out.String())
+			}
+		})
+	}
+	port := freePort(t)
+	run(platformImage(t, index(t, "BTY_OCI_WEB"), "amd64"), nil, "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=x")
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+
+	tftpPort := freePort(t)
+	run(platformImage(t, index(t, "BTY_OCI_TFTP"), "amd64"), []string{"-listen", fmt.Sprintf("127.0.0.1:%d", tftpPort)})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, _ := pintftp.NewClient(fmt.Sprintf("127.0.0.1:%d", tftpPort))
+		c.SetTimeout(time.Second)
+		wt, err := c.Receive("ipxe.efi", "octet")
+		if err == nil {
+			var b bytes.Buffer
+			if _, err := wt.WriteTo(&b); err != nil || b.Len() < 500000 {
+				t.Errorf("TFTP read of ipxe.efi: %d bytes, %v", b.Len(), err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bty-tftp in the image did not serve ipxe.efi: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+}
