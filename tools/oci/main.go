@@ -39,9 +39,9 @@ func (p *pairs) Set(v string) error { *p = append(*p, v); return nil }
 
 type options struct {
 	layoutDir, tarFile, binPath, certs string
-	binaries, files, ports, labels    pairs
-	volume                            string
-	args                              pairs
+	binaries, files, ports, labels     pairs
+	volume                             string
+	args                               pairs
 }
 
 func main() {
