@@ -90,6 +90,9 @@ func TestOCIIndexes(t *testing.T) {
 			if cfg.Config.User != "1000:1000" || cfg.Config.Labels["org.opencontainers.image.version"] != v || len(cfg.Config.ExposedPorts) != 1 || cfg.Architecture != arch {
 				t.Errorf("%s %s config: %+v", env, arch, cfg.Config)
 			}
+			if rev := cfg.Config.Labels["org.opencontainers.image.revision"]; len(rev) < 7 {
+				t.Errorf("%s: revision label %q", env, rev)
+			}
 			if _, ok := cfg.Config.Volumes["/var/lib/bty"]; !ok {
 				t.Errorf("%s: no /var/lib/bty volume", env)
 			}

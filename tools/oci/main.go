@@ -38,10 +38,10 @@ func (p *pairs) String() string     { return strings.Join(*p, ",") }
 func (p *pairs) Set(v string) error { *p = append(*p, v); return nil }
 
 type options struct {
-	layoutDir, tarFile, binPath, certs string
-	binaries, files, ports, labels     pairs
-	volume                             string
-	args                               pairs
+	layoutDir, tarFile, binPath, certs, status string
+	binaries, files, ports, labels             pairs
+	volume                                     string
+	args                                       pairs
 }
 
 func main() {
@@ -50,6 +50,7 @@ func main() {
 	flag.StringVar(&o.tarFile, "tar", "", "output tarball of the layout")
 	flag.StringVar(&o.binPath, "path", "", "where the binary goes in the image (the entrypoint)")
 	flag.StringVar(&o.certs, "certs", "", "directory of .crt files for /etc/ssl/certs/ca-certificates.crt")
+	flag.StringVar(&o.status, "status", "", "Bazel stable status file; STABLE_GIT_COMMIT becomes org.opencontainers.image.revision")
 	flag.StringVar(&o.volume, "volume", "/var/lib/bty", "volume, owned by the bty user")
 	flag.Var(&o.binaries, "binary", "OS/ARCH=FILE (repeatable; one image per platform)")
 	flag.Var(&o.files, "file", "DEST=SRC extra file in every image (repeatable)")
@@ -170,6 +171,18 @@ func build(o options) error {
 	for _, l := range o.labels {
 		k, v, _ := strings.Cut(l, "=")
 		labels[k] = v
+	}
+	if o.status != "" {
+		b, err := os.ReadFile(o.status)
+		if err != nil {
+			return err
+		}
+		labels["org.opencontainers.image.revision"] = "unknown"
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "STABLE_GIT_COMMIT "); ok {
+				labels["org.opencontainers.image.revision"] = v
+			}
+		}
 	}
 	ports := map[string]struct{}{}
 	for _, p := range o.ports {

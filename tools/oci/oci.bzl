@@ -24,9 +24,13 @@ def _oci_index_impl(ctx):
         inputs += ctx.files.certs
     args.add_all(ctx.attr.ports, before_each = "-port")
     args.add_all(ctx.attr.entrypoint_args, before_each = "-arg")
+
+    # The revision comes from the workspace status (STABLE_GIT_COMMIT, see
+    # tools/workspace_status.sh); the tool reads it from the status file.
+    args.add("-status", ctx.info_file)
+    inputs.append(ctx.info_file)
     labels = {
         "org.opencontainers.image.created": "1980-01-01T00:00:00Z",
-        "org.opencontainers.image.revision": ctx.attr.revision,
         "org.opencontainers.image.source": ctx.attr.source,
         "org.opencontainers.image.title": ctx.attr.title,
         "org.opencontainers.image.version": VERSION,
@@ -54,7 +58,6 @@ oci_index = rule(
         "files": attr.label_keyed_string_dict(allow_files = True, doc = "Extra files -> path in the image ({basename} is replaced)."),
         "path": attr.string(mandatory = True, doc = "Path of the binary in the image."),
         "ports": attr.string_list(doc = "Exposed ports, e.g. 8080/tcp."),
-        "revision": attr.string(default = "unstamped", doc = "VCS revision label (the release sets it)."),
         "source": attr.string(mandatory = True, doc = "Source repository URL label."),
         "title": attr.string(mandatory = True, doc = "Image title label."),
         "_tool": attr.label(default = "//tools/oci", executable = True, cfg = "exec"),
