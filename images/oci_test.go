@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -132,7 +130,7 @@ func TestPushToRegistries(t *testing.T) {
 	// Debian's docker-registry (distribution), a real registry server.
 	bin := testenv.Tool(t, "docker-registry", "docker-registry")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\nlog:\n  level: error\n", dir, port)
 	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
 	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
@@ -140,30 +138,8 @@ func TestPushToRegistries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
+	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
 	push(t, fmt.Sprintf("127.0.0.1:%d", port), "bty/bty-web", idx)
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func waitHTTP(t *testing.T, u string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(u); err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer", u)
 }
 
 // unpack extracts an image's filesystem into dir, owners included.
@@ -228,11 +204,11 @@ func TestEntrypointsRunAsImageUser(t *testing.T) {
 			}
 		})
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	run(platformImage(t, index(t, "BTY_OCI_WEB"), "amd64"), nil, "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=x")
-	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 
-	tftpPort := freePort(t)
+	tftpPort := testenv.FreePort(t)
 	run(platformImage(t, index(t, "BTY_OCI_TFTP"), "amd64"), []string{"-listen", fmt.Sprintf("127.0.0.1:%d", tftpPort)})
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -10,10 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,12 +43,7 @@ func runfile(t *testing.T, env string) string {
 func server(t *testing.T) (base string, client *http.Client) {
 	t.Helper()
 	bin := runfile(t, "BTY_WEB_BINARY")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePort(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "BTY_PATHS_STATE_DIR="+t.TempDir(), "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=test")
 	if err := cmd.Start(); err != nil {
@@ -59,22 +51,8 @@ func server(t *testing.T) (base string, client *http.Client) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("bty-web did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	jar, _ := cookiejar.New(nil)
-	client = &http.Client{Jar: jar}
-	if resp, err := client.PostForm(base+"/ui/login", url.Values{"password": {"test"}}); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("login: %v %v", err, resp)
-	}
+	testenv.WaitHTTP(t, base+"/healthz")
+	client = testenv.Login(t, base, "test")
 	return base, client
 }
 

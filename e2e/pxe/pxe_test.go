@@ -19,8 +19,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -322,24 +320,10 @@ func chain(t *testing.T) {
 	}
 	start(t, logs, "bty-tftp", nil, runfile(t, "BTY_TFTP_BINARY"), "-root", tftpRoot, "-listen", serverIP+":69")
 	start(t, logs, "bty-web", []string{"BTY_PATHS_STATE_DIR=" + t.TempDir(), "BTY_SERVER_LISTEN=" + serverIP, "BTY_SERVER_PORT=8080", "BTY_ADMIN_PASSWORD=test"}, runfile(t, "BTY_WEB_BINARY"))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("bty-web did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitHTTP(t, base+"/healthz")
 
 	// Seed bty-web as an operator would, through its API only.
-	jar, _ := cookiejar.New(nil)
-	a := api{t, &http.Client{Jar: jar}}
-	if resp, err := a.c.PostForm(base+"/ui/login", url.Values{"password": {"test"}}); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("login: %v %v", err, resp)
-	}
+	a := api{t, testenv.Login(t, base, "test")}
 	for _, env := range []string{"BTY_VMLINUZ", "BTY_INITRD", "BTY_SQUASHFS"} {
 		b, err := os.ReadFile(runfile(t, env))
 		if err != nil {

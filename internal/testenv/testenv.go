@@ -6,10 +6,15 @@ package testenv
 
 import (
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Require stops the test when a prerequisite is missing (err != nil): under
@@ -71,4 +76,48 @@ func FirstDiff(a, b []byte) int {
 func isFile(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitHTTP polls url until it answers, failing the test after 20 s.
+func WaitHTTP(t testing.TB, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer within 20 s", url)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Login signs in to bty-web at base and returns a client carrying the
+// session cookie.
+func Login(t testing.TB, base, password string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(base+"/ui/login", url.Values{"password": {password}})
+	if err != nil {
+		t.Fatalf("login to %s: %v", base, err)
+	}
+	resp.Body.Close()
+	if len(jar.Cookies(resp.Request.URL)) == 0 {
+		t.Fatalf("login to %s: no session cookie (status %s)", base, resp.Status)
+	}
+	return c
 }

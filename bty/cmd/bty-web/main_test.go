@@ -18,20 +18,11 @@ import (
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startWeb runs the real binary on a free port and waits for /healthz.
 func startWeb(t *testing.T, dir string) (*exec.Cmd, string) {
 	t.Helper()
 	bin := testenv.Binary(t, "BTY_WEB_BINARY", "github.com/bty-lab/bty/bty/cmd/bty-web")
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "BTY_PATHS_STATE_DIR="+dir, "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=pw")
 	cmd.Stderr = os.Stderr
@@ -40,17 +31,8 @@ func startWeb(t *testing.T, dir string) (*exec.Cmd, string) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			return cmd, base
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("bty-web did not become healthy in 20s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitHTTP(t, base+"/healthz")
+	return cmd, base
 }
 
 func login(t *testing.T, base string) string {
