@@ -190,3 +190,88 @@ func TestUseRepo(t *testing.T) {
 		t.Errorf("MODULE.bazel's use_repo(go_deps, ...) does not match go.mod's direct requirements; fix: tools/bazel run //:tidy")
 	}
 }
+
+// Every test target is either run by //:verify (the release gate) or listed,
+// with its reason, in VERIFY_EXCLUDED: a new test cannot be forgotten.
+func TestVerifyCoversEveryTest(t *testing.T) {
+	root := workspace(t)
+	lists := map[string]map[string]bool{"VERIFY_TESTS": {}, "VERIFY_EXCLUDED": {}}
+	data, err := os.ReadFile(filepath.Join(root, "BUILD.bazel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := build.ParseBuild("BUILD.bazel", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range f.Stmt {
+		assign, ok := stmt.(*build.AssignExpr)
+		if !ok {
+			continue
+		}
+		name, ok := assign.LHS.(*build.Ident)
+		if !ok || lists[name.Name] == nil {
+			continue
+		}
+		if l, ok := assign.RHS.(*build.ListExpr); ok {
+			for _, e := range l.List {
+				if s, ok := e.(*build.StringExpr); ok {
+					lists[name.Name][s.Value] = true
+				}
+			}
+		}
+	}
+	var tests []string
+	sources(t, root, func(rel string) {
+		if filepath.Base(rel) != "BUILD.bazel" {
+			return
+		}
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := build.ParseBuild(rel, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkg := filepath.Dir(rel)
+		if pkg == "." {
+			pkg = ""
+		}
+		for _, r := range f.Rules("") {
+			if !strings.HasSuffix(r.Kind(), "_test") || r.Kind() == "gazelle_test" {
+				continue
+			}
+			manual := false
+			if tags, ok := r.Attr("tags").(*build.ListExpr); ok {
+				for _, tag := range tags.List {
+					if s, ok := tag.(*build.StringExpr); ok && s.Value == "manual" {
+						manual = true
+					}
+				}
+			}
+			if !manual {
+				tests = append(tests, "//"+pkg+":"+r.Name())
+			}
+		}
+	})
+	if len(tests) < 10 {
+		t.Fatalf("found only %d test targets: %v", len(tests), tests)
+	}
+	for _, label := range tests {
+		in, out := lists["VERIFY_TESTS"][label], lists["VERIFY_EXCLUDED"][label]
+		switch {
+		case !in && !out:
+			t.Errorf("%s is not run by //:verify; add it to VERIFY_TESTS in BUILD.bazel (or, with a reason, to VERIFY_EXCLUDED)", label)
+		case in && out:
+			t.Errorf("%s is in both VERIFY_TESTS and VERIFY_EXCLUDED", label)
+		}
+		delete(lists["VERIFY_TESTS"], label)
+		delete(lists["VERIFY_EXCLUDED"], label)
+	}
+	for name, rest := range lists {
+		for label := range rest {
+			t.Errorf("%s lists %s, which is not a test target", name, label)
+		}
+	}
+}
