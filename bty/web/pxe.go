@@ -50,6 +50,22 @@ func (s *Server) lookup(ctx context.Context, base string) (func(ref string) (pro
 	}, nil
 }
 
+// baseAndLookup resolves the request's base URL and the image lookup, or
+// answers the error itself and reports false.
+func (s *Server) baseAndLookup(w http.ResponseWriter, r *http.Request) (string, func(string) (provision.Image, bool), bool) {
+	base, err := s.base(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return "", nil, false
+	}
+	lookup, err := s.lookup(r.Context(), base)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return "", nil, false
+	}
+	return base, lookup, true
+}
+
 func (s *Server) imageURL(base string, img state.Image) string {
 	if img.Uploaded {
 		return base + "/images/" + img.Ref + "/" + img.Name
@@ -64,18 +80,12 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	base, err := s.base(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	lookup, err := s.lookup(r.Context(), base)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+	base, lookup, ok := s.baseAndLookup(w, r)
+	if !ok {
 		return
 	}
 	var d provision.Decision
-	_, err = s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
+	_, err := s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
 		created := !exists
 		if created {
 			m = provision.New(addr)
@@ -134,14 +144,8 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	base, err := s.base(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	lookup, err := s.lookup(r.Context(), base)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+	base, lookup, ok := s.baseAndLookup(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, m.Plan(lookup, base+"/catalog.toml"))

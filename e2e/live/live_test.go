@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,43 +71,6 @@ func put(t *testing.T, c *http.Client, u string, body []byte) map[string]any {
 	return out
 }
 
-// serial collects the VM's console lines with the time each started.
-type serial struct {
-	mu    sync.Mutex
-	start time.Time
-	lines []string
-	at    []time.Duration
-}
-
-func (s *serial) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, line := range strings.SplitAfter(string(b), "\n") {
-		if line == "" {
-			continue
-		}
-		if n := len(s.lines); n > 0 && !strings.HasSuffix(s.lines[n-1], "\n") {
-			s.lines[n-1] += line
-			continue
-		}
-		s.lines = append(s.lines, line)
-		s.at = append(s.at, time.Since(s.start))
-	}
-	return len(b), nil
-}
-
-// first returns when the first line containing marker started, or -1.
-func (s *serial) first(marker string) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, l := range s.lines {
-		if strings.Contains(l, marker) {
-			return s.at[i]
-		}
-	}
-	return -1
-}
-
 func TestNetbootFlashesTheDisk(t *testing.T) {
 	qemu := testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
 	kernel, initrd, squashfs := runfile(t, "BTY_VMLINUZ"), runfile(t, "BTY_INITRD"), runfile(t, "BTY_SQUASHFS")
@@ -146,10 +108,10 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac="+vmMAC,
 		"-drive", "file="+disk+",if=none,id=d0,format=raw", "-device", "virtio-blk-pci,drive=d0,serial=BTYTEST",
 		"-device", "virtio-rng-pci")
-	console := &serial{start: time.Now()}
+	console := vm.NewConsole(nil)
 	cmd.Stdout, cmd.Stderr = console, console
 	err = cmd.Run()
-	log := strings.Join(console.lines, "")
+	log := console.Tail(400)
 	if ctx.Err() != nil {
 		t.Fatalf("the VM did not finish within 180 s (%s); console:\n%s", accel, log)
 	}
@@ -158,8 +120,8 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 	}
 	var last time.Duration
 	for _, m := range []string{"bty-init: entered v", "bty-init: squashfs " + guestBase, "bty: entered v", "bty: auto-flash starting", "bty: download 100%", "bty: write 100%", "bty: flash complete; rebooting", "reboot: Restarting system"} {
-		at := console.first(m)
-		if at < 0 {
+		i, at := console.Find(0, m)
+		if i < 0 {
 			t.Fatalf("no %q on the console:\n%s", m, log)
 		}
 		if at < last {
@@ -168,7 +130,7 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 		last = at
 	}
 	t.Logf("%s: first bty: marker after %s, flash complete after %s, VM off after %s",
-		accel, console.first("bty: entered v").Round(time.Millisecond), console.first("bty: flash complete").Round(time.Millisecond), time.Since(console.start).Round(time.Millisecond))
+		accel, markerAt(console, "bty: entered v"), markerAt(console, "bty: flash complete"), time.Since(console.Start).Round(time.Millisecond))
 	got, err := os.ReadFile(disk)
 	if err != nil {
 		t.Fatal(err)
@@ -189,4 +151,9 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 	if !strings.Contains(script, "booting the local disk") {
 		t.Errorf("after the flash bty-web does not send the machine to its disk:\n%s", script)
 	}
+}
+
+func markerAt(c *vm.Console, marker string) time.Duration {
+	_, at := c.Find(0, marker)
+	return at.Round(time.Millisecond)
 }

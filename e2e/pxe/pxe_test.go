@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -180,59 +179,9 @@ func (a api) do(method, path string, body []byte) []byte {
 	return b
 }
 
-// console records the VM's serial lines with the time each started.
-type console struct {
-	mu    sync.Mutex
-	start time.Time
-	lines []string
-	at    []time.Duration
-	file  *os.File
-}
-
-func (c *console) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.file.Write(b)
-	for _, part := range strings.SplitAfter(string(b), "\n") {
-		if part == "" {
-			continue
-		}
-		if n := len(c.lines); n > 0 && !strings.HasSuffix(c.lines[n-1], "\n") {
-			c.lines[n-1] += part
-			continue
-		}
-		c.lines = append(c.lines, part)
-		c.at = append(c.at, time.Since(c.start))
-	}
-	return len(b), nil
-}
-
-func (c *console) find(from int, marker string) (int, time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := from; i < len(c.lines); i++ {
-		if strings.Contains(c.lines[i], marker) {
-			return i, c.at[i]
-		}
-	}
-	return -1, 0
-}
-
-func (c *console) from(i, n int) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.lines[i:min(len(c.lines), i+n)], "")
-}
-
-func (c *console) tail(n int) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.lines[max(0, len(c.lines)-n):], "")
-}
-
 // boot PXE-boots the client until QEMU exits (it reboots with -no-reboot)
 // and returns its console.
-func boot(t *testing.T, logs, name, disk string) *console {
+func boot(t *testing.T, logs, name, disk string) *vm.Console {
 	t.Helper()
 	qemu := testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
 	code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
@@ -250,7 +199,7 @@ func boot(t *testing.T, logs, name, disk string) *console {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	con := &console{start: time.Now(), file: f}
+	con := vm.NewConsole(f)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, qemu,
@@ -264,24 +213,24 @@ func boot(t *testing.T, logs, name, disk string) *console {
 	cmd.Stdout, cmd.Stderr = con, con
 	err = cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("%s: the VM did not finish in 150 s (%s); last console lines:\n%s", name, accel, con.tail(100))
+		t.Fatalf("%s: the VM did not finish in 150 s (%s); last console lines:\n%s", name, accel, con.Tail(100))
 	}
 	if err != nil {
-		t.Fatalf("%s: qemu: %v\n%s", name, err, con.tail(100))
+		t.Fatalf("%s: qemu: %v\n%s", name, err, con.Tail(100))
 	}
-	t.Logf("%s: QEMU (%s) ran %s", name, accel, time.Since(con.start).Round(time.Millisecond))
+	t.Logf("%s: QEMU (%s) ran %s", name, accel, time.Since(con.Start).Round(time.Millisecond))
 	return con
 }
 
 // stages asserts the markers in order and returns the timeline.
-func stages(t *testing.T, con *console, markers []string) string {
+func stages(t *testing.T, con *vm.Console, markers []string) string {
 	t.Helper()
 	var b strings.Builder
 	from := 0
 	for _, m := range markers {
-		i, at := con.find(from, m)
+		i, at := con.Find(from, m)
 		if i < 0 {
-			t.Fatalf("stage %q not reached; console from the last stage reached on:\n%s", m, con.from(from, 150))
+			t.Fatalf("stage %q not reached; console from the last stage reached on:\n%s", m, con.Lines(from, 150))
 		}
 		fmt.Fprintf(&b, "  %7.2fs  %s\n", at.Seconds(), m)
 		from = i

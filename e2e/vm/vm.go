@@ -4,6 +4,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -47,4 +48,67 @@ func probe(qemu, kernel string) string {
 		return "kvm"
 	}
 	return "tcg"
+}
+
+// Console records a VM's serial output line by line with the time each
+// line started (relative to Start), optionally copying it to File.
+type Console struct {
+	Start time.Time
+	File  io.Writer
+
+	mu    sync.Mutex
+	lines []string
+	at    []time.Duration
+}
+
+// NewConsole starts recording now.
+func NewConsole(file io.Writer) *Console { return &Console{Start: time.Now(), File: file} }
+
+func (c *Console) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.File != nil {
+		c.File.Write(b)
+	}
+	for _, part := range strings.SplitAfter(string(b), "\n") {
+		if part == "" {
+			continue
+		}
+		if n := len(c.lines); n > 0 && !strings.HasSuffix(c.lines[n-1], "\n") {
+			c.lines[n-1] += part
+			continue
+		}
+		c.lines = append(c.lines, part)
+		c.at = append(c.at, time.Since(c.Start))
+	}
+	return len(b), nil
+}
+
+// Find returns the index and start time of the first line at or after from
+// that contains marker, or -1.
+func (c *Console) Find(from int, marker string) (int, time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := from; i < len(c.lines); i++ {
+		if strings.Contains(c.lines[i], marker) {
+			return i, c.at[i]
+		}
+	}
+	return -1, 0
+}
+
+// Lines returns up to n lines starting at line i.
+func (c *Console) Lines(i, n int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i = min(max(i, 0), len(c.lines))
+	return strings.Join(c.lines[i:min(len(c.lines), i+n)], "")
+}
+
+// Tail returns the last n lines.
+func (c *Console) Tail(n int) string {
+	c.mu.Lock()
+	l := len(c.lines)
+	c.mu.Unlock()
+	return c.Lines(l-n, n)
 }
