@@ -22,6 +22,7 @@ type Wheel struct {
 	Tags          []string // e.g. py3-none-manylinux_2_17_x86_64
 	Scripts       []string // names installed on PATH
 	Metadata      map[string][]string
+	Description   string // METADATA's body (the long description)
 }
 
 var fileName = regexp.MustCompile(`^([A-Za-z0-9_.]+)-([0-9][^-]*)-(py3)-(none)-([a-z0-9_.]+)\.whl$`)
@@ -119,8 +120,10 @@ func Check(path string) (*Wheel, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := bufio.NewScanner(strings.NewReader(meta))
-	for sc.Scan() && sc.Text() != "" {
+	head, body, _ := strings.Cut(meta, "\n\n")
+	w.Description = body
+	sc := bufio.NewScanner(strings.NewReader(head))
+	for sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), ": ")
 		w.Metadata[k] = append(w.Metadata[k], v)
 	}
