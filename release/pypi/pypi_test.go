@@ -2,104 +2,18 @@ package pypi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/bty-lab/bty/internal/testenv"
+	"github.com/bty-lab/bty/release/fakes"
 )
-
-// index is a small package index: the legacy upload API, the JSON API, the
-// simple index and file downloads. It records every upload's form.
-type index struct {
-	mu      sync.Mutex
-	files   map[string][]byte
-	forms   []map[string][]string
-	failOn  string // an upload of this file name fails once with 500
-	uploads map[string]int
-}
-
-func newIndex() *index { return &index{files: map[string][]byte{}, uploads: map[string]int{}} }
-
-func (x *index) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	switch {
-	case r.Method == http.MethodPost && r.URL.Path == "/legacy/":
-		if u, p, ok := r.BasicAuth(); !ok || u != "__token__" || p != "pypi-test" {
-			http.Error(w, "invalid credentials", http.StatusForbidden)
-			return
-		}
-		if err := r.ParseMultipartForm(64 << 20); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		f, h, err := r.FormFile("content")
-		if err != nil {
-			http.Error(w, "no content", http.StatusBadRequest)
-			return
-		}
-		data, _ := io.ReadAll(f)
-		if x.failOn == h.Filename {
-			x.failOn = ""
-			http.Error(w, "transient failure", http.StatusInternalServerError)
-			return
-		}
-		sum := sha256.Sum256(data)
-		if r.FormValue("sha256_digest") != hex.EncodeToString(sum[:]) || r.FormValue(":action") != "file_upload" {
-			http.Error(w, "digest mismatch", http.StatusBadRequest)
-			return
-		}
-		if _, dup := x.files[h.Filename]; dup {
-			http.Error(w, "File already exists", http.StatusBadRequest)
-			return
-		}
-		form := map[string][]string{"content": {h.Filename}}
-		for k, v := range r.MultipartForm.Value {
-			form[k] = v
-		}
-		x.forms = append(x.forms, form)
-		x.files[h.Filename] = data
-		x.uploads[h.Filename]++
-	case strings.HasSuffix(r.URL.Path, "/json"):
-		var urls []map[string]any
-		for name, data := range x.files {
-			sum := sha256.Sum256(data)
-			urls = append(urls, map[string]any{"filename": name, "digests": map[string]string{"sha256": hex.EncodeToString(sum[:])}})
-		}
-		if len(urls) == 0 {
-			http.NotFound(w, r)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{"urls": urls})
-	case strings.HasPrefix(r.URL.Path, "/simple/"):
-		fmt.Fprint(w, "<!DOCTYPE html><html><body>\n")
-		for name, data := range x.files {
-			sum := sha256.Sum256(data)
-			fmt.Fprintf(w, "<a href=\"/files/%s#sha256=%s\">%s</a>\n", name, hex.EncodeToString(sum[:]), name)
-		}
-		fmt.Fprint(w, "</body></html>\n")
-	case strings.HasPrefix(r.URL.Path, "/files/"):
-		data, ok := x.files[strings.TrimPrefix(r.URL.Path, "/files/")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(data)
-	default:
-		http.NotFound(w, r)
-	}
-}
 
 func wheels(t *testing.T) []string {
 	t.Helper()
@@ -121,8 +35,8 @@ func client(url string) *Client {
 // only the missing file; a third run uploads nothing.
 func TestUploadResumesWithoutReuploading(t *testing.T) {
 	ws := wheels(t)
-	x := newIndex()
-	x.failOn = filepath.Base(ws[1])
+	x := fakes.NewIndex("pypi-test")
+	x.FailOn = filepath.Base(ws[1])
 	srv := httptest.NewServer(x)
 	defer srv.Close()
 	c := client(srv.URL)
@@ -136,13 +50,13 @@ func TestUploadResumesWithoutReuploading(t *testing.T) {
 		}
 	}
 	for _, w := range ws {
-		if n := x.uploads[filepath.Base(w)]; n != 1 {
+		if n := x.Uploads[filepath.Base(w)]; n != 1 {
 			t.Errorf("%s uploaded %d times", filepath.Base(w), n)
 		}
 	}
 	bad := *c
 	bad.Token = "wrong"
-	x2 := newIndex()
+	x2 := fakes.NewIndex("pypi-test")
 	srv2 := httptest.NewServer(x2)
 	defer srv2.Close()
 	bad.Upload, bad.JSONAPI = srv2.URL+"/legacy/", srv2.URL+"/pypi"
@@ -156,7 +70,7 @@ func TestUploadResumesWithoutReuploading(t *testing.T) {
 func TestMatchesTwineAndPipInstalls(t *testing.T) {
 	ws := wheels(t)
 	twine := testenv.Tool(t, "twine", "twine")
-	ours, theirs := newIndex(), newIndex()
+	ours, theirs := fakes.NewIndex("pypi-test"), fakes.NewIndex("pypi-test")
 	a, b := httptest.NewServer(ours), httptest.NewServer(theirs)
 	defer a.Close()
 	defer b.Close()
@@ -168,15 +82,15 @@ func TestMatchesTwineAndPipInstalls(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("twine upload: %v\n%s", err, out)
 	}
-	if len(ours.forms) != 1 || len(theirs.forms) != 1 {
-		t.Fatalf("forms: ours %d, twine %d", len(ours.forms), len(theirs.forms))
+	if len(ours.Forms) != 1 || len(theirs.Forms) != 1 {
+		t.Fatalf("forms: ours %d, twine %d", len(ours.Forms), len(theirs.Forms))
 	}
-	for k, v := range ours.forms[0] {
+	for k, v := range ours.Forms[0] {
 		if k == "description" {
 			continue // twine may normalise line endings
 		}
-		if fmt.Sprint(theirs.forms[0][k]) != fmt.Sprint(v) {
-			t.Errorf("field %s: ours %q, twine %q", k, v, theirs.forms[0][k])
+		if fmt.Sprint(theirs.Forms[0][k]) != fmt.Sprint(v) {
+			t.Errorf("field %s: ours %q, twine %q", k, v, theirs.Forms[0][k])
 		}
 	}
 	// pip installs the uploaded amd64 wheel from the index.

@@ -1,0 +1,158 @@
+// Package fakes holds working stand-ins for the services a release talks
+// to that cannot be reached from here: GitHub's releases API and a Python
+// package index (the legacy upload API, the JSON API, the simple index).
+// They follow the documented request and response shapes; tests run the
+// real clients (ours, twine, pip) against them.
+package fakes
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/bty-lab/bty/release/github"
+)
+
+// GitHub implements the documented shapes of the releases API: GET
+// .../releases/tags/{tag}, POST .../releases, POST (uploads)
+// .../releases/{id}/assets?name=.
+type GitHub struct {
+	mu       sync.Mutex
+	Repo     string // owner/name
+	Token    string
+	Releases map[string]*github.Release
+	Uploads  int
+}
+
+func (f *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer "+f.Token {
+		http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
+		return
+	}
+	switch {
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/repos/"+f.Repo+"/releases/tags/"):
+		rel, ok := f.Releases[strings.TrimPrefix(r.URL.Path, "/repos/"+f.Repo+"/releases/tags/")]
+		if !ok {
+			http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+			return
+		}
+		json.NewEncoder(w).Encode(rel)
+	case r.Method == http.MethodPost && r.URL.Path == "/repos/"+f.Repo+"/releases":
+		var in struct {
+			TagName string `json:"tag_name"`
+		}
+		json.NewDecoder(r.Body).Decode(&in)
+		rel := &github.Release{ID: int64(len(f.Releases) + 1), Tag: in.TagName, Assets: []github.Asset{}}
+		f.Releases[in.TagName] = rel
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(rel)
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/assets"):
+		data, _ := io.ReadAll(r.Body)
+		sum := sha256.Sum256(data)
+		for _, rel := range f.Releases {
+			if r.URL.Path == fmt.Sprintf("/repos/"+f.Repo+"/releases/%d/assets", rel.ID) {
+				rel.Assets = append(rel.Assets, github.Asset{ID: int64(len(rel.Assets) + 1), Name: r.URL.Query().Get("name"), Size: int64(len(data)), Digest: "sha256:" + hex.EncodeToString(sum[:])})
+				f.Uploads++
+				w.WriteHeader(http.StatusCreated)
+				w.Write([]byte(`{}`))
+				return
+			}
+		}
+		http.NotFound(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// Index is a small package index: the legacy upload API, the JSON API, the
+// simple index and file downloads. It records every upload's form.
+type Index struct {
+	mu      sync.Mutex
+	files   map[string][]byte
+	Forms   []map[string][]string
+	FailOn  string // an upload of this file name fails once with 500
+	Uploads map[string]int
+	Token   string
+}
+
+// NewIndex returns an empty index accepting the token.
+func NewIndex(token string) *Index {
+	return &Index{Token: token, files: map[string][]byte{}, Uploads: map[string]int{}}
+}
+
+func (x *Index) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/legacy/":
+		if u, p, ok := r.BasicAuth(); !ok || u != "__token__" || p != x.Token {
+			http.Error(w, "invalid credentials", http.StatusForbidden)
+			return
+		}
+		if err := r.ParseMultipartForm(64 << 20); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f, h, err := r.FormFile("content")
+		if err != nil {
+			http.Error(w, "no content", http.StatusBadRequest)
+			return
+		}
+		data, _ := io.ReadAll(f)
+		if x.FailOn == h.Filename {
+			x.FailOn = ""
+			http.Error(w, "transient failure", http.StatusInternalServerError)
+			return
+		}
+		sum := sha256.Sum256(data)
+		if r.FormValue("sha256_digest") != hex.EncodeToString(sum[:]) || r.FormValue(":action") != "file_upload" {
+			http.Error(w, "digest mismatch", http.StatusBadRequest)
+			return
+		}
+		if _, dup := x.files[h.Filename]; dup {
+			http.Error(w, "File already exists", http.StatusBadRequest)
+			return
+		}
+		form := map[string][]string{"content": {h.Filename}}
+		for k, v := range r.MultipartForm.Value {
+			form[k] = v
+		}
+		x.Forms = append(x.Forms, form)
+		x.files[h.Filename] = data
+		x.Uploads[h.Filename]++
+	case strings.HasSuffix(r.URL.Path, "/json"):
+		var urls []map[string]any
+		for name, data := range x.files {
+			sum := sha256.Sum256(data)
+			urls = append(urls, map[string]any{"filename": name, "digests": map[string]string{"sha256": hex.EncodeToString(sum[:])}})
+		}
+		if len(urls) == 0 {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"urls": urls})
+	case strings.HasPrefix(r.URL.Path, "/simple/"):
+		fmt.Fprint(w, "<!DOCTYPE html><html><body>\n")
+		for name, data := range x.files {
+			sum := sha256.Sum256(data)
+			fmt.Fprintf(w, "<a href=\"/files/%s#sha256=%s\">%s</a>\n", name, hex.EncodeToString(sum[:]), name)
+		}
+		fmt.Fprint(w, "</body></html>\n")
+	case strings.HasPrefix(r.URL.Path, "/files/"):
+		data, ok := x.files[strings.TrimPrefix(r.URL.Path, "/files/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	default:
+		http.NotFound(w, r)
+	}
+}
