@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Tagger tags one checkout.
@@ -54,4 +56,18 @@ func (t Tagger) Tag(ctx context.Context, tag string, log func(string, ...any)) e
 	}
 	log("pushed %s", tag)
 	return nil
+}
+
+// CommitTime is when the checkout's HEAD was committed: the release time
+// recorded in release.toml, the same on every run of one release.
+func (t Tagger) CommitTime(ctx context.Context) (time.Time, error) {
+	out, err := t.git(ctx, "log", "-1", "--format=%ct", "HEAD")
+	if err != nil {
+		return time.Time{}, err
+	}
+	n, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("commit time %q: %w", out, err)
+	}
+	return time.Unix(n, 0).UTC(), nil
 }

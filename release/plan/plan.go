@@ -29,10 +29,12 @@ type Config struct {
 		API        string `toml:"api"`
 		Uploads    string `toml:"uploads"`
 		Repository string `toml:"repository"`
+		GitRemote  string `toml:"git_remote"`
 	} `toml:"github"`
 	Registry struct {
 		Host      string `toml:"host"`
 		Namespace string `toml:"namespace"`
+		Insecure  bool   `toml:"insecure"`
 	} `toml:"registry"`
 	PyPI struct {
 		Project string `toml:"project"`
@@ -51,7 +53,7 @@ func LoadConfig(path string) (Config, error) {
 	if u := md.Undecoded(); len(u) > 0 {
 		return c, fmt.Errorf("release config %s: unknown key %s", path, u[0])
 	}
-	for name, v := range map[string]string{"github.api": c.GitHub.API, "github.uploads": c.GitHub.Uploads, "github.repository": c.GitHub.Repository,
+	for name, v := range map[string]string{"github.api": c.GitHub.API, "github.uploads": c.GitHub.Uploads, "github.repository": c.GitHub.Repository, "github.git_remote": c.GitHub.GitRemote,
 		"registry.host": c.Registry.Host, "registry.namespace": c.Registry.Namespace, "pypi.project": c.PyPI.Project, "pypi.json_api": c.PyPI.JSONAPI, "pypi.upload": c.PyPI.Upload} {
 		if v == "" {
 			return c, fmt.Errorf("release config %s: %s is empty", path, name)

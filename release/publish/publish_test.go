@@ -1,0 +1,211 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bty-lab/bty/internal/testenv"
+	"github.com/bty-lab/bty/release/fakes"
+	"github.com/bty-lab/bty/release/github"
+	"github.com/bty-lab/bty/release/plan"
+)
+
+type world struct {
+	gh       *fakes.GitHub
+	index    *fakes.Index
+	registry string
+	bare     string
+	opts     Options
+	out      *bytes.Buffer
+}
+
+func artifacts(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	for _, rel := range strings.Fields(os.Getenv("BTY_RELEASE_FILES")) {
+		if strings.HasSuffix(rel, ".whl") || strings.HasSuffix(rel, ".tar") || strings.HasSuffix(rel, ".efi") {
+			files = append(files, filepath.Join(os.Getenv("TEST_SRCDIR"), rel))
+		}
+	}
+	if len(files) < 3 {
+		testenv.Require(t, "Bazel-built release artifacts", os.ErrNotExist)
+	}
+	return files
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// setup builds the world a release talks to: GitHub and PyPI fakes, Debian's
+// registry, a bare git remote, and a verification report for the files.
+func setup(t *testing.T, files []string) *world {
+	t.Helper()
+	testenv.Tool(t, "git", "git")
+	w := &world{gh: &fakes.GitHub{Repo: "bty-lab/bty", Token: "gh-token", Releases: map[string]*github.Release{}}, index: fakes.NewIndex("pypi-token"), out: &bytes.Buffer{}}
+	ghs, pys := httptest.NewServer(w.gh), httptest.NewServer(w.index)
+	t.Cleanup(ghs.Close)
+	t.Cleanup(pys.Close)
+	w.registry = startRegistry(t)
+	w.bare = filepath.Join(t.TempDir(), "origin.git")
+	work := t.TempDir()
+	git(t, work, "init", "-q", "--bare", w.bare)
+	git(t, work, "init", "-q")
+	git(t, work, "commit", "-q", "--allow-empty", "-m", "release")
+
+	var rep struct {
+		Tests     []map[string]any `json:"tests"`
+		Artifacts []plan.Artifact  `json:"artifacts"`
+	}
+	rep.Tests = []map[string]any{{"label": "//x:y", "passed": true}}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		s := sha256.Sum256(b)
+		rep.Artifacts = append(rep.Artifacts, plan.Artifact{Name: filepath.Base(f), Size: int64(len(b)), SHA256: hex.EncodeToString(s[:])})
+	}
+	report := filepath.Join(t.TempDir(), "verify.json")
+	b, _ := json.Marshal(rep)
+	os.WriteFile(report, b, 0o644)
+
+	var c plan.Config
+	c.GitHub.API, c.GitHub.Uploads, c.GitHub.Repository, c.GitHub.GitRemote = ghs.URL, ghs.URL, "bty-lab/bty", w.bare
+	c.Registry.Host, c.Registry.Namespace, c.Registry.Insecure = w.registry, "bty-lab", true
+	c.PyPI.Project, c.PyPI.JSONAPI, c.PyPI.Upload = "bty-lab", pys.URL+"/pypi", pys.URL+"/legacy/"
+	env := map[string]string{"GITHUB_TOKEN": "gh-token", "PYPI_TOKEN": "pypi-token"}
+	w.opts = Options{Config: c, Version: "0.1.0", Report: report, Files: files, Workspace: work,
+		Env: func(k string) string { return env[k] }, Out: w.out}
+	return w
+}
+
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	bin := testenv.Tool(t, "docker-registry", "docker-registry")
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\nlog:\n  level: error\n", dir, port)
+	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+func (w *world) nothingWritten(t *testing.T) {
+	t.Helper()
+	if len(w.gh.Releases) != 0 || w.gh.Uploads != 0 || len(w.index.Uploads) != 0 {
+		t.Errorf("something was written: %d releases, %d assets, %d wheels", len(w.gh.Releases), w.gh.Uploads, len(w.index.Uploads))
+	}
+	if tags := git(t, w.bare, "tag"); tags != "" {
+		t.Errorf("tag pushed: %q", tags)
+	}
+}
+
+// A release that fails at its last step is completed by a re-run that
+// uploads nothing twice.
+func TestReleaseCompletesAfterFailure(t *testing.T) {
+	files := artifacts(t)
+	w := setup(t, files)
+	var wheel string
+	for _, f := range files {
+		if strings.HasSuffix(f, ".whl") {
+			wheel = filepath.Base(f)
+		}
+	}
+	w.index.FailOn = wheel
+	err := Run(context.Background(), w.opts)
+	if err == nil || !strings.Contains(err.Error(), "step 6") {
+		t.Fatalf("first run: %v, want a failure at step 6\n%s", err, w.out)
+	}
+	assets := w.gh.Uploads
+	if assets != 2*len(files)+1 {
+		t.Errorf("%d assets after the first run, want %d (files, their .sha256, release.toml)", assets, 2*len(files)+1)
+	}
+	if err := Run(context.Background(), w.opts); err != nil {
+		t.Fatalf("second run: %v\n%s", err, w.out)
+	}
+	if w.gh.Uploads != assets || w.index.Uploads[wheel] != 1 {
+		t.Errorf("re-run uploaded again: %d assets (was %d), %s uploaded %d times", w.gh.Uploads, assets, wheel, w.index.Uploads[wheel])
+	}
+	if tags := git(t, w.bare, "tag"); tags != "v0.1.0" {
+		t.Errorf("remote tags %q", tags)
+	}
+	ref, _ := name.ParseReference(w.registry+"/bty-lab/bty-tftp:0.1.0", name.Insecure)
+	if _, err := remote.Index(ref); err != nil {
+		t.Errorf("the image was not pushed: %v", err)
+	}
+	if strings.Contains(w.out.String(), "gh-token") || strings.Contains(w.out.String(), "pypi-token") {
+		t.Error("a token was printed")
+	}
+}
+
+// A version PyPI already has stops the release before anything is written.
+func TestPublishedVersionWritesNothing(t *testing.T) {
+	files := artifacts(t)
+	w := setup(t, files)
+	// Put the version on the index first, as an earlier release would have.
+	other := setup(t, files)
+	other.opts.Config.PyPI = w.opts.Config.PyPI
+	var wheels []string
+	for _, f := range files {
+		if strings.HasSuffix(f, ".whl") {
+			wheels = append(wheels, f)
+		}
+	}
+	other.opts.Files, other.opts.DryRun = wheels, false
+	if err := Run(context.Background(), other.opts); err != nil {
+		t.Fatal(err)
+	}
+	before := len(w.index.Uploads)
+	err := Run(context.Background(), w.opts)
+	if !errors.Is(err, plan.ErrPublished) {
+		t.Fatalf("err = %v, want ErrPublished", err)
+	}
+	if len(w.gh.Releases) != 0 || w.gh.Uploads != 0 || len(w.index.Uploads) != before || git(t, w.bare, "tag") != "" {
+		t.Error("something was written for an already published version")
+	}
+}
+
+// Bytes the report does not pin, or a missing credential, stop the release
+// before any remote write.
+func TestRefusalsWriteNothing(t *testing.T) {
+	files := artifacts(t)
+	w := setup(t, files)
+	tampered := filepath.Join(t.TempDir(), filepath.Base(files[0]))
+	b, _ := os.ReadFile(files[0])
+	os.WriteFile(tampered, append(b, 0), 0o644)
+	opts := w.opts
+	opts.Files = append([]string{tampered}, files[1:]...)
+	if err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "refusing to publish") {
+		t.Errorf("tampered artifact: %v", err)
+	}
+	opts = w.opts
+	opts.Env = func(string) string { return "" }
+	if err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "is not set") {
+		t.Errorf("missing credentials: %v", err)
+	}
+	w.nothingWritten(t)
+}
