@@ -128,18 +128,7 @@ func TestPushToRegistries(t *testing.T) {
 	push(t, strings.TrimPrefix(mem.URL, "http://"), "bty/bty-web", idx)
 
 	// Debian's docker-registry (distribution), a real registry server.
-	bin := testenv.Tool(t, "docker-registry", "docker-registry")
-	dir := t.TempDir()
-	port := testenv.FreePort(t)
-	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\nlog:\n  level: error\n", dir, port)
-	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
-	push(t, fmt.Sprintf("127.0.0.1:%d", port), "bty/bty-web", idx)
+	push(t, testenv.Registry(t), "bty/bty-web", idx)
 }
 
 // unpack extracts an image's filesystem into dir, owners included.

@@ -121,3 +121,24 @@ func Login(t testing.TB, base, password string) *http.Client {
 	}
 	return c
 }
+
+// Registry starts Debian's docker-registry (the distribution registry) on a
+// free loopback port with storage in a temporary directory, and returns its
+// host:port. It stops with the test.
+func Registry(t testing.TB) string {
+	t.Helper()
+	bin := Tool(t, "docker-registry", "docker-registry")
+	dir := t.TempDir()
+	port := FreePort(t)
+	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\nlog:\n  level: error\n", dir, port)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}

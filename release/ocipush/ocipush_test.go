@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,23 +19,6 @@ import (
 
 	"github.com/bty-lab/bty/internal/testenv"
 )
-
-// registry starts Debian's docker-registry on loopback and returns its host.
-func registry(t *testing.T) string {
-	t.Helper()
-	bin := testenv.Tool(t, "docker-registry", "docker-registry")
-	dir := t.TempDir()
-	port := testenv.FreePort(t)
-	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\nlog:\n  level: error\n", dir, port)
-	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
-	return fmt.Sprintf("127.0.0.1:%d", port)
-}
 
 func tarball(t *testing.T) string {
 	t.Helper()
@@ -57,7 +39,7 @@ func TestPushAndRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := registry(t)
+	host := testenv.Registry(t)
 	// A proxy that fails the first manifest PUT with 503: the push must
 	// retry and succeed.
 	target, _ := url.Parse("http://" + host)

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -67,7 +66,7 @@ func setup(t *testing.T, files []string) *world {
 	ghs, pys := httptest.NewServer(w.gh), httptest.NewServer(w.index)
 	t.Cleanup(ghs.Close)
 	t.Cleanup(pys.Close)
-	w.registry = startRegistry(t)
+	w.registry = testenv.Registry(t)
 	w.bare = filepath.Join(t.TempDir(), "origin.git")
 	work := t.TempDir()
 	git(t, work, "init", "-q", "--bare", w.bare)
@@ -96,22 +95,6 @@ func setup(t *testing.T, files []string) *world {
 	w.opts = Options{Config: c, Version: "0.1.0", Report: report, Files: files, Workspace: work,
 		Env: func(k string) string { return env[k] }, Out: w.out}
 	return w
-}
-
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	bin := testenv.Tool(t, "docker-registry", "docker-registry")
-	dir := t.TempDir()
-	port := testenv.FreePort(t)
-	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\nlog:\n  level: error\n", dir, port)
-	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
-	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 func (w *world) nothingWritten(t *testing.T) {
