@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -196,6 +197,16 @@ func TestEntrypointsRunAsImageUser(t *testing.T) {
 	port := testenv.FreePort(t)
 	run(platformImage(t, index(t, "BTY_OCI_WEB"), "amd64"), nil, "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=x")
 	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	// The image's iPXE files were seeded into bty-web's boot files.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/boot/ipxe.efi", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	efi, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(efi) < 500000 {
+		t.Errorf("GET /boot/ipxe.efi from the bty-web image: %s, %d bytes", resp.Status, len(efi))
+	}
 
 	tftpPort := testenv.FreePort(t)
 	run(platformImage(t, index(t, "BTY_OCI_TFTP"), "amd64"), []string{"-listen", fmt.Sprintf("127.0.0.1:%d", tftpPort)})

@@ -46,6 +46,10 @@ type Admin struct {
 // Paths are where state lives.
 type Paths struct {
 	StateDir string `toml:"state_dir"`
+	// BootSeed names a directory whose files are copied into the boot
+	// files on start when missing there (the container image ships the
+	// iPXE binaries in /usr/share/bty/ipxe); "" for none.
+	BootSeed string `toml:"boot_seed"`
 }
 
 // Limits bound what clients may send.
@@ -59,7 +63,7 @@ func Defaults() Config {
 	return Config{
 		Server: Server{Listen: "0.0.0.0", Port: 8080},
 		Admin:  Admin{Password: DefaultPassword},
-		Paths:  Paths{StateDir: "/var/lib/bty"},
+		Paths:  Paths{StateDir: "/var/lib/bty", BootSeed: "/usr/share/bty/ipxe"},
 		Limits: Limits{MaxImageBytes: 256 << 30, MaxBootBytes: 4 << 30},
 	}
 }

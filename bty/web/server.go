@@ -62,6 +62,9 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 			os.Remove(p)
 		}
 	}
+	if err := seed(cfg.Paths.BootSeed, s.bootDir, log); err != nil {
+		return nil, err
+	}
 	store, err := state.Open(ctx, filepath.Join(cfg.Paths.StateDir, "state.db"))
 	if err != nil {
 		return nil, err
@@ -77,6 +80,42 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		log.Warn("THE ADMIN PASSWORD IS THE DEFAULT ('" + config.DefaultPassword + "'): anyone on this network can log in and change what machines flash. Set BTY_ADMIN_PASSWORD or [admin] password in /etc/bty/bty.toml.")
 	}
 	return s, nil
+}
+
+// seed copies each regular file of dir into boot unless boot has it: the
+// image's iPXE binaries become boot files without overwriting an upload.
+func seed(dir, boot string, log *slog.Logger) error {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("boot seed %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		dst := filepath.Join(boot, e.Name())
+		if !e.Type().IsRegular() || !bareName.MatchString(e.Name()) {
+			continue
+		}
+		if _, err := os.Stat(dst); err == nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("boot seed: %w", err)
+		}
+		if err := os.WriteFile(dst+".partial", data, 0o640); err != nil {
+			return fmt.Errorf("boot seed: %w", err)
+		}
+		if err := os.Rename(dst+".partial", dst); err != nil {
+			return fmt.Errorf("boot seed: %w", err)
+		}
+		log.Info("seeded a boot file", "name", e.Name(), "from", dir)
+	}
+	return nil
 }
 
 // Close closes the state database.

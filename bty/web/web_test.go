@@ -49,6 +49,7 @@ func testConfig(dir string) config.Config {
 	c.Server.PublicURL = public
 	c.Limits.MaxBootBytes = 1 << 20
 	c.Limits.MaxImageBytes = 4 << 20
+	c.Paths.BootSeed = ""
 	return c
 }
 
@@ -542,5 +543,35 @@ func TestConcurrentMachines(t *testing.T) {
 	json.Unmarshal(e.expect(200, "GET", "/machines", nil), &machines)
 	if len(machines) != n {
 		t.Errorf("%d machines stored, want %d", len(machines), n)
+	}
+}
+
+// Files of the boot seed become boot files on start, but never replace an
+// uploaded one.
+func TestBootSeed(t *testing.T) {
+	dir, seedDir := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(seedDir, "ipxe.efi"), []byte("seeded efi"), 0o644)
+	os.WriteFile(filepath.Join(seedDir, "snponly.efi"), []byte("seeded snp"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "boot"), 0o755)
+	os.WriteFile(filepath.Join(dir, "boot", "snponly.efi"), []byte("uploaded"), 0o644)
+	cfg := testConfig(dir)
+	cfg.Paths.BootSeed = seedDir
+	srv, err := New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	for name, want := range map[string]string{"ipxe.efi": "seeded efi", "snponly.efi": "uploaded"} {
+		resp, err := http.Get(ts.URL + "/boot/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != want {
+			t.Errorf("/boot/%s = %q, want %q", name, b, want)
+		}
 	}
 }
