@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -115,15 +114,7 @@ func (s *Server) deleteMachine(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := s.store.DeleteMachine(r.Context(), addr, "admin")
-	switch {
-	case errors.Is(err, state.ErrNotFound):
-		writeError(w, http.StatusNotFound, "unknown machine %s", addr)
-	case err != nil:
-		writeError(w, http.StatusInternalServerError, "%v", err)
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
+	writeNoContent(w, s.store.DeleteMachine(r.Context(), addr, "admin"), addr)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

@@ -262,14 +262,8 @@ type imageEntry struct {
 }
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
-	base, err := s.base(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	imgs, err := s.store.Images(r.Context())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+	base, imgs, ok := s.imagesAt(w, r)
+	if !ok {
 		return
 	}
 	out := make([]imageEntry, 0, len(imgs))
@@ -282,14 +276,8 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 // catalogTOML serves every image as a catalog.toml; uploads appear with
 // their HTTP URL, since catalogs take no file:// sources.
 func (s *Server) catalogTOML(w http.ResponseWriter, r *http.Request) {
-	base, err := s.base(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	imgs, err := s.store.Images(r.Context())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+	base, imgs, ok := s.imagesAt(w, r)
+	if !ok {
 		return
 	}
 	c := catalog.Catalog{Version: catalog.Version, Images: []catalog.Image{}}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -32,38 +31,38 @@ func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
 	writeScript(w, func() ([]byte, error) { return pxescript.Bootstrap(base) })
 }
 
-// lookup resolves image refs for the provision rules; base makes the URLs of
-// uploaded images. The images are read up front: the rules run inside a
-// machine's transaction, which holds the database's only connection.
-func (s *Server) lookup(ctx context.Context, base string) (func(ref string) (provision.Image, bool), error) {
-	imgs, err := s.store.Images(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byRef := make(map[string]provision.Image, len(imgs))
-	for _, img := range imgs {
-		byRef[img.Ref] = provision.Image{Ref: img.Ref, Name: img.Name, URL: s.imageURL(base, img), Format: img.Format, SHA256: img.SHA256}
-	}
-	return func(ref string) (provision.Image, bool) {
-		img, ok := byRef[ref]
-		return img, ok
-	}, nil
-}
-
-// baseAndLookup resolves the request's base URL and the image lookup, or
-// answers the error itself and reports false.
-func (s *Server) baseAndLookup(w http.ResponseWriter, r *http.Request) (string, func(string) (provision.Image, bool), bool) {
+// imagesAt returns the base URL clients reach this server at and every
+// image, or answers the error itself and reports false.
+func (s *Server) imagesAt(w http.ResponseWriter, r *http.Request) (string, []state.Image, bool) {
 	base, err := s.base(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return "", nil, false
 	}
-	lookup, err := s.lookup(r.Context(), base)
+	imgs, err := s.store.Images(r.Context())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return "", nil, false
 	}
-	return base, lookup, true
+	return base, imgs, true
+}
+
+// baseAndLookup is imagesAt with the images as the provision rules look
+// them up. They are read up front: the rules run inside a machine's
+// transaction, which holds the database's only connection.
+func (s *Server) baseAndLookup(w http.ResponseWriter, r *http.Request) (string, func(string) (provision.Image, bool), bool) {
+	base, imgs, ok := s.imagesAt(w, r)
+	if !ok {
+		return "", nil, false
+	}
+	byRef := make(map[string]provision.Image, len(imgs))
+	for _, img := range imgs {
+		byRef[img.Ref] = provision.Image{Ref: img.Ref, Name: img.Name, URL: s.imageURL(base, img), Format: img.Format, SHA256: img.SHA256}
+	}
+	return base, func(ref string) (provision.Image, bool) {
+		img, ok := byRef[ref]
+		return img, ok
+	}, true
 }
 
 func (s *Server) imageURL(base string, img state.Image) string {
@@ -160,6 +159,12 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, addr mac.Addr, k
 		next := fn(m)
 		return state.Change{Machine: &next, Kind: kind, Detail: detail}, nil
 	})
+	writeNoContent(w, err, addr)
+}
+
+// writeNoContent answers a change to machine addr: 204, or 404 for an
+// unknown machine, or 500.
+func writeNoContent(w http.ResponseWriter, err error, addr mac.Addr) {
 	switch {
 	case errors.Is(err, state.ErrNotFound):
 		writeError(w, http.StatusNotFound, "unknown machine %s", addr)
