@@ -79,6 +79,10 @@ var (
 	archPattern = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
 )
 
+// IsSHA256 reports whether s is a sha256 as catalogs, refs and bty-web's
+// headers write it: 64 lower-case hex digits.
+func IsSHA256(s string) bool { return sha256Hex.MatchString(s) }
+
 // Load reads and validates the catalog file at path.
 func Load(path string) (*Catalog, error) {
 	f, err := os.Open(path)

@@ -17,7 +17,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"regexp"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -93,8 +92,6 @@ type Result struct {
 	Elapsed time.Duration
 }
 
-var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // Run performs the job.
 func Run(ctx context.Context, job Job) (Result, error) {
 	start := time.Now()
@@ -107,7 +104,7 @@ func Run(ctx context.Context, job Job) (Result, error) {
 	if job.BufferSize%align != 0 {
 		return Result{}, fmt.Errorf("buffer size %d is not a multiple of %d", job.BufferSize, align)
 	}
-	if job.SHA256 != "" && !sha256Hex.MatchString(job.SHA256) {
+	if job.SHA256 != "" && !catalog.IsSHA256(job.SHA256) {
 		return Result{}, refused("--sha256 %q must be 64 lower-case hex digits", job.SHA256)
 	}
 	if err := job.Target.Check(-1); err != nil {

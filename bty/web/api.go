@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bty-lab/bty/bty/auth"
+	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/state"
 )
@@ -87,7 +88,7 @@ func (s *Server) putMachine(w http.ResponseWriter, r *http.Request) {
 	if in.TargetDiskSerial != nil {
 		set.TargetDiskSerial = *in.TargetDiskSerial
 	}
-	if set.ImageRef != "" && !sha256Hex.MatchString(set.ImageRef) {
+	if set.ImageRef != "" && !catalog.IsSHA256(set.ImageRef) {
 		writeError(w, http.StatusUnprocessableEntity, "bty_image_ref %q: want the 64-hex ref of an image (GET /images)", set.ImageRef)
 		return
 	}

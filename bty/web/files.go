@@ -96,7 +96,7 @@ func (s *Server) arm(r *http.Request, addr mac.Addr, name string) {
 // nothing is kept.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir, name string, limit int64) (size int64, sum string, ok bool) {
 	want := strings.ToLower(r.Header.Get("X-Bty-Sha256"))
-	if want != "" && !sha256Hex.MatchString(want) {
+	if want != "" && !catalog.IsSHA256(want) {
 		writeError(w, http.StatusBadRequest, "X-Bty-Sha256 must be 64 hex digits")
 		return 0, "", false
 	}
@@ -161,8 +161,6 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir, name string
 	}
 	return n, sum, true
 }
-
-var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 type uploaded struct {
 	Name      string `json:"name"`
@@ -240,7 +238,7 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref := r.PathValue("ref")
-	if !sha256Hex.MatchString(ref) {
+	if !catalog.IsSHA256(ref) {
 		writeError(w, http.StatusBadRequest, "bad image ref %q", ref)
 		return
 	}
