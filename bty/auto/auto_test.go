@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/progress"
 	"github.com/bty-lab/bty/bty/web"
+	"github.com/bty-lab/bty/internal/testenv"
 )
 
 // machine is a fake sysfs with one disk, serial BTYTEST, backed by a file.
@@ -36,26 +35,29 @@ func machine(t *testing.T) (disk.System, string) {
 	return disk.System{Sys: root + "/sys", Dev: root + "/dev", MountInfo: root + "/proc/mountinfo"}, root + "/dev/vda"
 }
 
-// A real bty-web tells bty auto to flash; the disk gets the image and the
-// server hears "done", so the next PXE boot is from disk.
-func TestFlashAgainstRealServer(t *testing.T) {
+// server runs a real bty-web on an ephemeral port and returns its URL and a
+// client logged in as the operator.
+func server(t *testing.T) (string, *http.Client) {
+	t.Helper()
 	cfg := config.Defaults()
-	cfg.Admin.Password, cfg.Paths.StateDir = "pw", t.TempDir()
+	cfg.Admin.Password, cfg.Paths.StateDir, cfg.Paths.BootSeed = "pw", t.TempDir(), ""
 	srv, err := web.New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	if _, err := c.PostForm(ts.URL+"/ui/login", url.Values{"password": {"pw"}}); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(ts.Close)
+	return ts.URL, testenv.Login(t, ts.URL, "pw")
+}
+
+// A real bty-web tells bty auto to flash; the disk gets the image and the
+// server hears "done", so the next PXE boot is from disk.
+func TestFlashAgainstRealServer(t *testing.T) {
+	base, c := server(t)
 	raw := imagetest.Disk(3<<20, 9)
 	img := imagetest.Encode(t, catalog.Zstd, raw)
-	req, _ := http.NewRequest("PUT", ts.URL+"/images/test.img.zst", bytes.NewReader(img))
+	req, _ := http.NewRequest("PUT", base+"/images/test.img.zst", bytes.NewReader(img))
 	resp, err := c.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("upload: %v %v", err, resp)
@@ -63,14 +65,14 @@ func TestFlashAgainstRealServer(t *testing.T) {
 	var up struct{ Ref string }
 	json.NewDecoder(resp.Body).Decode(&up)
 	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST"})
-	req, _ = http.NewRequest("PUT", ts.URL+"/machines/52:54:00:11:22:33", bytes.NewReader(body))
+	req, _ = http.NewRequest("PUT", base+"/machines/52:54:00:11:22:33", bytes.NewReader(body))
 	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("machine: %v %v", err, resp)
 	}
 
 	sys, dev := machine(t)
 	var out bytes.Buffer
-	err = Run(context.Background(), Options{Server: ts.URL, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys})
+	err = Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys})
 	if err != nil {
 		t.Fatalf("auto: %v\n%s", err, out.String())
 	}
@@ -83,7 +85,7 @@ func TestFlashAgainstRealServer(t *testing.T) {
 	if !bytes.Equal(got[:len(raw)], raw) {
 		t.Error("disk does not hold the image")
 	}
-	resp, _ = http.Get(ts.URL + "/pxe/52:54:00:11:22:33")
+	resp, _ = http.Get(base + "/pxe/52:54:00:11:22:33")
 	script, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(script), "booting the local disk") {
 		t.Errorf("after a reported flash the next boot is not local:\n%s", script)
@@ -101,28 +103,17 @@ func TestNoServer(t *testing.T) {
 // In bty-inventory mode the live environment reports its disks; the server
 // stores them and sends the machine to its disk once.
 func TestInventoryAgainstRealServer(t *testing.T) {
-	cfg := config.Defaults()
-	cfg.Admin.Password, cfg.Paths.StateDir = "pw", t.TempDir()
-	srv, err := web.New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	http.Get(ts.URL + "/pxe/52:54:00:11:22:33") // an unknown machine starts in bty-inventory
+	base, c := server(t)
+	http.Get(base + "/pxe/52:54:00:11:22:33") // an unknown machine starts in bty-inventory
 	sys, _ := machine(t)
 	var out bytes.Buffer
-	if err := Run(context.Background(), Options{Server: ts.URL, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys}); err != nil {
+	if err := Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "bty: inventory of 1 disks sent") {
 		t.Errorf("output:\n%s", out.String())
 	}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	c.PostForm(ts.URL+"/ui/login", url.Values{"password": {"pw"}})
-	resp, err := c.Get(ts.URL + "/machines/52:54:00:11:22:33")
+	resp, err := c.Get(base + "/machines/52:54:00:11:22:33")
 	if err != nil {
 		t.Fatal(err)
 	}

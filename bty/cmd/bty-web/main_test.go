@@ -35,14 +35,23 @@ func startWeb(t *testing.T, dir string) (*exec.Cmd, string) {
 	return cmd, base
 }
 
-func login(t *testing.T, base string) string {
+// startUpload logs in and begins a PUT of size bytes to path on a raw
+// connection, sending only the headers: the caller sends the body (or not).
+func startUpload(t *testing.T, base, path string, size int) net.Conn {
 	t.Helper()
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.PostForm(base+"/ui/login", url.Values{"password": {"pw"}})
-	if err != nil || len(resp.Cookies()) == 0 {
-		t.Fatalf("login: %v", err)
+	c := testenv.Login(t, base, "pw")
+	u, _ := url.Parse(base)
+	var cookie string
+	for _, k := range c.Jar.Cookies(u) {
+		cookie = k.String()
 	}
-	return resp.Cookies()[0].String()
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nContent-Length: %d\r\n\r\n", path, u.Host, cookie, size)
+	return conn
 }
 
 // SIGTERM during an upload: the server waits for it, it completes, the file
@@ -50,15 +59,8 @@ func login(t *testing.T, base string) string {
 func TestGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
 	cmd, base := startWeb(t, dir)
-	cookie := login(t, base)
-	u, _ := url.Parse(base)
-	conn, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	const size = 1 << 20
-	fmt.Fprintf(conn, "PUT /boot/slow HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nContent-Length: %d\r\n\r\n", u.Host, cookie, size)
+	conn := startUpload(t, base, "/boot/slow", size)
 	conn.Write(make([]byte, size/2))
 	time.Sleep(200 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -90,13 +92,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestCrashLeavesNoPartial(t *testing.T) {
 	dir := t.TempDir()
 	cmd, base := startWeb(t, dir)
-	cookie := login(t, base)
-	u, _ := url.Parse(base)
-	conn, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "PUT /boot/crash HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nContent-Length: 1000000\r\n\r\n", u.Host, cookie)
+	conn := startUpload(t, base, "/boot/crash", 1000000)
 	conn.Write(make([]byte, 1000))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
