@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/bty-lab/bty/bty/version"
+	"github.com/bty-lab/bty/internal/runfiles"
 	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/release/publish"
 )
@@ -36,22 +37,13 @@ func main() {
 	}
 }
 
-// runfile resolves a runfiles path under `bazel run`.
+// runfile resolves a runfiles path; an unresolvable one is returned as is,
+// so the error that follows names it.
 func runfile(rel string) string {
-	for _, base := range []string{os.Getenv("RUNFILES_DIR"), os.Args[0] + ".runfiles"} {
-		if base == "" {
-			continue
-		}
-		if p := filepath.Join(base, rel); fileExists(p) {
-			return p
-		}
+	if p, err := runfiles.Path(rel); err == nil {
+		return p
 	}
 	return rel
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 func run(ctx context.Context, dryRun bool, ver, configPath string) error {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/loopdev"
+	"github.com/bty-lab/bty/internal/runfiles"
 )
 
 func main() {
@@ -45,7 +46,7 @@ func run(size int64, runs int, dir string) error {
 	if err := loopdev.Available(); err != nil {
 		return err
 	}
-	bty, err := btyBinary()
+	bty, err := runfiles.Path(os.Getenv("BTY_BINARY"))
 	if err != nil {
 		return err
 	}
@@ -157,22 +158,6 @@ func run(size int64, runs int, dir string) error {
 	fmt.Printf("throughput ratio bty zstd+sha / zstd|dd : %.2f (verifying sha256)\n", ratio("zstd|dd", "bty zstd+sha"))
 	fmt.Printf("bty peak RSS: %.1f MiB (target < 64)\n", float64(peakRSS)/1024)
 	return nil
-}
-
-// btyBinary finds the bty built by Bazel in this binary's runfiles.
-func btyBinary() (string, error) {
-	rel := os.Getenv("BTY_BINARY")
-	if rel == "" {
-		return "", fmt.Errorf("BTY_BINARY not set; run me with: tools/bazel run //e2e/flash/bench")
-	}
-	for _, base := range []string{os.Getenv("RUNFILES_DIR"), os.Args[0] + ".runfiles", ".."} {
-		if p := filepath.Join(base, rel); base != "" {
-			if _, err := os.Stat(p); err == nil {
-				return filepath.Abs(p)
-			}
-		}
-	}
-	return "", fmt.Errorf("bty binary %s not found in runfiles", rel)
 }
 
 // timed runs argv and returns its wall time and peak RSS (KiB). The peak is

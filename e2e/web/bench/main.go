@@ -17,9 +17,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/bty-lab/bty/internal/runfiles"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func run(duration time.Duration, conns int) error {
 	if err != nil {
 		return fmt.Errorf("wrk not found (apt-get install wrk): %w", err)
 	}
-	bin, err := runfile(os.Getenv("BTY_WEB_BINARY"))
+	bin, err := runfiles.Path(os.Getenv("BTY_WEB_BINARY"))
 	if err != nil {
 		return err
 	}
@@ -123,26 +124,4 @@ func waitHealthy(base string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("bty-web did not become healthy")
-}
-
-// runfile resolves a runfiles path given by Bazel (bazel run sets
-// RUNFILES_DIR or leaves the runfiles tree beside the binary).
-func runfile(rel string) (string, error) {
-	if rel == "" {
-		return "", fmt.Errorf("BTY_WEB_BINARY not set; run me with: tools/bazel run //e2e/web/bench")
-	}
-	for _, base := range []string{os.Getenv("RUNFILES_DIR"), os.Args[0] + ".runfiles"} {
-		if base == "" {
-			continue
-		}
-		if p := filepath.Join(base, rel); fileExists(p) {
-			return filepath.Abs(p)
-		}
-	}
-	return "", fmt.Errorf("%s not found in runfiles", rel)
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
