@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/bty-lab/bty/release/pypi"
 )
 
 // Config is config.toml.
@@ -138,20 +139,14 @@ var ErrPublished = fmt.Errorf("version already on PyPI")
 
 // CheckPyPI asks PyPI's JSON API whether version exists (step 1).
 func CheckPyPI(ctx context.Context, c Config, version string, client *http.Client) error {
-	url := strings.TrimSuffix(c.PyPI.JSONAPI, "/") + "/" + c.PyPI.Project + "/" + version + "/json"
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := client.Do(req)
+	found, err := (&pypi.Client{JSONAPI: c.PyPI.JSONAPI, Project: c.PyPI.Project, HTTP: client}).Exists(ctx, version)
 	if err != nil {
-		return fmt.Errorf("asking PyPI (%s): %w", url, err)
+		return err
 	}
-	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		return nil
-	case http.StatusOK:
+	if found {
 		return fmt.Errorf("%s %s: %w; bump VERSION", c.PyPI.Project, version, ErrPublished)
 	}
-	return fmt.Errorf("asking PyPI (%s): %s", url, resp.Status)
+	return nil
 }
 
 // Manifest renders release.toml.

@@ -33,19 +33,31 @@ type Client struct {
 // Files returns the files the index has for version, by name -> sha256
 // (empty if the version does not exist).
 func (c *Client) Files(ctx context.Context, version string) (map[string]string, error) {
+	_, files, err := c.release(ctx, version)
+	return files, err
+}
+
+// Exists reports whether the index has version at all.
+func (c *Client) Exists(ctx context.Context, version string) (bool, error) {
+	found, _, err := c.release(ctx, version)
+	return found, err
+}
+
+// release asks the JSON API for version: whether it exists and its files.
+func (c *Client) release(ctx context.Context, version string) (bool, map[string]string, error) {
 	url := strings.TrimSuffix(c.JSONAPI, "/") + "/" + c.Project + "/" + version + "/json"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("asking the index (%s): %w", url, err)
+		return false, nil, fmt.Errorf("asking the index (%s): %w", url, err)
 	}
 	defer resp.Body.Close()
 	files := map[string]string{}
 	if resp.StatusCode == http.StatusNotFound {
-		return files, nil
+		return false, files, nil
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("asking the index (%s): %s", url, resp.Status)
+		return false, nil, fmt.Errorf("asking the index (%s): %s", url, resp.Status)
 	}
 	var doc struct {
 		URLs []struct {
@@ -54,12 +66,12 @@ func (c *Client) Files(ctx context.Context, version string) (map[string]string, 
 		} `json:"urls"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		return nil, fmt.Errorf("index JSON for %s %s: %w", c.Project, version, err)
+		return true, nil, fmt.Errorf("index JSON for %s %s: %w", c.Project, version, err)
 	}
 	for _, u := range doc.URLs {
 		files[u.Filename] = u.Digests["sha256"]
 	}
-	return files, nil
+	return true, files, nil
 }
 
 // Form builds the multipart upload of a wheel: the fields twine sends for
