@@ -9,31 +9,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/config"
-	"github.com/bty-lab/bty/bty/disk"
+	"github.com/bty-lab/bty/bty/disk/disktest"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/progress"
 	"github.com/bty-lab/bty/bty/web"
 	"github.com/bty-lab/bty/internal/testenv"
 )
-
-// machine is a fake sysfs with one disk, serial BTYTEST, backed by a file.
-func machine(t *testing.T) (disk.System, string) {
-	root := t.TempDir()
-	for p, c := range map[string]string{
-		"sys/block/vda/size": "16384\n", "sys/block/vda/serial": "BTYTEST\n", "sys/block/vda/dev": "254:0\n",
-		"proc/mountinfo": "", "dev/vda": strings.Repeat("\x00", 8<<20),
-	} {
-		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
-		os.WriteFile(filepath.Join(root, p), []byte(c), 0o644)
-	}
-	return disk.System{Sys: root + "/sys", Dev: root + "/dev", MountInfo: root + "/proc/mountinfo"}, root + "/dev/vda"
-}
 
 // server runs a real bty-web on an ephemeral port and returns its URL and a
 // client logged in as the operator.
@@ -70,7 +56,7 @@ func TestFlashAgainstRealServer(t *testing.T) {
 		t.Fatalf("machine: %v %v", err, resp)
 	}
 
-	sys, dev := machine(t)
+	sys, dev := disktest.OneDisk(t, "BTYTEST", 8<<20, 0)
 	var out bytes.Buffer
 	err = Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys})
 	if err != nil {
@@ -105,7 +91,7 @@ func TestNoServer(t *testing.T) {
 func TestInventoryAgainstRealServer(t *testing.T) {
 	base, c := server(t)
 	http.Get(base + "/pxe/52:54:00:11:22:33") // an unknown machine starts in bty-inventory
-	sys, _ := machine(t)
+	sys, _ := disktest.OneDisk(t, "BTYTEST", 8<<20, 0)
 	var out bytes.Buffer
 	if err := Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys}); err != nil {
 		t.Fatal(err)

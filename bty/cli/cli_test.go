@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bty-lab/bty/bty/disk/disktest"
 	"github.com/bty-lab/bty/bty/version"
 )
 
@@ -84,22 +85,11 @@ func TestImages(t *testing.T) {
 // BTYTEST, whose device node is a regular file.
 func fakeMachine(t *testing.T) string {
 	t.Helper()
-	root := t.TempDir()
-	for p, c := range map[string]string{
-		"sys/block/vdb/size":   "8192\n",
-		"sys/block/vdb/serial": "BTYTEST\n",
-		"sys/block/vdb/dev":    "254:16\n",
-		"proc/mountinfo":       "",
-		"dev/vdb":              strings.Repeat("\xaa", 4<<20),
-	} {
-		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
-		write(t, filepath.Join(root, p), c)
-	}
+	sys, dev := disktest.OneDisk(t, "BTYTEST", 4<<20, 0xaa)
 	old := System
 	t.Cleanup(func() { System = old })
-	System.Sys, System.Dev, System.MountInfo = filepath.Join(root, "sys"), filepath.Join(root, "dev"), filepath.Join(root, "proc/mountinfo")
-	System.Swaps, System.UdevData = "", ""
-	return filepath.Join(root, "dev/vdb")
+	System = sys
+	return dev
 }
 
 func TestFlashExitCodes(t *testing.T) {
