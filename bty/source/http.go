@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,10 @@ type HTTPOptions struct {
 	MaxResumes int
 	// Backoff is the wait before the first resume; it doubles each time.
 	Backoff time.Duration
+	// IdleTimeout bounds how long a transfer may go without receiving a
+	// byte before the connection is dropped and resumed; 0 means 60 s. An
+	// unattended flash must never hang on a server that went silent.
+	IdleTimeout time.Duration
 	// Log, if set, is told about each resume.
 	Log func(format string, args ...any)
 }
@@ -46,6 +51,7 @@ type httpReader struct {
 	opts      HTTPOptions
 	url       string
 	body      io.ReadCloser
+	idle      *idleBody // the current response's body, under the idle timer
 	off       int64
 	size      int64  // -1 if the server sent no Content-Length
 	validator string // strong ETag or Last-Modified, for If-Range
@@ -63,6 +69,9 @@ func openHTTP(ctx context.Context, rawURL string, opts HTTPOptions) (*Source, er
 	if opts.Backoff == 0 {
 		opts.Backoff = time.Second
 	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 60 * time.Second
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("image URL: %w", err)
@@ -79,18 +88,26 @@ func openHTTP(ctx context.Context, rawURL string, opts HTTPOptions) (*Source, er
 	r.body = resp.Body
 	r.size = resp.ContentLength
 	r.ranges = strings.EqualFold(resp.Header.Get("Accept-Ranges"), "bytes")
-	if etag := resp.Header.Get("ETag"); etag != "" && !strings.HasPrefix(etag, "W/") {
-		r.validator = etag
-	} else if lm := resp.Header.Get("Last-Modified"); lm != "" {
-		r.validator = lm
-	}
+	r.validator = validatorOf(resp)
 	return &Source{ReadCloser: r, Name: path.Base(u.Path), Size: r.size}, nil
 }
 
-// get issues a GET, from offset from (a Range request) when from >= 0.
+// validatorOf returns what identifies the version of the file a response
+// carries: a strong ETag, else Last-Modified, else "".
+func validatorOf(resp *http.Response) string {
+	if etag := resp.Header.Get("ETag"); etag != "" && !strings.HasPrefix(etag, "W/") {
+		return etag
+	}
+	return resp.Header.Get("Last-Modified")
+}
+
+// get issues a GET, from offset from (a Range request) when from >= 0. The
+// response's body is cut when no byte arrives for the idle timeout.
 func (r *httpReader) get(from int64) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, r.url, nil)
+	ctx, cancel := context.WithCancel(r.ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	// The bytes as stored: their digest is what the catalog pins.
@@ -103,9 +120,12 @@ func (r *httpReader) get(from int64) (*http.Response, error) {
 	}
 	resp, err := r.opts.Client.Do(req)
 	if err != nil {
+		cancel()
 		u, _ := url.Parse(r.url)
 		return nil, fmt.Errorf("fetching %s: %w", redact(u), unwrapURLError(err))
 	}
+	r.idle = newIdleBody(resp.Body, r.opts.IdleTimeout, cancel)
+	resp.Body = r.idle
 	return resp, nil
 }
 
@@ -120,6 +140,8 @@ func (r *httpReader) Read(p []byte) (int, error) {
 			return n, io.EOF
 		case errors.Is(err, io.EOF):
 			err = io.ErrUnexpectedEOF
+		case r.idle != nil && r.idle.timedOut():
+			err = fmt.Errorf("no data for %s", r.opts.IdleTimeout)
 		}
 		if r.ctx.Err() != nil {
 			return n, r.ctx.Err()
@@ -139,6 +161,11 @@ func (r *httpReader) resume(cause error) error {
 	if !r.ranges || r.size < 0 {
 		return fmt.Errorf("%w: connection lost at byte %d (%v), and the server does not support byte ranges, so the transfer cannot continue where it stopped", ErrNotResumable, r.off, cause)
 	}
+	if r.validator == "" && r.off > 0 {
+		// Without an ETag or Last-Modified nothing proves that the bytes
+		// of a second request belong to the same file as the first's.
+		return fmt.Errorf("%w: connection lost at byte %d (%v), and the server sent no ETag or Last-Modified, so a resumed transfer could not be proven to be the same file", ErrNotResumable, r.off, cause)
+	}
 	for r.resumes < r.opts.MaxResumes {
 		wait := r.opts.Backoff << r.resumes
 		r.resumes++
@@ -150,7 +177,12 @@ func (r *httpReader) resume(cause error) error {
 			return r.ctx.Err()
 		case <-time.After(wait):
 		}
-		resp, err := r.get(r.off)
+		from := r.off
+		if from == 0 {
+			// Nothing was read yet: asking again for the whole file is safe.
+			from = -1
+		}
+		resp, err := r.get(from)
 		if err != nil {
 			cause = err
 			continue
@@ -168,6 +200,9 @@ func (r *httpReader) resume(cause error) error {
 // checkResumed accepts only a 206 for exactly the bytes from r.off to the end
 // of the same file.
 func (r *httpReader) checkResumed(resp *http.Response) error {
+	if r.off == 0 && resp.StatusCode == http.StatusOK && resp.ContentLength == r.size {
+		return r.checkValidator(resp)
+	}
 	if resp.StatusCode != http.StatusPartialContent {
 		// 200 means the server ignored Range (or the file changed and
 		// If-Range failed): it would send byte 0 again.
@@ -177,8 +212,55 @@ func (r *httpReader) checkResumed(resp *http.Response) error {
 	if got := resp.Header.Get("Content-Range"); got != want {
 		return fmt.Errorf("%w: resuming at byte %d, the server sent Content-Range %q, want %q", ErrNotResumable, r.off, got, want)
 	}
+	return r.checkValidator(resp)
+}
+
+// checkValidator refuses a response from another version of the file: a
+// server that ignores If-Range may answer 206 from a changed file, and the
+// two versions must never be spliced.
+func (r *httpReader) checkValidator(resp *http.Response) error {
+	if got := validatorOf(resp); got != r.validator {
+		return fmt.Errorf("%w: resuming at byte %d, the file changed on the server (validator %q, was %q); the two versions must not be spliced", ErrNotResumable, r.off, got, r.validator)
+	}
 	return nil
 }
+
+// idleBody cuts a response body (by cancelling its request) when no byte
+// has arrived for the timeout.
+type idleBody struct {
+	io.ReadCloser
+	timeout time.Duration
+	timer   *time.Timer
+	cancel  context.CancelFunc
+	fired   atomic.Bool
+}
+
+func newIdleBody(body io.ReadCloser, timeout time.Duration, cancel context.CancelFunc) *idleBody {
+	b := &idleBody{ReadCloser: body, timeout: timeout, cancel: cancel}
+	b.timer = time.AfterFunc(timeout, func() {
+		b.fired.Store(true)
+		cancel()
+	})
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 && !b.fired.Load() {
+		b.timer.Reset(b.timeout)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// timedOut reports whether the body was cut for being idle.
+func (b *idleBody) timedOut() bool { return b.fired.Load() }
 
 func (r *httpReader) Close() error { return r.body.Close() }
 

@@ -62,6 +62,11 @@ type server struct {
 	noRanges bool // ignore Range and never advertise it
 	etag     string
 	newEtag  string // the file "changes" after the first request
+	// ignoreIfRange answers a Range request with 206 from the changed file
+	// even when If-Range names the old version (a broken server or proxy).
+	ignoreIfRange bool
+	// noValidator sends neither ETag nor Last-Modified.
+	noValidator bool
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +82,19 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("Range")
 	} else {
 		w.Header().Set("ETag", etag)
+	}
+	if !first && s.ignoreIfRange {
+		var from int
+		fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-", &from)
+		changed := bytes.Repeat([]byte{0xee}, len(content))
+		w.Header().Set("ETag", etag)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, len(content)-1, len(content)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(changed[from:])
+		return
+	}
+	if s.noValidator {
+		w.Header().Del("ETag")
 	}
 	if first && s.cut > 0 {
 		w.Header().Set("Content-Length", fmt.Sprint(len(content)))
@@ -95,7 +113,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(content)
 		return
 	}
-	http.ServeContent(w, r, "disk.img", time.Unix(1e9, 0), bytes.NewReader(content))
+	modtime := time.Unix(1e9, 0)
+	if s.noValidator {
+		modtime = time.Time{} // ServeContent then sends no Last-Modified
+	}
+	http.ServeContent(w, r, "disk.img", modtime, bytes.NewReader(content))
 }
 
 func fetch(t *testing.T, s *server) ([]byte, error) {
@@ -160,6 +182,75 @@ func TestHTTPChangedFileFails(t *testing.T) {
 	}
 	if len(s.ranges) != 2 || s.ranges[1] != fmt.Sprintf("bytes=%d-", s.cut) {
 		t.Errorf("Range headers = %q", s.ranges)
+	}
+}
+
+// A server that ignores If-Range and answers 206 from a changed file (a new
+// ETag) must not get its bytes spliced onto the old file's (issue 18: the
+// disk held the old file's first part and the new file's rest).
+func TestHTTPChangedFileIgnoringIfRangeFails(t *testing.T) {
+	s := &server{cut: 1 << 20, etag: `"v1"`, newEtag: `"v2"`, ignoreIfRange: true}
+	got, err := fetch(t, s)
+	if !errors.Is(err, ErrNotResumable) || !strings.Contains(err.Error(), "changed") {
+		t.Fatalf("err = %v, want ErrNotResumable saying the file changed", err)
+	}
+	if len(got) != s.cut {
+		t.Errorf("read %d bytes, want only the %d of the first version", len(got), s.cut)
+	}
+}
+
+// Without a validator a resume cannot be proven to continue the same file.
+func TestHTTPNoValidatorDoesNotResume(t *testing.T) {
+	s := &server{cut: 1 << 20, noValidator: true}
+	_, err := fetch(t, s)
+	if !errors.Is(err, ErrNotResumable) || !strings.Contains(err.Error(), "no ETag or Last-Modified") {
+		t.Fatalf("err = %v, want ErrNotResumable naming the missing validator", err)
+	}
+	if len(s.ranges) != 1 {
+		t.Errorf("%d requests; want no resume attempt", len(s.ranges))
+	}
+}
+
+// A server that goes silent mid-file is cut after the idle timeout and the
+// transfer resumes at the exact byte instead of hanging forever.
+func TestHTTPIdleTimeoutResumes(t *testing.T) {
+	var mu sync.Mutex
+	var ranges []string
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := len(ranges) == 0
+		ranges = append(ranges, r.Header.Get("Range"))
+		mu.Unlock()
+		if first {
+			w.Header().Set("ETag", `"v1"`)
+			w.Header().Set("Accept-Ranges", "bytes")
+			w.Header().Set("Content-Length", fmt.Sprint(len(content)))
+			w.Write(content[:1000])
+			w.(http.Flusher).Flush()
+			<-release // silent, connection open
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(content))
+	}))
+	defer ts.Close()
+	defer close(release)
+	src, err := Open(context.Background(), ts.URL+"/disk.img", Options{HTTP: HTTPOptions{Backoff: time.Millisecond, IdleTimeout: 200 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	start := time.Now()
+	got, err := io.ReadAll(src)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("read %d bytes, err %v; want the whole file", len(got), err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s to notice a silent server", d)
+	}
+	if len(ranges) != 2 || ranges[1] != "bytes=1000-" {
+		t.Errorf("Range headers = %q, want a resume at byte 1000", ranges)
 	}
 }
 
