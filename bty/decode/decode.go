@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
@@ -46,6 +45,29 @@ func Sniff(b []byte) catalog.Format {
 			return m.format
 		}
 	}
+	// pzstd and seekable zstd start with a skippable frame (magic
+	// 0x184D2A50-5F, little-endian), which the decoder steps over.
+	if len(b) >= 4 && b[0]&0xf0 == 0x50 && b[1] == 0x2a && b[2] == 0x4d && b[3] == 0x18 {
+		return catalog.Zstd
+	}
+	return ""
+}
+
+// archive names the archive format whose signature the first decoded bytes
+// of an image carry, or "": a tarball or zip compressed as .img.gz is still
+// an archive, and writing it to a disk would make a disk nobody can boot.
+func archive(head []byte) string {
+	switch {
+	case len(head) >= 262 && bytes.Equal(head[257:262], []byte("ustar")):
+		return "a tar archive"
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		return "a zip archive"
+	case bytes.HasPrefix(head, []byte("7z\xbc\xaf\x27\x1c")):
+		return "a 7-Zip archive"
+	}
+	if f := Sniff(head); f != "" && f != catalog.QCOW2 {
+		return "itself " + string(f) + " compressed"
+	}
 	return ""
 }
 
@@ -66,8 +88,30 @@ func (r readCloser) Close() error { return r.close() }
 func nop() error { return nil }
 
 // Stream returns a reader of the raw disk bytes encoded in r as format f.
-// qcow2 is refused here: it cannot be decoded from a stream.
+// qcow2 is refused here: it cannot be decoded from a stream. Data that
+// decodes to an archive (a tarball named .img.gz) is refused before a byte
+// is returned, whatever format it was named as.
 func Stream(f catalog.Format, r io.Reader) (Reader, error) {
+	dec, err := stream(f, r)
+	if err != nil {
+		return nil, err
+	}
+	// Decode the first sectors now: an archive is refused before anything
+	// is written, and so is a stream whose start cannot be decoded.
+	out := bufio.NewReaderSize(dec, 64<<10)
+	head, err := out.Peek(512)
+	if err != nil && !errors.Is(err, io.EOF) {
+		dec.Close()
+		return nil, fmt.Errorf("%s: %w", f, err)
+	}
+	if what := archive(head); what != "" {
+		dec.Close()
+		return nil, fmt.Errorf("%w: the data named .%s is %s, not a disk image: %w; extract the image first and use the .img (or .img.gz, .img.zst, ...) inside", ErrFormat, f, what, catalog.ErrArchive)
+	}
+	return readCloser{out, dec.Close}, nil
+}
+
+func stream(f catalog.Format, r io.Reader) (Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(8)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -89,11 +133,7 @@ func Stream(f catalog.Format, r io.Reader) (Reader, error) {
 	}
 	switch f {
 	case catalog.Gzip:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		return readCloser{zr, zr.Close}, nil
+		return newGzip(br)
 	case catalog.Zstd:
 		// One decoding goroutine and a bounded window keep memory small
 		// (the live environment runs from RAM); a 128 MiB window covers
@@ -104,6 +144,9 @@ func Stream(f catalog.Format, r io.Reader) (Reader, error) {
 		}
 		return readCloser{zr, func() error { zr.Close(); return nil }}, nil
 	case catalog.XZ:
+		if err := checkXZFilters(br); err != nil {
+			return nil, err
+		}
 		zr, err := xz.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)

@@ -1,13 +1,20 @@
 package decode
 
 import (
+	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/imagetest"
+	"github.com/bty-lab/bty/internal/testenv"
 )
 
 // payload is disk-like test data.
@@ -96,4 +103,117 @@ func TestSniff(t *testing.T) {
 	if got := Sniff(raw); got != "" {
 		t.Errorf("Sniff(raw) = %q, want none", got)
 	}
+}
+
+// An archive is never flashable, whatever format it is named as (issue 18:
+// a tarball named .img.gz put its tar header in sector 0).
+func TestArchivesRefused(t *testing.T) {
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	tw.WriteHeader(&tar.Header{Name: "disk.img", Mode: 0o644, Size: 4096})
+	tw.Write(payload(4096))
+	tw.Close()
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	w, _ := zw.Create("disk.img")
+	w.Write(payload(4096))
+	zw.Close()
+	xzInGzip := imagetest.Encode(t, catalog.XZ, payload(4096))
+	for _, tc := range []struct {
+		name  string
+		f     catalog.Format
+		inner []byte
+	}{
+		{"tar as img.gz", catalog.Gzip, tarball.Bytes()},
+		{"tar as img", catalog.Raw, tarball.Bytes()},
+		{"zip as img.zst", catalog.Zstd, zipped.Bytes()},
+		{"xz inside img.gz", catalog.Gzip, xzInGzip},
+	} {
+		_, err := Stream(tc.f, bytes.NewReader(imagetest.Encode(t, tc.f, tc.inner)))
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "extract the image first") {
+			t.Errorf("%s: err = %v, want ErrFormat with the extract hint", tc.name, err)
+		}
+	}
+}
+
+// pzstd (and seekable zstd) output starts with a skippable frame.
+func TestZstdSkippableFrame(t *testing.T) {
+	raw := payload(1 << 20)
+	skip := []byte{0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4}
+	made := append(skip, imagetest.Encode(t, catalog.Zstd, raw)...)
+	cases := map[string][]byte{"skippable frame + frame": made}
+	pzstd := testenv.Tool(t, "pzstd", "zstd")
+	in := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(in, raw, 0o644)
+	if out, err := exec.Command(pzstd, "-q", "-p", "2", in, "-o", in+".zst").CombinedOutput(); err != nil {
+		t.Fatalf("pzstd: %v\n%s", err, out)
+	}
+	cases["pzstd"], _ = os.ReadFile(in + ".zst")
+	for name, enc := range cases {
+		if got := decodeAll(t, catalog.Zstd, enc); !bytes.Equal(got, raw) {
+			t.Errorf("%s: decoded %d bytes, differ from the %d raw bytes", name, len(got), len(raw))
+		}
+	}
+}
+
+// gzip -d ignores zero padding after the last member and decodes every
+// concatenated member; anything else after a member is an error.
+func TestGzipMembersAndPadding(t *testing.T) {
+	a, b := payload(100_000), payload(50_000)
+	ga, gb := imagetest.Encode(t, catalog.Gzip, a), imagetest.Encode(t, catalog.Gzip, b)
+	if got := decodeAll(t, catalog.Gzip, append(bytes.Clone(ga), make([]byte, 4096)...)); !bytes.Equal(got, a) {
+		t.Errorf("zero-padded gzip decoded to %d bytes, want %d", len(got), len(a))
+	}
+	if got := decodeAll(t, catalog.Gzip, append(bytes.Clone(ga), gb...)); !bytes.Equal(got, append(bytes.Clone(a), b...)) {
+		t.Errorf("two members decoded to %d bytes, want %d", len(got), len(a)+len(b))
+	}
+	r, err := Stream(catalog.Gzip, bytes.NewReader(append(bytes.Clone(ga), "garbage"...)))
+	if err == nil {
+		_, err = io.ReadAll(r)
+	}
+	if err == nil {
+		t.Error("gzip followed by garbage decoded without an error")
+	}
+}
+
+// xz filters other than LZMA2 are refused before anything is decoded, with
+// the filter's name.
+func TestXZFiltersRefusedUpFront(t *testing.T) {
+	xzTool := testenv.Tool(t, "xz", "xz-utils")
+	raw := payload(1 << 20)
+	for flag, name := range map[string]string{"--x86": "x86 BCJ", "--delta=dist=4": "delta", "--arm64": "ARM64 BCJ"} {
+		cmd := exec.Command(xzTool, "-c", flag, "--lzma2=preset=1")
+		cmd.Stdin = bytes.NewReader(raw)
+		enc, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("xz %s: %v", flag, err)
+		}
+		_, err = Stream(catalog.XZ, bytes.NewReader(enc))
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "the "+name+" filter") {
+			t.Errorf("xz %s: err = %v, want ErrFormat naming the %s filter", flag, err, name)
+		}
+	}
+	cmd := exec.Command(xzTool, "-c", "-1")
+	cmd.Stdin = bytes.NewReader(raw)
+	enc, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decodeAll(t, catalog.XZ, enc); !bytes.Equal(got, raw) {
+		t.Error("plain xz output no longer decodes")
+	}
+}
+
+func decodeAll(t *testing.T, f catalog.Format, enc []byte) []byte {
+	t.Helper()
+	r, err := Stream(f, bytes.NewReader(enc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
