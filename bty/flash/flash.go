@@ -149,9 +149,21 @@ func (job *Job) runStream(ctx context.Context, src *source.Source, format catalo
 		if head, _ := br.Peek(zstd.HeaderMaxSize); h.Decode(head) == nil && h.HasFCS {
 			size = int64(h.FrameContentSize) // a lower bound if there are more frames
 		}
+	default:
+		size = decode.DecodedSize(format, src.Tail) // a lower bound
 	}
 	if err := job.Target.Check(size); err != nil {
+		if format == catalog.Gzip {
+			// ISIZE has no checksum: a file cut short ends in garbage.
+			err = fmt.Errorf("%w (the size is read from the gzip trailer; if the file was cut short the trailer is garbage: check its sha256)", err)
+		}
 		return Result{}, &Error{Kind: Refused, Err: err}
+	}
+	if format == catalog.Gzip {
+		size = -1 // ISIZE is modulo 4 GiB: no base for progress
+	}
+	if src.Size == 0 {
+		return Result{}, refused("image %s is empty (0 bytes); nothing was written to %s", job.Source, job.Target.Path)
 	}
 	dec, err := decode.Stream(format, br)
 	if err != nil {
@@ -166,6 +178,9 @@ func (job *Job) runStream(ctx context.Context, src *source.Source, format catalo
 	written, err := job.write(ctx, dec, wr, fetched.Close)
 	if err != nil {
 		return Result{Written: written}, err
+	}
+	if written == 0 {
+		return Result{}, refused("image %s decodes to 0 bytes; nothing was written to %s", job.Source, job.Target.Path)
 	}
 	// The hash covers every fetched byte, including any the decoder did not
 	// need (a trailer, padding).
@@ -218,6 +233,9 @@ func (job *Job) runQCOW2(ctx context.Context, src *source.Source) (Result, error
 		return res, &Error{Kind: Refused, Err: fmt.Errorf("image %s: %w", job.Source, err)}
 	}
 	defer img.Close()
+	if img.Size() == 0 {
+		return res, refused("image %s has a virtual size of 0 bytes; nothing was written to %s", job.Source, job.Target.Path)
+	}
 	if err := job.Target.Check(img.Size()); err != nil {
 		return res, &Error{Kind: Refused, Err: err}
 	}
@@ -289,7 +307,7 @@ func (job *Job) write(ctx context.Context, r io.Reader, counter *progress.Counte
 		select {
 		case c = <-full:
 		case <-ctx.Done():
-			return fail(fmt.Errorf("interrupted after writing %d bytes to %s: %w; the target holds partial data", off, job.Target.Path, ctx.Err()))
+			return fail(fmt.Errorf("interrupted after writing %d bytes to %s: %w%s", off, job.Target.Path, ctx.Err(), partial(off)))
 		}
 		if c.n > 0 {
 			if off+int64(c.n) > job.Target.Size {
@@ -302,7 +320,7 @@ func (job *Job) write(ctx context.Context, r io.Reader, counter *progress.Counte
 			counter.Add(int64(c.n))
 		}
 		if c.err != nil && !errors.Is(c.err, io.EOF) {
-			return fail(fmt.Errorf("reading image %s after %d bytes: %w; the target %s holds partial data", job.Source, off, c.err, job.Target.Path))
+			return fail(fmt.Errorf("reading image %s after %d bytes: %w%s", job.Source, off, c.err, partial(off)))
 		}
 		if c.err != nil {
 			break
@@ -334,9 +352,10 @@ func fill(r io.Reader, b []byte) (int, error) {
 	return n, nil
 }
 
+// partial says what a failure left on the target, truthfully.
 func partial(written int64) string {
 	if written == 0 {
-		return "; nothing was written"
+		return "; nothing was written to the target"
 	}
-	return "; the target holds partial data"
+	return fmt.Sprintf("; the target holds %d bytes of partial data: do not boot it", written)
 }

@@ -1,16 +1,21 @@
 package flash
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/disk"
@@ -119,29 +124,53 @@ func TestRefusals(t *testing.T) {
 	gz := imagetest.Encode(t, catalog.Gzip, raw)
 	for _, tc := range []struct {
 		name string
-		job  func(d disk.Disk) Job
+		job  func(t *testing.T, d disk.Disk) Job
 	}{
-		{"raw larger than target", func(d disk.Disk) Job { return Job{Source: image(t, "big.img", make([]byte, d.Size+1)), Target: d} }},
-		{"zstd declaring a larger size", func(d disk.Disk) Job {
+		{"raw larger than target", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "big.img", make([]byte, d.Size+1)), Target: d} }},
+		{"zstd declaring a larger size", func(t *testing.T, d disk.Disk) Job {
 			return Job{Source: image(t, "big.img.zst", imagetest.Encode(t, catalog.Zstd, make([]byte, d.Size+4096))), Target: d}
 		}},
-		{"tarball", func(d disk.Disk) Job { return Job{Source: image(t, "disk.tar.gz", gz), Target: d} }},
-		{"unknown extension", func(d disk.Disk) Job { return Job{Source: image(t, "disk.vmdk", gz), Target: d} }},
-		{"misnamed data", func(d disk.Disk) Job { return Job{Source: image(t, "disk.img.xz", gz), Target: d} }},
-		{"bad digest syntax", func(d disk.Disk) Job { return Job{Source: image(t, "disk.img.gz", gz), SHA256: "ABC", Target: d} }},
-		{"missing image", func(d disk.Disk) Job { return Job{Source: filepath.Join(t.TempDir(), "none.img"), Target: d} }},
-		{"target in use", func(d disk.Disk) Job {
+		{"tarball", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "disk.tar.gz", gz), Target: d} }},
+		{"unknown extension", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "disk.vmdk", gz), Target: d} }},
+		{"misnamed data", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "disk.img.xz", gz), Target: d} }},
+		{"bad digest syntax", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "disk.img.gz", gz), SHA256: "ABC", Target: d} }},
+		{"missing image", func(t *testing.T, d disk.Disk) Job { return Job{Source: filepath.Join(t.TempDir(), "none.img"), Target: d} }},
+		{"target in use", func(t *testing.T, d disk.Disk) Job {
 			d.InUse = []string{"disk1 is mounted on /mnt"}
 			return Job{Source: image(t, "disk.img.gz", gz), Target: d}
 		}},
-		{"target read-only", func(d disk.Disk) Job {
+		{"target read-only", func(t *testing.T, d disk.Disk) Job {
 			d.ReadOnly = true
 			return Job{Source: image(t, "disk.img.gz", gz), Target: d}
 		}},
+		// Issue 18: each of these was written (or reported success) before.
+		{"gzip whose ISIZE exceeds the target", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "big.img.gz", imagetest.Encode(t, catalog.Gzip, imagetest.Disk(int(d.Size)+4096, 5))), Target: d}
+		}},
+		{"xz whose index exceeds the target", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "big.img.xz", imagetest.Encode(t, catalog.XZ, imagetest.Disk(int(d.Size)+4096, 5))), Target: d}
+		}},
+		{"gzip over HTTP whose ISIZE exceeds the target", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: serve(t, "big.img.gz", imagetest.Encode(t, catalog.Gzip, imagetest.Disk(int(d.Size)+4096, 5))), Target: d}
+		}},
+		{"tarball with --format img.gz", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "disk.tar.gz", tarGz(t)), Format: catalog.Gzip, Target: d}
+		}},
+		{"empty raw image", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "empty.img", nil), Target: d} }},
+		{"empty gzip image", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "empty.img.gz", imagetest.Encode(t, catalog.Gzip, nil)), Target: d}
+		}},
+		{"empty zstd image", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "empty.img.zst", imagetest.Encode(t, catalog.Zstd, nil)), Target: d}
+		}},
+		{"empty xz image", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "empty.img.xz", imagetest.Encode(t, catalog.XZ, nil)), Target: d}
+		}},
+		{"qcow2 of virtual size 0", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "empty.qcow2", emptyQCOW2(t)), Target: d} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := target(t, 1<<20)
-			_, err := Run(context.Background(), tc.job(d))
+			_, err := Run(context.Background(), tc.job(t, d))
 			if k, _ := kindOf(err); k != Refused {
 				t.Errorf("err = %v (kind %d), want a refusal", err, k)
 			}
@@ -150,11 +179,11 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// A compressed image whose size is unknown up front is stopped at the end of
-// the target, never written past it.
+// A compressed image whose size is unknown up front (bzip2 keeps none) is
+// stopped at the end of the target, never written past it.
 func TestStreamLargerThanTarget(t *testing.T) {
 	d := target(t, 1<<20)
-	_, err := Run(context.Background(), Job{Source: image(t, "big.img.gz", imagetest.Encode(t, catalog.Gzip, raw)), Target: d, BufferSize: 64 << 10})
+	_, err := Run(context.Background(), Job{Source: image(t, "big.img.bz2", imagetest.Encode(t, catalog.Bzip2, raw)), Target: d, BufferSize: 64 << 10})
 	if k, unverified := kindOf(err); k != Failed || !unverified || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("err = %v", err)
 	}
@@ -164,9 +193,9 @@ func TestStreamLargerThanTarget(t *testing.T) {
 }
 
 func TestCorruptStreamFails(t *testing.T) {
-	enc := imagetest.Encode(t, catalog.Gzip, raw)
+	enc := imagetest.Encode(t, catalog.Bzip2, raw)
 	d := target(t, 8<<20)
-	_, err := Run(context.Background(), Job{Source: image(t, "cut.img.gz", enc[:len(enc)/2]), Target: d})
+	_, err := Run(context.Background(), Job{Source: image(t, "cut.img.bz2", enc[:len(enc)/2]), Target: d})
 	if k, unverified := kindOf(err); k != Failed || !unverified {
 		t.Fatalf("err = %v, want a failure with unverified data", err)
 	}
@@ -214,4 +243,57 @@ func TestQCOW2(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal", err)
 	}
 	untouched(t, d3)
+}
+
+// serve publishes data over HTTP as name, with Range support and an ETag.
+func serve(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL + "/" + name
+}
+
+func tarGz(t *testing.T) []byte {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "disk.img", Mode: 0o644, Size: 4096})
+	tw.Write(raw[:4096])
+	tw.Close()
+	return imagetest.Encode(t, catalog.Gzip, b.Bytes())
+}
+
+func emptyQCOW2(t *testing.T) []byte {
+	q := testenv.Tool(t, "qemu-img", "qemu-utils")
+	out := filepath.Join(t.TempDir(), "empty.qcow2")
+	if b, err := exec.Command(q, "create", "-q", "-f", "qcow2", out, "0").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A failure says what is true of the target: nothing written, or how much.
+func TestFailureSaysWhatWasWritten(t *testing.T) {
+	d := target(t, 1<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pr, pw := io.Pipe() // a source that never sends a byte
+	job := Job{Source: "stalled", Target: d, BufferSize: 64 << 10}
+	_, err := job.write(ctx, pr, progress.Discard().Counter("write", -1), func() { pw.CloseWithError(errors.New("aborted")) })
+	if k, unverified := kindOf(err); k != Failed || unverified || !strings.Contains(err.Error(), "nothing was written") || strings.Contains(err.Error(), "partial") {
+		t.Errorf("interrupted before any write: err = %v (unverified %v); want 'nothing was written'", err, unverified)
+	}
+	untouched(t, d)
+
+	enc := imagetest.Encode(t, catalog.Bzip2, raw)
+	_, err = Run(context.Background(), Job{Source: image(t, "cut.img.bz2", enc[:len(enc)/2]), Target: target(t, 8<<20), BufferSize: 64 << 10})
+	if !strings.Contains(err.Error(), "bytes of partial data") {
+		t.Errorf("cut after writing: err = %v; want the count of partial bytes", err)
+	}
 }

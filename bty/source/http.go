@@ -89,7 +89,27 @@ func openHTTP(ctx context.Context, rawURL string, opts HTTPOptions) (*Source, er
 	r.size = resp.ContentLength
 	r.ranges = strings.EqualFold(resp.Header.Get("Accept-Ranges"), "bytes")
 	r.validator = validatorOf(resp)
-	return &Source{ReadCloser: r, Name: path.Base(u.Path), Size: r.size}, nil
+	src := &Source{ReadCloser: r, Name: path.Base(u.Path), Size: r.size}
+	if r.ranges && r.size > 0 && r.validator != "" {
+		src.Tail = r.tail
+	}
+	return src, nil
+}
+
+// tail fetches the last n bytes of the same version of the file with a
+// second, ranged request.
+func (r *httpReader) tail(n int64) ([]byte, error) {
+	n = min(n, r.size)
+	t := &httpReader{ctx: r.ctx, opts: r.opts, url: r.url, size: r.size, validator: r.validator, off: r.size - n}
+	resp, err := t.get(t.off)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := t.checkResumed(resp); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, n))
 }
 
 // validatorOf returns what identifies the version of the file a response

@@ -27,6 +27,11 @@ type Source struct {
 	Size int64
 	// File is set for local files, which also allow random access.
 	File *os.File
+	// Tail, when set, returns the last n bytes of the same file without
+	// disturbing the stream: where compressed formats keep their size
+	// (gzip's ISIZE, xz's index), so a too-large image is refused before
+	// anything is written.
+	Tail func(n int64) ([]byte, error)
 }
 
 // Options tune how sources are opened.
@@ -66,5 +71,11 @@ func openFile(p string) (*Source, error) {
 		f.Close()
 		return nil, fmt.Errorf("image %q is not a regular file", p)
 	}
-	return &Source{ReadCloser: f, Name: path.Base(p), Size: st.Size(), File: f}, nil
+	tail := func(n int64) ([]byte, error) {
+		n = min(n, st.Size())
+		b := make([]byte, n)
+		_, err := f.ReadAt(b, st.Size()-n)
+		return b, err
+	}
+	return &Source{ReadCloser: f, Name: path.Base(p), Size: st.Size(), File: f, Tail: tail}, nil
 }
