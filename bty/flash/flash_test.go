@@ -126,15 +126,21 @@ func TestRefusals(t *testing.T) {
 		name string
 		job  func(t *testing.T, d disk.Disk) Job
 	}{
-		{"raw larger than target", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "big.img", make([]byte, d.Size+1)), Target: d} }},
+		{"raw larger than target", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "big.img", make([]byte, d.Size+1)), Target: d}
+		}},
 		{"zstd declaring a larger size", func(t *testing.T, d disk.Disk) Job {
 			return Job{Source: image(t, "big.img.zst", imagetest.Encode(t, catalog.Zstd, make([]byte, d.Size+4096))), Target: d}
 		}},
 		{"tarball", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "disk.tar.gz", gz), Target: d} }},
 		{"unknown extension", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "disk.vmdk", gz), Target: d} }},
 		{"misnamed data", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "disk.img.xz", gz), Target: d} }},
-		{"bad digest syntax", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "disk.img.gz", gz), SHA256: "ABC", Target: d} }},
-		{"missing image", func(t *testing.T, d disk.Disk) Job { return Job{Source: filepath.Join(t.TempDir(), "none.img"), Target: d} }},
+		{"bad digest syntax", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "disk.img.gz", gz), SHA256: "ABC", Target: d}
+		}},
+		{"missing image", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: filepath.Join(t.TempDir(), "none.img"), Target: d}
+		}},
 		{"target in use", func(t *testing.T, d disk.Disk) Job {
 			d.InUse = []string{"disk1 is mounted on /mnt"}
 			return Job{Source: image(t, "disk.img.gz", gz), Target: d}
@@ -166,7 +172,9 @@ func TestRefusals(t *testing.T) {
 		{"empty xz image", func(t *testing.T, d disk.Disk) Job {
 			return Job{Source: image(t, "empty.img.xz", imagetest.Encode(t, catalog.XZ, nil)), Target: d}
 		}},
-		{"qcow2 of virtual size 0", func(t *testing.T, d disk.Disk) Job { return Job{Source: image(t, "empty.qcow2", emptyQCOW2(t)), Target: d} }},
+		{"qcow2 of virtual size 0", func(t *testing.T, d disk.Disk) Job {
+			return Job{Source: image(t, "empty.qcow2", emptyQCOW2(t)), Target: d}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := target(t, 1<<20)
