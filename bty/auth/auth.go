@@ -134,11 +134,39 @@ func (l *Limiter) Allow(addr string) (bool, time.Duration) {
 	return false, recent[0].Add(l.Window).Sub(now)
 }
 
+// Reserve counts a login attempt from addr as failed before its password is
+// checked, and reports whether addr may try now (if not, how long until it
+// may). Counting first means parallel guesses cannot all pass the check
+// before any of them is counted; a successful login calls Release.
+func (l *Limiter) Reserve(addr string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.Now()
+	recent := l.prune(addr, now)
+	if len(recent) >= l.Max {
+		return false, recent[0].Add(l.Window).Sub(now)
+	}
+	l.record(addr, now)
+	return true, 0
+}
+
+// Release takes back the reservation of an attempt that succeeded.
+func (l *Limiter) Release(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f := l.failures[addr]; len(f) > 0 {
+		l.failures[addr] = f[:len(f)-1]
+	}
+}
+
 // Fail records a failed login from addr.
 func (l *Limiter) Fail(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.Now()
+	l.record(addr, l.Now())
+}
+
+func (l *Limiter) record(addr string, now time.Time) {
 	l.failures[addr] = append(l.prune(addr, now), now)
 	// Bound memory under a flood from many addresses.
 	if len(l.failures) > 10000 {

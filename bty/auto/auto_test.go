@@ -56,6 +56,10 @@ func TestFlashAgainstRealServer(t *testing.T) {
 		t.Fatalf("machine: %v %v", err, resp)
 	}
 
+	// The machine fetches its live kernel as iPXE would, which arms it: a
+	// status report counts only while a machine is flashing.
+	armLive(t, c, base, "52:54:00:11:22:33")
+
 	sys, dev := disktest.OneDisk(t, "BTYTEST", 8<<20, 0)
 	var out bytes.Buffer
 	err = Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys})
@@ -106,5 +110,18 @@ func TestInventoryAgainstRealServer(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(b), `"serial":"BTYTEST"`) || !strings.Contains(string(b), `"inventory_received":true`) {
 		t.Errorf("stored machine: %s", b)
+	}
+}
+
+// armLive uploads a stand-in live kernel and fetches it with ?mac=, as the
+// flash script's iPXE does, which arms the machine.
+func armLive(t *testing.T, c *http.Client, base, mac string) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", base+"/boot/live.vmlinuz", strings.NewReader("kernel"))
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("boot file: %v %v", err, resp)
+	}
+	if resp, err := http.Get(base + "/boot/live.vmlinuz?mac=" + mac); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("kernel fetch: %v %v", err, resp)
 	}
 }

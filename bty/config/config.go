@@ -9,6 +9,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,10 +53,22 @@ type Paths struct {
 	BootSeed string `toml:"boot_seed"`
 }
 
-// Limits bound what clients may send.
+// Limits bound what clients may send and what bty-web keeps.
 type Limits struct {
 	MaxImageBytes int64 `toml:"max_image_bytes"`
 	MaxBootBytes  int64 `toml:"max_boot_bytes"`
+	// MaxMachines bounds the machines unknown MACs may create by PXE-booting
+	// (unauthenticated); past it, unknown MACs still get a script but are
+	// not stored. Operators can always add machines.
+	MaxMachines int64 `toml:"max_machines"`
+	// MaxEvents is how many audit events are kept; older ones are pruned.
+	MaxEvents int64 `toml:"max_events"`
+	// IdleSeconds is how long a connection may send nothing (headers, a
+	// body, or between keep-alive requests) before it is closed.
+	IdleSeconds int64 `toml:"idle_seconds"`
+	// MaxConnections bounds concurrent connections, below the process's
+	// file descriptor limit, so a flood cannot starve PXE clients of them.
+	MaxConnections int64 `toml:"max_connections"`
 }
 
 // Defaults returns the built-in settings.
@@ -64,7 +77,7 @@ func Defaults() Config {
 		Server: Server{Listen: "0.0.0.0", Port: 8080},
 		Admin:  Admin{Password: DefaultPassword},
 		Paths:  Paths{StateDir: "/var/lib/bty", BootSeed: "/usr/share/bty/ipxe"},
-		Limits: Limits{MaxImageBytes: 256 << 30, MaxBootBytes: 4 << 30},
+		Limits: Limits{MaxImageBytes: 256 << 30, MaxBootBytes: 4 << 30, MaxMachines: 10000, MaxEvents: 100000, IdleSeconds: 60, MaxConnections: 4096},
 	}
 }
 
@@ -151,6 +164,11 @@ func mergeEnv(c *Config, src Sources) error {
 		known[name] = true
 		val := src.Env(name)
 		if val == "" {
+			// Set but empty is a mistake (BTY_ADMIN_PASSWORD= would
+			// silently mean the default password): refuse it.
+			if isSet(src.Environ, name) {
+				errs = append(errs, fmt.Errorf("%s is set but empty; give it a value or unset it", name))
+			}
 			return
 		}
 		switch v.Kind() {
@@ -178,6 +196,15 @@ func mergeEnv(c *Config, src Sources) error {
 	return errors.Join(errs...)
 }
 
+func isSet(environ []string, name string) bool {
+	for _, kv := range environ {
+		if k, _, _ := strings.Cut(kv, "="); k == name {
+			return true
+		}
+	}
+	return false
+}
+
 func envNames() []string {
 	var names []string
 	fields(&Config{}, func(s, k string, _ reflect.Value) { names = append(names, envName(s, k)) })
@@ -192,10 +219,35 @@ func (c Config) validate() error {
 		return errors.New("admin.password must not be empty")
 	case c.Paths.StateDir == "":
 		return errors.New("paths.state_dir must not be empty")
-	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0:
+	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0 || c.Limits.MaxMachines <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.IdleSeconds <= 0 || c.Limits.MaxConnections <= 0:
 		return errors.New("limits must be positive")
-	case c.Server.PublicURL != "" && !strings.HasPrefix(c.Server.PublicURL, "http://") && !strings.HasPrefix(c.Server.PublicURL, "https://"):
-		return fmt.Errorf("server.public_url %q must start with http:// or https://", c.Server.PublicURL)
+	}
+	return checkPublicURL(c.Server.PublicURL)
+}
+
+// checkPublicURL accepts "" or an absolute http(s) URL with a host and no
+// query, fragment, credentials, spaces or control characters: it is pasted
+// into iPXE scripts, where a newline would add commands.
+func checkPublicURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("server.public_url %q %s; want e.g. http://10.0.0.2:8080", s, why)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' || r == '\\' }) {
+		return bad("contains spaces, quotes or control characters")
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return bad("is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return bad("must start with http:// or https://")
+	case u.Host == "":
+		return bad("has no host")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return bad("must not carry credentials, a query or a fragment")
 	}
 	return nil
 }

@@ -65,6 +65,13 @@ func TestErrors(t *testing.T) {
 		"misspelt env":   {"", map[string]string{"BTY_ADMIN_PASSWROD": "x"}, "unknown setting BTY_ADMIN_PASSWROD"},
 		"port range":     {"[server]\nport = 70000\n", nil, "out of range"},
 		"public url":     {"[server]\npublic_url = \"ftp://x\"\n", nil, "public_url"},
+		// Issue 18: each of these was accepted before.
+		"empty password env":     {"", map[string]string{"BTY_ADMIN_PASSWORD": ""}, "BTY_ADMIN_PASSWORD is set but empty"},
+		"public url newline":     {"", map[string]string{"BTY_SERVER_PUBLIC_URL": "http://10.0.0.2:8080\nshell"}, "control characters"},
+		"public url space":       {"[server]\npublic_url = \"http://h:1/ x\"\n", nil, "control characters"},
+		"public url query":       {"[server]\npublic_url = \"http://h:1/?a=b\"\n", nil, "query"},
+		"public url credentials": {"[server]\npublic_url = \"http://u:p@h:1\"\n", nil, "credentials"},
+		"public url no host":     {"[server]\npublic_url = \"http:///x\"\n", nil, "no host"},
 	} {
 		_, err := Load(sources(t, tc.system, "", tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -108,7 +108,8 @@ func (m Machine) flashImage(lookup func(ref string) (Image, bool)) (Image, strin
 	return img, ""
 }
 
-func (m Machine) isFlashMode() bool {
+// IsFlashMode reports whether m is in one of the flash modes.
+func (m Machine) IsFlashMode() bool {
 	return m.BootMode == ModeFlashAlways || m.BootMode == ModeFlashOnce
 }
 
@@ -170,7 +171,7 @@ func (m Machine) Plan(lookup func(ref string) (Image, bool), catalogURL string) 
 
 // Arm records that m fetched the live kernel: it is booting the flasher.
 func (m Machine) Arm() Machine {
-	if m.isFlashMode() {
+	if m.IsFlashMode() {
 		m.Armed = true
 	}
 	return m
@@ -190,11 +191,12 @@ func (s Status) Validate() error {
 	return nil
 }
 
-// Report applies a flasher's report. A success marks the disk flashed (and
-// armed, so the next boot is from disk even if the kernel fetch was not
-// seen); a failure changes nothing, so the next boot flashes again.
+// Report applies a flasher's report. A success marks the disk flashed; a
+// failure changes nothing, so the next boot flashes again. bty-web takes a
+// report for a flash mode only while the machine is armed and not flashed
+// (it really booted the flasher), since PXE clients carry no credentials.
 func (m Machine) Report(s Status) Machine {
-	if s.Status == "done" && m.isFlashMode() {
+	if s.Status == "done" && m.IsFlashMode() {
 		m.Armed, m.Flashed = true, true
 	}
 	return m

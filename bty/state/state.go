@@ -70,6 +70,9 @@ var migrations = []string{
 type Store struct {
 	db  *sql.DB
 	now func() time.Time
+	// MaxEvents is how many audit events are kept (0: all); each new event
+	// prunes the oldest beyond it.
+	MaxEvents int64
 }
 
 // Open opens (creating or migrating) the database at path.
@@ -122,6 +125,29 @@ func (s *Store) migrate(ctx context.Context) error {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// CheckWritable proves that the database takes a write now (a read-only
+// file or a full disk fail here, not at the next machine's boot).
+func (s *Store) CheckWritable(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO settings (key, value) VALUES ('write_check', ?)", s.now().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("the state database cannot be written: %w", err)
+	}
+	return nil
+}
+
+// SetSetting replaces a setting.
+func (s *Store) SetSetting(ctx context.Context, key string, value []byte) error {
+	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", key, value)
+	return err
+}
+
+// CountMachines returns how many machines are stored.
+func (s *Store) CountMachines(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM machines").Scan(&n)
+	return n, err
+}
+
 // Setting returns a stored setting, creating it with make() if absent.
 func (s *Store) Setting(ctx context.Context, key string, make func() ([]byte, error)) ([]byte, error) {
 	var v []byte
@@ -160,8 +186,18 @@ func (s *Store) logTo(ctx context.Context, x execer, kind string, addr mac.Addr,
 	if err != nil {
 		return err
 	}
-	_, err = x.ExecContext(ctx, "INSERT INTO events (at, kind, mac, actor, detail) VALUES (?, ?, ?, ?, ?)",
+	res, err := x.ExecContext(ctx, "INSERT INTO events (at, kind, mac, actor, detail) VALUES (?, ?, ?, ?, ?)",
 		s.now().Format(time.RFC3339Nano), kind, string(addr), actor, string(d))
+	if err != nil || s.MaxEvents <= 0 {
+		return err
+	}
+	// Retention: ids only grow, so the oldest are those more than
+	// MaxEvents below the newest (an index range delete).
+	id, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	_, err = x.ExecContext(ctx, "DELETE FROM events WHERE id <= ?", id-s.MaxEvents)
 	return err
 }
 
@@ -353,6 +389,13 @@ func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
 	verb := "INSERT"
 	if img.Uploaded {
 		verb = "INSERT OR REPLACE"
+		// An upload replaces an earlier upload only, never a remote entry
+		// registered while it was being sent.
+		var uploaded bool
+		err := tx.QueryRowContext(ctx, "SELECT uploaded FROM images WHERE name = ?", img.Name).Scan(&uploaded)
+		if err == nil && !uploaded {
+			return fmt.Errorf("image %q is registered as a remote image: %w", img.Name, ErrExists)
+		}
 	}
 	_, err = tx.ExecContext(ctx, verb+" INTO images ("+imageCols+", created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		img.Ref, img.Name, img.Src, string(img.Format), img.SizeBytes, img.SHA256, img.Arch, img.Uploaded, s.now().Format(time.RFC3339Nano))

@@ -13,7 +13,7 @@ import (
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
-	if ok, wait := s.limiter.Allow(addr); !ok {
+	if ok, wait := s.limiter.Reserve(addr); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		writeError(w, http.StatusTooManyRequests, "too many failed logins from %s (limit %s); retry in %s", addr, s.limiter, wait.Round(time.Second))
 		return
@@ -23,14 +23,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "malformed form: %v", err)
 		return
 	}
-	if !s.auth.CheckPassword(r.PostFormValue("password")) {
-		s.limiter.Fail(addr)
+	a := s.auth.Load()
+	if !a.CheckPassword(r.PostFormValue("password")) {
 		s.store.Log(r.Context(), "login.failed", "", addr, struct{}{})
 		s.log.Warn("failed login", "remote", addr)
 		writeError(w, http.StatusUnauthorized, "wrong password")
 		return
 	}
-	token, exp, err := s.auth.Issue()
+	s.limiter.Release(addr)
+	token, exp, err := a.Issue()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
@@ -41,6 +42,24 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	http.Redirect(w, r, "/machines", http.StatusSeeOther)
+}
+
+// logout ends every session: the signing secret is replaced, so no cookie
+// issued before verifies any more (there is one operator account), and the
+// caller's cookie is cleared.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	secret, err := auth.NewSecret()
+	if err == nil {
+		err = s.store.SetSetting(r.Context(), cookieSecret, secret)
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "replacing the session secret: %v", err)
+		return
+	}
+	s.auth.Store(auth.New(s.cfg.Admin.Password, secret))
+	s.store.Log(r.Context(), "logout", "", clientAddr(r), struct{}{})
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {

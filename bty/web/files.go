@@ -4,12 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bty-lab/bty/bty/catalog"
@@ -91,10 +93,12 @@ func (s *Server) arm(r *http.Request, addr mac.Addr, name string) {
 }
 
 // upload streams a request body into dir/name: to name.partial first, hashed
-// on the way, fsynced, checked against X-Bty-Sha256, then renamed into
-// place. On any failure (too large, cut short, wrong digest, shutdown)
-// nothing is kept.
-func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir, name string, limit int64) (size int64, sum string, ok bool) {
+// on the way, fsynced, checked against X-Bty-Sha256, recorded by record (if
+// set), then renamed into place. On any failure (too large, cut short, idle,
+// wrong digest, a full disk, a failed record, shutdown) nothing is kept and
+// an earlier file of that name is untouched: the rename comes after the
+// record commits, so the bytes served always match the record.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir, name string, limit int64, record func(size int64, sum string) error) (size int64, sum string, ok bool) {
 	want := strings.ToLower(r.Header.Get("X-Bty-Sha256"))
 	if want != "" && !catalog.IsSHA256(want) {
 		writeError(w, http.StatusBadRequest, "X-Bty-Sha256 must be 64 hex digits")
@@ -112,7 +116,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir, name string
 		return 0, "", false
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+		writeStorageError(w, err, "creating "+name)
 		return 0, "", false
 	}
 	kept := false
@@ -123,9 +127,14 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir, name string
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), http.MaxBytesReader(w, r.Body, limit))
+	out := &fileWriter{f: f}
+	body := &idleReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w), idle: s.idle()}
+	n, err := io.Copy(io.MultiWriter(out, h), body)
 	var maxErr *http.MaxBytesError
 	switch {
+	case out.err != nil:
+		writeStorageError(w, out.err, fmt.Sprintf("writing %s after %d bytes; nothing kept", name, n))
+		return 0, "", false
 	case errors.As(err, &maxErr):
 		writeError(w, http.StatusRequestEntityTooLarge, "%s exceeds the limit of %d bytes; nothing kept", name, limit)
 		return 0, "", false
@@ -143,15 +152,25 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir, name string
 		return 0, "", false
 	}
 	if err := f.Sync(); err != nil {
-		writeError(w, http.StatusInternalServerError, "flushing %s: %v", name, err)
+		writeStorageError(w, err, "flushing "+name)
 		return 0, "", false
 	}
 	if err := f.Close(); err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+		writeStorageError(w, err, "closing "+name)
 		return 0, "", false
 	}
+	if record != nil {
+		if err := record(n, sum); err != nil {
+			if errors.Is(err, state.ErrExists) {
+				writeError(w, http.StatusConflict, "recording %s: %v; nothing kept", name, err)
+			} else {
+				writeError(w, http.StatusInternalServerError, "recording %s: %v; nothing kept, the earlier %s is unchanged", name, err, name)
+			}
+			return 0, "", false
+		}
+	}
 	if err := os.Rename(partial, final); err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+		writeStorageError(w, err, "storing "+name)
 		return 0, "", false
 	}
 	kept = true
@@ -160,6 +179,44 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, dir, name string
 		d.Close()
 	}
 	return n, sum, true
+}
+
+// fileWriter remembers a write error, so a full disk is told apart from a
+// client that stopped sending.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// idleReader moves the connection's read deadline forward while bytes
+// arrive: an upload may take hours, but never idle for long.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	r.rc.SetReadDeadline(time.Now().Add(r.idle))
+	return r.r.Read(p)
+}
+
+// writeStorageError answers a failure of the state dir: 507 when the disk
+// is full, 500 otherwise.
+func writeStorageError(w http.ResponseWriter, err error, what string) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		writeError(w, http.StatusInsufficientStorage, "%s: the server's disk is full (%v)", what, err)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "%s: %v", what, err)
 }
 
 type uploaded struct {
@@ -174,7 +231,7 @@ func (s *Server) putBoot(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, sum, ok := s.upload(w, r, s.bootDir, name, s.cfg.Limits.MaxBootBytes)
+	n, sum, ok := s.upload(w, r, s.bootDir, name, s.cfg.Limits.MaxBootBytes, nil)
 	if !ok {
 		return
 	}
@@ -199,17 +256,15 @@ func (s *Server) putImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "%s is registered as a remote image (%s); delete it first", name, img.Src)
 		return
 	}
-	n, sum, ok := s.upload(w, r, s.imgDir, name, s.cfg.Limits.MaxImageBytes)
+	ref := UploadRef(name)
+	n, sum, ok := s.upload(w, r, s.imgDir, name, s.cfg.Limits.MaxImageBytes, func(n int64, sum string) error {
+		img := state.Image{Ref: ref, Name: name, Src: "file://" + name, Format: format, SizeBytes: n, SHA256: sum, Uploaded: true}
+		return s.store.PutImage(r.Context(), img, "admin")
+	})
 	if !ok {
 		return
 	}
-	img := state.Image{Ref: UploadRef(name), Name: name, Src: "file://" + name, Format: format, SizeBytes: n, SHA256: sum, Uploaded: true}
-	if err := s.store.PutImage(r.Context(), img, "admin"); err != nil {
-		os.Remove(filepath.Join(s.imgDir, name))
-		writeError(w, http.StatusInternalServerError, "recording %s: %v", name, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, uploaded{name, n, sum, img.Ref})
+	writeJSON(w, http.StatusOK, uploaded{name, n, sum, ref})
 }
 
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) {

@@ -74,6 +74,9 @@ func (s *Server) imageURL(base string, img state.Image) string {
 
 // pxeScript serves the per-MAC script and applies the boot's state change
 // (a new machine, a disarm after a local boot) with its event, atomically.
+// A HEAD request (a monitoring probe) changes nothing. A machine still gets
+// its script when the state cannot be written (a full disk): booting must
+// not depend on the audit log.
 func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 	addr, ok := s.macParam(w, r)
 	if !ok {
@@ -84,23 +87,18 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var d provision.Decision
-	_, err := s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
-		created := !exists
-		if created {
-			m = provision.New(addr)
-		}
-		var next provision.Machine
-		d, next = m.Boot(lookup)
-		detail := map[string]any{"mode": m.BootMode, "action": actionName(d.Action), "created": created, "remote": clientAddr(r)}
-		if d.Reason != "" {
-			detail["reason"] = d.Reason
-		}
-		return state.Change{Machine: &next, Kind: "pxe.offer", Detail: detail}, nil
-	})
+	var err error
+	if r.Method == http.MethodHead {
+		d, err = s.decideReadOnly(r, addr, lookup)
+	} else {
+		d, err = s.decide(r, addr, lookup)
+	}
 	if err != nil {
-		s.log.Error("pxe", "mac", addr, "err", err)
-		writeError(w, http.StatusInternalServerError, "storing the boot of %s failed", addr)
-		return
+		s.log.Error("pxe: cannot record the boot; answering from the stored state", "mac", addr, "err", err)
+		if d, err = s.decideReadOnly(r, addr, lookup); err != nil {
+			s.log.Error("pxe: cannot read the state; sending the machine to its disk", "mac", addr, "err", err)
+			d = provision.Decision{Action: provision.BootRefused, Reason: "bty-web cannot read its state"}
+		}
 	}
 	s.log.Info("pxe offer", "mac", addr, "action", actionName(d.Action))
 	switch d.Action {
@@ -115,6 +113,54 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeScript(w, func() ([]byte, error) { return pxescript.Local(addr.String(), "booting the local disk") })
 	}
+}
+
+// decide runs one boot of addr and stores its state change and event. An
+// unknown MAC is stored as a new machine unless limits.max_machines are
+// stored already (unauthenticated clients must not grow the state without
+// bound); it then boots as a new machine would, unrecorded.
+func (s *Server) decide(r *http.Request, addr mac.Addr, lookup func(string) (provision.Image, bool)) (provision.Decision, error) {
+	n, err := s.store.CountMachines(r.Context())
+	if err != nil {
+		return provision.Decision{}, err
+	}
+	full := n >= s.cfg.Limits.MaxMachines
+	var d provision.Decision
+	skipped := false
+	_, err = s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
+		created := !exists
+		if created {
+			m = provision.New(addr)
+		}
+		var next provision.Machine
+		d, next = m.Boot(lookup)
+		if created && full {
+			skipped = true
+			return state.Change{}, nil
+		}
+		detail := map[string]any{"mode": m.BootMode, "action": actionName(d.Action), "created": created, "remote": clientAddr(r)}
+		if d.Reason != "" {
+			detail["reason"] = d.Reason
+		}
+		return state.Change{Machine: &next, Kind: "pxe.offer", Detail: detail}, nil
+	})
+	if skipped {
+		s.log.Warn("pxe: machine limit reached; not storing a new machine", "mac", addr, "limit", s.cfg.Limits.MaxMachines)
+	}
+	return d, err
+}
+
+// decideReadOnly is decide without any change: what the stored state says.
+func (s *Server) decideReadOnly(r *http.Request, addr mac.Addr, lookup func(string) (provision.Image, bool)) (provision.Decision, error) {
+	m, err := s.store.Machine(r.Context(), addr)
+	if errors.Is(err, state.ErrNotFound) {
+		m, err = provision.New(addr), nil
+	}
+	if err != nil {
+		return provision.Decision{}, err
+	}
+	d, _ := m.Boot(lookup)
+	return d, nil
 }
 
 func actionName(a provision.Action) string {
@@ -188,19 +234,49 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "%v", err)
 		return
 	}
-	s.log.Info("flash status", "mac", addr, "status", st.Status, "reason", st.Reason)
-	s.report(w, r, addr, "flash."+st.Status, st, func(m provision.Machine) provision.Machine { return m.Report(st) })
+	remote := clientAddr(r)
+	s.log.Info("flash status", "mac", addr, "status", st.Status, "reason", st.Reason, "remote", remote)
+	detail := map[string]string{"status": st.Status, "reason": st.Reason, "remote": remote}
+	_, err := s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
+		if !exists {
+			return state.Change{}, state.ErrNotFound
+		}
+		// PXE clients carry no credentials, so a report counts only while
+		// the machine is really flashing: it fetched the live kernel
+		// (armed) and has not reported success yet. Anyone else's "done"
+		// must not end a machine's flashing.
+		if m.IsFlashMode() && !(m.Armed && !m.Flashed) {
+			return state.Change{}, errNotFlashing
+		}
+		next := m.Report(st)
+		return state.Change{Machine: &next, Kind: "flash." + st.Status, Detail: detail}, nil
+	})
+	if errors.Is(err, errNotFlashing) {
+		s.store.Log(r.Context(), "flash.status_refused", addr, remote, detail)
+		writeError(w, http.StatusConflict, "%s is not flashing now (its live kernel was not fetched since the last report); status refused", addr)
+		return
+	}
+	writeNoContent(w, err, addr)
 }
 
-// Disk is one disk of an inventory report; fields beyond these are kept.
+var errNotFlashing = errors.New("not flashing")
+
+// Disk is one disk of an inventory report. Only these fields are kept, each
+// string at most maxInventoryString bytes: the route is open, so what it
+// stores is bounded.
 type Disk struct {
-	Path   string `json:"path"`
-	Size   int64  `json:"size"`
-	Model  string `json:"model"`
-	Serial string `json:"serial"`
+	Path      string `json:"path"`
+	Size      int64  `json:"size"`
+	Model     string `json:"model"`
+	Serial    string `json:"serial"`
+	Removable bool   `json:"removable"`
+	ReadOnly  bool   `json:"read_only"`
 }
 
-const maxInventoryDisks = 64
+const (
+	maxInventoryDisks  = 64
+	maxInventoryString = 256
+)
 
 func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
 	addr, ok := s.macParam(w, r)
@@ -210,21 +286,30 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
 	var inv struct {
 		Disks []json.RawMessage `json:"disks"`
 	}
-	if !decodeJSON(w, r, 256<<10, &inv) {
+	if !decodeJSON(w, r, 64<<10, &inv) {
 		return
 	}
 	if len(inv.Disks) > maxInventoryDisks {
 		writeError(w, http.StatusUnprocessableEntity, "%d disks reported; at most %d", len(inv.Disks), maxInventoryDisks)
 		return
 	}
+	kept := struct {
+		Disks []Disk `json:"disks"`
+	}{Disks: make([]Disk, len(inv.Disks))}
 	for i, raw := range inv.Disks {
-		var d Disk
-		if err := json.Unmarshal(raw, &d); err != nil {
+		d := &kept.Disks[i]
+		if err := json.Unmarshal(raw, d); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "disk %d: %v", i+1, err)
 			return
 		}
+		for _, f := range []string{d.Path, d.Model, d.Serial} {
+			if len(f) > maxInventoryString {
+				writeError(w, http.StatusUnprocessableEntity, "disk %d: a field is longer than %d bytes", i+1, maxInventoryString)
+				return
+			}
+		}
 	}
-	body, _ := json.Marshal(inv)
+	body, _ := json.Marshal(kept)
 	s.report(w, r, addr, "inventory", map[string]int{"disks": len(inv.Disks)}, func(m provision.Machine) provision.Machine {
 		m.Inventory, m.Inventoried = body, true
 		return m

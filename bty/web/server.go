@@ -10,12 +10,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bty-lab/bty/bty/auth"
@@ -29,8 +34,9 @@ import (
 type Server struct {
 	cfg     config.Config
 	store   *state.Store
-	auth    *auth.Authenticator
+	auth    atomic.Pointer[auth.Authenticator] // replaced on logout
 	limiter *auth.Limiter
+	lock    *os.File // flock on the state dir, held while the server lives
 	log     *slog.Logger
 	version string
 	netboot pxescript.Netboot
@@ -38,10 +44,14 @@ type Server struct {
 	imgDir  string
 }
 
+// cookieSecret is the setting that holds the session signing secret.
+const cookieSecret = "cookie_secret"
+
 // New opens the state dir (creating it) and returns a Server. Partial
-// uploads left by a crash are removed: they were never acknowledged.
-func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (*Server, error) {
-	s := &Server{
+// uploads left by a crash are removed: they were never acknowledged. A state
+// dir that another bty-web holds, or that cannot be written, is refused.
+func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (s *Server, err error) {
+	s = &Server{
 		cfg:     cfg,
 		log:     log,
 		version: version,
@@ -55,7 +65,22 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 			return nil, fmt.Errorf("creating state dir: %w", err)
 		}
 	}
+	// The lock comes before anything is touched: a second bty-web must not
+	// delete the first one's uploads in flight as "interrupted".
+	lock, err := lockDir(cfg.Paths.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
 	for _, d := range []string{s.bootDir, s.imgDir} {
+		if err := checkWritable(d); err != nil {
+			return nil, err
+		}
 		stale, _ := filepath.Glob(filepath.Join(d, "*.partial"))
 		for _, p := range stale {
 			log.Warn("removing an interrupted upload", "path", p)
@@ -69,13 +94,20 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	secret, err := store.Setting(ctx, "cookie_secret", auth.NewSecret)
+	store.MaxEvents = cfg.Limits.MaxEvents
+	// Found now, not at the first machine's boot: a database that cannot
+	// be written.
+	if err := store.CheckWritable(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	secret, err := store.Setting(ctx, cookieSecret, auth.NewSecret)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("reading the session secret: %w", err)
 	}
 	s.store = store
-	s.auth = auth.New(cfg.Admin.Password, secret)
+	s.auth.Store(auth.New(cfg.Admin.Password, secret))
 	if cfg.DefaultPasswordInUse() {
 		log.Warn("THE ADMIN PASSWORD IS THE DEFAULT ('" + config.DefaultPassword + "'): anyone on this network can log in and change what machines flash. Set BTY_ADMIN_PASSWORD or [admin] password in /etc/bty/bty.toml.")
 	}
@@ -118,15 +150,64 @@ func seed(dir, boot string, log *slog.Logger) error {
 	return nil
 }
 
-// Close closes the state database.
-func (s *Server) Close() error { return s.store.Close() }
+// lockDir takes an exclusive, non-blocking flock on dir/.lock.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("locking state dir %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("state dir %s is in use by another bty-web; stop it, or give this one its own BTY_PATHS_STATE_DIR", dir)
+		}
+		return nil, fmt.Errorf("locking state dir %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// checkWritable proves that files can be created in dir.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("state dir %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// Close closes the state database and releases the state dir.
+func (s *Server) Close() error {
+	err := s.store.Close()
+	s.lock.Close()
+	return err
+}
+
+// HTTPServer returns an http.Server for the handler with the idle limits of
+// the configuration: a client that sends nothing (headers, body, or a next
+// request) for limits.idle_seconds is disconnected, so slow or idle clients
+// cannot hold connections forever.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	idle := s.idle()
+	return &http.Server{Addr: addr, Handler: s.Handler(), ReadHeaderTimeout: idle, IdleTimeout: idle}
+}
+
+// Listen opens addr with at most limits.max_connections connections open at
+// once; further clients wait in the kernel's accept queue.
+func (s *Server) Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return limitListener(ln, int(s.cfg.Limits.MaxConnections)), nil
+}
+
+func (s *Server) idle() time.Duration { return time.Duration(s.cfg.Limits.IdleSeconds) * time.Second }
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
 	})
@@ -140,6 +221,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /images/{ref}/{name}", s.getImage)
 	mux.HandleFunc("GET /catalog.toml", s.catalogTOML)
 	mux.HandleFunc("POST /ui/login", s.login)
+	mux.Handle("POST /ui/logout", s.protect(s.logout))
 
 	mux.Handle("PUT /boot/{name}", s.protect(s.putBoot))
 	mux.Handle("PUT /images/{name}", s.protect(s.putImage))
@@ -153,8 +235,21 @@ func (s *Server) Handler() http.Handler {
 	return s.logRequests(mux)
 }
 
+// healthz answers 503 when the state cannot be written (a full disk, a
+// read-only database), which is when PXE boots stop being recorded.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.CheckWritable(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "error", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A body must arrive without idling; uploads extend this as bytes
+		// arrive (see upload).
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.idle()))
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
@@ -185,19 +280,40 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
-// protect admits requests with a valid session cookie.
+// protect admits requests with a valid session cookie that come from no
+// other web origin: a browser sends the cookie only to same-site requests
+// (SameSite=Strict), and a cross-site page's request carries an Origin.
 func (s *Server) protect(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var token string
 		if c, err := r.Cookie(auth.CookieName); err == nil {
 			token = c.Value
 		}
-		if err := s.auth.Verify(token); err != nil {
+		if err := s.auth.Load().Verify(token); err != nil {
 			writeError(w, http.StatusUnauthorized, "%v: POST /ui/login with the admin password", err)
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && !s.sameOrigin(r, origin) {
+			writeError(w, http.StatusForbidden, "cross-origin request from %q refused", origin)
 			return
 		}
 		h(w, r)
 	})
+}
+
+// sameOrigin reports whether origin is this server as the client reached it.
+func (s *Server) sameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if u.Host == r.Host {
+		return true
+	}
+	if p, err := url.Parse(s.cfg.Server.PublicURL); err == nil && s.cfg.Server.PublicURL != "" {
+		return u.Scheme == p.Scheme && u.Host == p.Host
+	}
+	return false
 }
 
 func clientAddr(r *http.Request) string {
@@ -231,9 +347,21 @@ func (s *Server) macParam(w http.ResponseWriter, r *http.Request) (mac.Addr, boo
 	return addr, true
 }
 
-// decodeJSON reads a bounded JSON body strictly: malformed → 400, unknown
-// fields or wrong types → 422, too large → 413. It reports whether to go on.
+// simpleTypes are the content types a cross-site HTML form or no-cors fetch
+// may send; a JSON route refuses them, so no other site can post to it.
+var simpleTypes = []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+
+// decodeJSON reads a bounded JSON body strictly: a form or text content
+// type → 415, malformed → 400, unknown fields or wrong types → 422, too
+// large → 413. It reports whether to go on.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, _ := mime.ParseMediaType(ct)
+		if mt == "" || slices.Contains(simpleTypes, mt) {
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q refused; send application/json", ct)
+			return false
+		}
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

@@ -56,7 +56,17 @@ func testConfig(dir string) config.Config {
 // start runs a real server on an ephemeral port over state dir dir.
 func start(t *testing.T, dir string) *env {
 	t.Helper()
-	srv, err := New(context.Background(), testConfig(dir), "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return startWith(t, dir, nil)
+}
+
+// startWith is start with the test configuration changed by edit.
+func startWith(t *testing.T, dir string, edit func(*config.Config)) *env {
+	t.Helper()
+	cfg := testConfig(dir)
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +176,9 @@ func TestAuth(t *testing.T) {
 	e.client.Jar.SetCookies(u, []*http.Cookie{{Name: "bty-token", Value: c.Value + "x"}})
 	e.expect(401, "GET", "/machines", nil)
 	e.client.Jar.SetCookies(u, []*http.Cookie{{Name: "bty-token", Value: c.Value}})
-	e.srv.auth.Now = func() time.Time { return time.Now().Add(13 * time.Hour) }
+	e.srv.auth.Load().Now = func() time.Time { return time.Now().Add(13 * time.Hour) }
 	e.expect(401, "GET", "/machines", nil)
-	e.srv.auth.Now = time.Now
+	e.srv.auth.Load().Now = time.Now
 
 	// Flooding: after 5 failures the address is locked out, even with the
 	// right password.

@@ -86,6 +86,12 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 	put(t, c, base+"/boot/"+filepath.Base(squashfs), sq)
 	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up["ref"], "target_disk_serial": "BTYTEST"})
 	put(t, c, base+"/machines/"+vmMAC, body)
+	// QEMU loads the kernel itself (-kernel); fetch the squashfs with ?mac=
+	// as iPXE fetches the live kernel, which arms the machine: bty-web takes
+	// a status report only from a machine that is flashing.
+	if resp, err := http.Get(base + "/boot/" + filepath.Base(squashfs) + "?mac=" + vmMAC); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("arming fetch: %v %v", err, resp)
+	}
 
 	disk := filepath.Join(t.TempDir(), "disk.raw")
 	if err := os.WriteFile(disk, make([]byte, 64<<20), 0o644); err != nil {

@@ -59,9 +59,13 @@ func run(log *slog.Logger) error {
 	}
 	defer srv.Close()
 	addr := net.JoinHostPort(cfg.Server.Listen, strconv.Itoa(cfg.Server.Port))
-	hs := &http.Server{Addr: addr, Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	ln, err := srv.Listen(addr)
+	if err != nil {
+		return err
+	}
+	hs := srv.HTTPServer(addr)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
+	go func() { errc <- hs.Serve(ln) }()
 	log.Info("bty-web listening", "addr", addr, "version", version.String(), "state_dir", cfg.Paths.StateDir)
 	select {
 	case err := <-errc:

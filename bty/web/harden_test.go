@@ -1,0 +1,411 @@
+package web
+
+// Tests of issue 18 ("hardening"): each failed before its fix.
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/internal/testenv"
+)
+
+// fault makes the state database fail a statement, as a full disk or a
+// broken database would: a trigger that raises an error, added through a
+// second connection to the real file.
+func fault(t *testing.T, dir, name, event, table string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "state.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := fmt.Sprintf("CREATE TRIGGER %s BEFORE %s ON %s BEGIN SELECT RAISE(FAIL, 'injected fault: database or disk is full'); END", name, event, table)
+	if _, err := db.Exec(q); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func form(pw string) io.Reader { return strings.NewReader("password=" + pw) }
+
+// 50 guesses sent at once: each request's headers arrive first and its
+// body (the password) later, as a guesser racing the limiter would send
+// them. The attempt is counted before the body is read, so at most 5 are
+// checked.
+func TestLoginLimitHoldsUnderParallelGuesses(t *testing.T) {
+	e := start(t, t.TempDir())
+	host := strings.TrimPrefix(e.ts.URL, "http://")
+	body := "password=guess"
+	conns := make([]net.Conn, 50)
+	for i := range conns {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /ui/login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", host, len(body))
+		conns[i] = c
+	}
+	// Let every handler reach the limiter before any password arrives (the
+	// race the fix closes; with the fix the outcome does not depend on it).
+	time.Sleep(300 * time.Millisecond)
+	codes := map[int]int{}
+	for _, c := range conns {
+		io.WriteString(c, body)
+	}
+	for _, c := range conns {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if codes[http.StatusUnauthorized] > 5 || codes[http.StatusTooManyRequests] < 45 {
+		t.Errorf("answers to 50 parallel guesses: %v; want at most 5 checked (401), the rest 429", codes)
+	}
+	// A success does not use up an attempt.
+	e2 := start(t, t.TempDir())
+	for range 10 {
+		e2.login()
+	}
+}
+
+func TestLogout(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	u, _ := url.Parse(e.ts.URL)
+	old := e.client.Jar.Cookies(u)
+	e.expect(204, "POST", "/ui/logout", nil)
+	e.expect(401, "GET", "/machines", nil)
+	// The old token stays dead even if a client kept it.
+	e.client.Jar.SetCookies(u, old)
+	e.expect(401, "GET", "/machines", nil)
+	e.login()
+	e.expect(200, "GET", "/machines", nil)
+}
+
+// JSON routes take no form or text bodies, and no request from another web
+// origin reaches a protected route.
+func TestCrossSiteRequestsRefused(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	body := `{"boot_mode":"ipxe-exit","bty_image_ref":"","target_disk_serial":"","labels":{}}`
+	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		e.expect(415, "PUT", "/machines/"+addr, strings.NewReader(body), "Content-Type", ct)
+	}
+	e.expect(403, "PUT", "/machines/"+addr, strings.NewReader(body), "Content-Type", "application/json", "Origin", "http://evil.test")
+	e.expect(403, "PUT", "/images/x.img", strings.NewReader("x"), "Origin", "http://evil.test")
+	e.expect(200, "PUT", "/machines/"+addr, strings.NewReader(body), "Content-Type", "application/json", "Origin", public)
+	e.expect(200, "PUT", "/machines/"+addr, strings.NewReader(body))
+}
+
+// A monitoring probe (HEAD) changes no machine: no boot step is consumed.
+func TestHeadChangesNothing(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	resp, _ := e.do("HEAD", "/pxe/"+addr, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("HEAD /pxe = %d", resp.StatusCode)
+	}
+	e.expect(404, "GET", "/machines/"+addr, nil) // not created
+	e.boot(addr)                                 // created, inventory mode
+	e.expect(204, "POST", "/pxe/"+addr+"/inventory", jsonBody(map[string]any{"disks": []any{}}))
+	e.do("HEAD", "/pxe/"+addr, nil)
+	if got := e.boot(addr); got != "local" {
+		t.Errorf("after a HEAD the inventoried machine boots %s, want its one local boot", got)
+	}
+}
+
+// A machine gets its script when the state cannot be written.
+func TestScriptWhenStateCannotBeWritten(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir)
+	e.boot(addr)
+	fault(t, dir, "full", "INSERT", "events")
+	fault(t, dir, "full2", "INSERT", "settings")
+	if got := e.boot(addr); got != "inventory" {
+		t.Errorf("known machine boots %s, want inventory", got)
+	}
+	if got := e.boot("52:54:00:99:99:99"); got != "inventory" {
+		t.Errorf("unknown machine boots %s, want inventory", got)
+	}
+	resp, b := e.do("GET", "/healthz", nil)
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "cannot be written") {
+		t.Errorf("healthz with an unwritable state = %d %s, want 503", resp.StatusCode, b)
+	}
+}
+
+// Unknown MACs cannot grow the state without bound, and the audit log keeps
+// a bounded number of events.
+func TestUnauthenticatedGrowthBounded(t *testing.T) {
+	e := startWith(t, t.TempDir(), func(c *config.Config) {
+		c.Limits.MaxMachines = 3
+		c.Limits.MaxEvents = 20
+	})
+	e.login()
+	for i := range 10 {
+		if got := e.boot(fmt.Sprintf("52:54:00:00:00:%02x", i)); got != "inventory" {
+			t.Errorf("machine %d boots %s, want inventory", i, got)
+		}
+	}
+	var ms []any
+	json.Unmarshal(e.expect(200, "GET", "/machines", nil), &ms)
+	if len(ms) != 3 {
+		t.Errorf("%d machines stored, want the limit of 3", len(ms))
+	}
+	for range 30 {
+		e.boot("52:54:00:00:00:00")
+	}
+	var ev []any
+	json.Unmarshal(e.expect(200, "GET", "/events?limit=10000", nil), &ev)
+	if len(ev) != 20 {
+		t.Errorf("%d events kept, want 20", len(ev))
+	}
+
+	// Inventory keeps the known fields only, with bounded strings.
+	big := strings.Repeat("x", 100_000)
+	e.expect(413, "POST", "/pxe/52:54:00:00:00:00/inventory", jsonBody(map[string]any{"disks": []any{map[string]any{"path": "/dev/sda", "junk": big}}}))
+	e.expect(422, "POST", "/pxe/52:54:00:00:00:00/inventory", jsonBody(map[string]any{"disks": []any{map[string]any{"path": "/dev/sda", "model": strings.Repeat("m", 300)}}}))
+	e.expect(204, "POST", "/pxe/52:54:00:00:00:00/inventory", jsonBody(map[string]any{"disks": []any{map[string]any{"path": "/dev/sda", "serial": "S1", "junk": "kept?"}}}))
+	m := string(e.expect(200, "GET", "/machines/52:54:00:00:00:00", nil))
+	if strings.Contains(m, "junk") || !strings.Contains(m, `"serial":"S1"`) {
+		t.Errorf("stored inventory = %s; want the known fields only", m)
+	}
+}
+
+// A "done" from anyone does not end a machine's flashing: it counts only
+// while the machine is flashing, and the event records who sent it.
+func TestStatusOnlyWhileFlashing(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	img := []byte("an image")
+	var up struct{ Ref string }
+	json.Unmarshal(e.expect(200, "PUT", "/images/a.img", strings.NewReader(string(img))), &up)
+	e.expect(200, "PUT", "/boot/live.vmlinuz", strings.NewReader("kernel"))
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-once", "bty_image_ref": up.Ref, "target_disk_serial": "S"}))
+	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
+	if got := e.boot(addr); got != "flash" {
+		t.Fatalf("after a refused report the machine boots %s, want flash", got)
+	}
+	e.expect(200, "GET", "/boot/live.vmlinuz?mac="+addr, nil)
+	e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
+	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
+	if got := e.boot(addr); got != "local" {
+		t.Errorf("after the flash the machine boots %s, want local", got)
+	}
+	var ev []struct {
+		Kind   string
+		Detail map[string]string
+	}
+	json.Unmarshal(e.expect(200, "GET", "/events?limit=10000", nil), &ev)
+	found := false
+	for _, x := range ev {
+		if x.Kind == "flash.done" {
+			found = x.Detail["remote"] == "127.0.0.1"
+		}
+	}
+	if !found {
+		t.Errorf("no flash.done event with the remote address in %+v", ev)
+	}
+}
+
+// A re-upload whose record fails keeps the earlier image and its record.
+func TestReuploadKeepsTheOldImageWhenRecordingFails(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir)
+	e.login()
+	var up struct{ Ref, SHA256 string }
+	json.Unmarshal(e.expect(200, "PUT", "/images/a.img", strings.NewReader("version one")), &up)
+	fault(t, dir, "nowrite", "INSERT", "images")
+	e.expect(500, "PUT", "/images/a.img", strings.NewReader("version two, not recorded"))
+	if got := string(e.expect(200, "GET", "/images/"+up.Ref+"/a.img", nil)); got != "version one" {
+		t.Errorf("served %q after a failed re-upload, want the recorded version one", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "images", "a.img.partial")); err == nil {
+		t.Error("a .partial was left behind")
+	}
+}
+
+// An upload does not replace a remote entry registered while it ran.
+func TestUploadDoesNotReplaceARemoteEntry(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() {
+		req, _ := http.NewRequest("PUT", e.ts.URL+"/images/race.img", pr)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	pw.Write([]byte("first half "))
+	// Wait until the upload is in progress, then register a remote entry.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(e.dir, "images", "race.img.partial")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("upload never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.expect(201, "POST", "/catalog/entries", jsonBody(map[string]string{"name": "race.img", "src": "https://example.test/race.img"}))
+	pw.Write([]byte("second half"))
+	pw.Close()
+	if code := <-done; code != http.StatusConflict {
+		t.Errorf("upload finishing after a remote registration = %d, want 409", code)
+	}
+	if got := string(e.expect(200, "GET", "/catalog.toml", nil)); !strings.Contains(got, "https://example.test/race.img") {
+		t.Errorf("the remote entry was replaced:\n%s", got)
+	}
+}
+
+// A second bty-web on the same state dir is refused and touches nothing.
+func TestStateDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	start(t, dir)
+	inflight := filepath.Join(dir, "images", "big.img.partial")
+	os.WriteFile(inflight, []byte("in flight"), 0o640)
+	_, err := New(context.Background(), testConfig(dir), "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "in use by another bty-web") {
+		t.Fatalf("second server: err = %v, want it refused", err)
+	}
+	if _, err := os.Stat(inflight); err != nil {
+		t.Errorf("the first server's upload in flight was removed: %v", err)
+	}
+}
+
+// A read-only state database is found at start, not at the first boot.
+func TestReadOnlyStateRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir)
+	e.srv.Close()
+	db := filepath.Join(dir, "state.db")
+	chattr := testenv.Tool(t, "chattr", "e2fsprogs")
+	if out, err := exec.Command(chattr, "+i", db).CombinedOutput(); err != nil {
+		testenv.Require(t, "chattr +i on the test's file system", fmt.Errorf("%v: %s", err, out))
+	}
+	t.Cleanup(func() { exec.Command(chattr, "-i", db).Run() })
+	_, err := New(context.Background(), testConfig(dir), "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "cannot be written") {
+		t.Fatalf("start on a read-only state.db: err = %v, want a refusal", err)
+	}
+}
+
+// Idle clients are disconnected: a connection that sends half a header, and
+// an upload that stalls (whose name is then free again).
+func TestIdleClientsDisconnected(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.Limits.IdleSeconds = 1
+	srv, err := New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ln, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := srv.HTTPServer("")
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	base := "http://" + ln.Addr().String()
+	c := testenv.Login(t, base, password)
+
+	closedWithin := func(conn net.Conn, limit time.Duration) bool {
+		conn.SetReadDeadline(time.Now().Add(limit))
+		_, err := io.ReadAll(conn)
+		return err == nil // EOF: the server closed it
+	}
+	slow, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+	if !closedWithin(slow, 5*time.Second) {
+		t.Error("a connection idling in its headers was not closed")
+	}
+
+	u, _ := url.Parse(base)
+	var cookie string
+	for _, ck := range c.Jar.Cookies(u) {
+		cookie = ck.Name + "=" + ck.Value
+	}
+	up, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(up, "PUT /images/stall.img HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: 1000\r\n\r\nhalf", cookie)
+	if !closedWithin(up, 5*time.Second) {
+		t.Error("a stalled upload was not cut")
+	}
+	req, _ := http.NewRequest("PUT", base+"/images/stall.img", strings.NewReader("whole"))
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("upload after a stalled one: %v %v, want 200", err, resp)
+	}
+}
+
+// A full disk during an upload answers 507 and keeps nothing. The state dir
+// is a 2 MiB tmpfs, mounted in a private mount namespace of a child process
+// (root only), so nothing outlives the test.
+func TestFullDiskUpload(t *testing.T) {
+	if dir := os.Getenv("BTY_WEB_FULL_DISK_DIR"); dir != "" {
+		fullDiskChild(t, dir)
+		return
+	}
+	if os.Geteuid() != 0 {
+		testenv.Require(t, "root for a tmpfs in a mount namespace", fmt.Errorf("running as uid %d", os.Geteuid()))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFullDiskUpload$", "-test.v")
+	cmd.Env = append(os.Environ(), "BTY_WEB_FULL_DISK_DIR="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "full disk answered 507") {
+		t.Fatalf("child did not run the check:\n%s", out)
+	}
+}
+
+func fullDiskChild(t *testing.T, dir string) {
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		t.Fatalf("making mounts private: %v", err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
+		t.Fatalf("mounting a tmpfs: %v", err)
+	}
+	e := startWith(t, dir, func(c *config.Config) { c.Limits.MaxImageBytes = 64 << 20 })
+	e.login()
+	resp, b := e.do("PUT", "/images/big.img", strings.NewReader(strings.Repeat("x", 8<<20)))
+	if resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(string(b), "disk is full") {
+		t.Fatalf("upload onto a full disk = %d %s, want 507", resp.StatusCode, b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "images", "big.img.partial")); err == nil {
+		t.Error("a .partial was left behind")
+	}
+	t.Log("full disk answered 507")
+}
