@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -25,15 +26,30 @@ type Server struct {
 	root *os.Root
 	log  *slog.Logger
 	srv  *pintftp.Server
+	// slots bounds concurrent transfers: each holds a socket and a file,
+	// and a flood of requests must not take every file descriptor from
+	// the machines that are really booting.
+	slots chan struct{}
 }
 
-// New serves dir.
-func New(dir string, log *slog.Logger) (*Server, error) {
+// DefaultMaxTransfers is the default bound on concurrent transfers: far more
+// machines than boot at once in a lab, far fewer than the descriptor limit.
+const DefaultMaxTransfers = 256
+
+// ErrBusy is the error a request gets while MaxTransfers are in flight.
+var ErrBusy = errors.New("server busy: too many transfers in flight; retry")
+
+// New serves dir with at most maxTransfers concurrent transfers (0 means
+// DefaultMaxTransfers).
+func New(dir string, log *slog.Logger, maxTransfers int) (*Server, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("tftp root: %w", err)
 	}
-	s := &Server{root: root, log: log}
+	if maxTransfers <= 0 {
+		maxTransfers = DefaultMaxTransfers
+	}
+	s := &Server{root: root, log: log, slots: make(chan struct{}, maxTransfers)}
 	// A nil write handler makes the library refuse write requests.
 	s.srv = pintftp.NewServer(s.read, nil)
 	s.srv.SetTimeout(5 * time.Second)
@@ -46,7 +62,8 @@ func (s *Server) Serve(conn net.PacketConn) error { return s.srv.Serve(conn) }
 // ListenAndServe listens on addr (e.g. ":69") and serves.
 func (s *Server) ListenAndServe(addr string) error { return s.srv.ListenAndServe(addr) }
 
-// Shutdown stops accepting requests and waits for transfers in flight.
+// Shutdown stops accepting requests and waits for transfers in flight
+// (each ends or times out).
 func (s *Server) Shutdown() {
 	s.srv.Shutdown()
 	s.root.Close()
@@ -77,6 +94,13 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 		addr := ot.RemoteAddr()
 		peer = addr.String()
 	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		s.log.Warn("tftp request refused", "peer", peer, "file", name, "err", ErrBusy)
+		return ErrBusy
+	}
 	n, err := s.send(name, rf)
 	attrs := []any{"peer", peer, "file", name, "bytes", n, "duration", time.Since(start)}
 	if err != nil {
@@ -92,8 +116,12 @@ func (s *Server) send(name string, rf io.ReaderFrom) (int64, error) {
 		return 0, err
 	}
 	f, err := s.root.Open(name)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("%s: not found", name)
+	}
+	if err != nil {
+		// Say what it is: "too many open files" is not "not found".
+		return 0, fmt.Errorf("%s: %w", name, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()

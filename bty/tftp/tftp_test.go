@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	pintftp "github.com/pin/tftp/v3"
 
@@ -20,6 +22,12 @@ import (
 // so transfers span many blocks) and returns its address and the content.
 func serve(t *testing.T) (addr string, content []byte, dir string) {
 	t.Helper()
+	return serveMax(t, 0)
+}
+
+// serveMax is serve with at most max concurrent transfers.
+func serveMax(t *testing.T, max int) (addr string, content []byte, dir string) {
+	t.Helper()
 	dir = t.TempDir()
 	content = imagetest.Disk(1<<20+123, 5)
 	if err := os.WriteFile(filepath.Join(dir, "ipxe.efi"), content, 0o644); err != nil {
@@ -30,7 +38,7 @@ func serve(t *testing.T) (addr string, content []byte, dir string) {
 	outside := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(outside, []byte("secret"), 0o644)
 	os.Symlink(outside, filepath.Join(dir, "link"))
-	s, err := New(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := New(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), max)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,5 +121,57 @@ func TestDebianClient(t *testing.T) {
 	cmd = exec.Command(atftp, "-g", "-r", "../../etc/passwd", "-l", filepath.Join(t.TempDir(), "x"), host, port)
 	if b, err := cmd.CombinedOutput(); err == nil {
 		t.Errorf("atftp fetched a traversal: %s", b)
+	}
+}
+
+// Concurrent transfers are bounded: requests beyond the bound get a "busy"
+// error at once instead of taking more file descriptors (issue 18: 14,000
+// requests exhausted them and real clients got "not found").
+func TestTransfersBounded(t *testing.T) {
+	addr, content, _ := serveMax(t, 2)
+	// Two requests that are never acknowledged hold their transfers open
+	// while the server waits for ACKs.
+	server, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.WriteTo(append([]byte{0, 1}, "ipxe.efi\x00octet\x00"...), server)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := c.ReadFrom(make([]byte, 1024)); err != nil {
+			t.Fatalf("no first data block for a held transfer: %v", err)
+		}
+	}
+	_, _, err = fetch(addr, "ipxe.efi", 0)
+	if err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("a third transfer: err = %v, want busy", err)
+	}
+	// Once the held transfers time out, clients are served again.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, _, err := fetch(addr, "ipxe.efi", 0)
+		if err == nil && bytes.Equal(got, content) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after the held transfers timed out: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// An error other than a missing file says what it is.
+func TestErrorsSayWhatTheyAre(t *testing.T) {
+	addr, _, _ := serve(t)
+	if _, _, err := fetch(addr, "missing", 0); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("missing file: err = %v", err)
+	}
+	if _, _, err := fetch(addr, "link", 0); err == nil || strings.Contains(err.Error(), "not found") || !strings.Contains(err.Error(), "escapes") {
+		t.Errorf("symlink out of the root: err = %v, want it named as escaping, not 'not found'", err)
 	}
 }

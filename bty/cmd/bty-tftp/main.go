@@ -17,6 +17,7 @@ import (
 func main() {
 	root := flag.String("root", envOr("BTY_TFTP_ROOT", "/var/lib/bty/tftp"), "directory to serve (env BTY_TFTP_ROOT)")
 	listen := flag.String("listen", envOr("BTY_TFTP_LISTEN", ":69"), "UDP address to listen on (env BTY_TFTP_LISTEN)")
+	maxTransfers := flag.Int("max-transfers", tftp.DefaultMaxTransfers, "concurrent transfers; more requests are refused as busy")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -24,23 +25,29 @@ func main() {
 		return
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	srv, err := tftp.New(*root, log)
+	srv, err := tftp.New(*root, log, *maxTransfers)
 	if err != nil {
 		log.Error("bty-tftp failed", "err", err)
 		os.Exit(1)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	stopped := make(chan struct{})
 	go func() {
 		<-sig
-		log.Info("shutting down")
+		log.Info("shutting down; waiting for transfers in flight")
 		srv.Shutdown()
+		close(stopped)
 	}()
 	log.Info("bty-tftp serving", "root", *root, "listen", *listen, "version", version.String())
 	if err := srv.ListenAndServe(*listen); err != nil {
 		log.Error("bty-tftp failed", "err", err)
 		os.Exit(1)
 	}
+	// ListenAndServe returns as soon as the socket closes; the transfers in
+	// flight end when Shutdown returns.
+	<-stopped
+	log.Info("stopped")
 }
 
 func envOr(key, def string) string {
