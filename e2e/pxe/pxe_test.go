@@ -222,22 +222,6 @@ func boot(t *testing.T, logs, name, disk string) *vm.Console {
 	return con
 }
 
-// stages asserts the markers in order and returns the timeline.
-func stages(t *testing.T, con *vm.Console, markers []string) string {
-	t.Helper()
-	var b strings.Builder
-	from := 0
-	for _, m := range markers {
-		i, at := con.Find(from, m)
-		if i < 0 {
-			t.Fatalf("stage %q not reached; console from the last stage reached on:\n%s", m, con.Lines(from, 150))
-		}
-		fmt.Fprintf(&b, "  %7.2fs  %s\n", at.Seconds(), m)
-		from = i
-	}
-	return b.String()
-}
-
 func events(t *testing.T, a api) map[string]int {
 	var ev []struct{ Kind, MAC string }
 	json.Unmarshal(a.do("GET", "/events?limit=10000", nil), &ev)
@@ -294,22 +278,22 @@ func chain(t *testing.T) {
 	disk := filepath.Join(t.TempDir(), "disk.raw")
 	os.WriteFile(disk, make([]byte, 64<<20), 0o644)
 	con := boot(t, logs, "flash", disk)
-	timeline := stages(t, con, []string{
-		">>Start PXE over IPv4",
-		"iPXE",
-		"bty: iPXE",
-		"pxe-bootstrap.ipxe",
-		"/pxe/52-54-00-11-22-33",
-		".vmlinuz... ok",
-		".initrd... ok",
-		"bty-init: entered v",
-		"bty-init: squashfs " + base + "/boot/",
-		"bty: entered v",
-		"bty: auto-flash starting",
-		"bty: write 100%",
-		"bty: flash complete; rebooting",
-		"reboot: Restarting system",
-	})
+	timeline := con.Stages(t,
+		vm.Literal(">>Start PXE over IPv4"),
+		vm.Literal("iPXE"),
+		vm.Literal("bty: iPXE"),
+		vm.Literal("pxe-bootstrap.ipxe"),
+		vm.Literal("/pxe/52-54-00-11-22-33"),
+		vm.Download(".vmlinuz"),
+		vm.Download(".initrd"),
+		vm.Literal("bty-init: entered v"),
+		vm.Literal("bty-init: squashfs "+base+"/boot/"),
+		vm.Literal("bty: entered v"),
+		vm.Literal("bty: auto-flash starting"),
+		vm.Literal("bty: write 100%"),
+		vm.Literal("bty: flash complete; rebooting"),
+		vm.Literal("reboot: Restarting system"),
+	)
 	t.Logf("flash run timeline (QEMU start = 0):\n%s", timeline)
 	got, _ := os.ReadFile(disk)
 	if !bytes.Equal(got[:len(raw)], raw) {
@@ -333,7 +317,7 @@ func chain(t *testing.T) {
 	disk2 := filepath.Join(t.TempDir(), "disk2.raw")
 	os.WriteFile(disk2, make([]byte, 64<<20), 0o644)
 	con2 := boot(t, logs, "bad-digest", disk2)
-	stages(t, con2, []string{"bty: auto-flash starting", "UNVERIFIED", "bty-init: bty auto failed"})
+	con2.Stages(t, vm.Literal("bty: auto-flash starting"), vm.Literal("UNVERIFIED"), vm.Literal("bty-init: bty auto failed"))
 	if kinds := events(t, a); kinds["flash.failed"] == 0 {
 		t.Errorf("bty-web recorded no flash.failed event (events: %v)", kinds)
 	}

@@ -4,9 +4,11 @@ package vm
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -87,14 +89,64 @@ func (c *Console) Write(b []byte) (int, error) {
 // Find returns the index and start time of the first line at or after from
 // that contains marker, or -1.
 func (c *Console) Find(from int, marker string) (int, time.Duration) {
+	return c.FindStage(from, Literal(marker))
+}
+
+// FindStage returns the index and start time of the first line at or after
+// from that shows stage s, or -1.
+func (c *Console) FindStage(from int, s Stage) (int, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := from; i < len(c.lines); i++ {
-		if strings.Contains(c.lines[i], marker) {
+		if s.match.MatchString(c.lines[i]) {
 			return i, c.at[i]
 		}
 	}
 	return -1, 0
+}
+
+// A Stage is a step of a boot as the console shows it: what firmware and
+// programs really print, not one rendering of it.
+type Stage struct {
+	Name  string
+	match *regexp.Regexp
+}
+
+// Literal is a stage shown by a fixed text anywhere in a line.
+func Literal(text string) Stage {
+	return Stage{Name: text, match: regexp.MustCompile(regexp.QuoteMeta(text))}
+}
+
+// Download is iPXE fetching a file whose URL contains file, successfully.
+// iPXE prints "<url>... ok" when the transfer is fast, and progress in
+// between when it is slow ("<url>... 54%     ok", redrawn with \r, \b or
+// escape sequences on the same line); a failure ends in an error text, not
+// "ok".
+func Download(file string) Stage {
+	return Stage{Name: file + "... ok", match: regexp.MustCompile(regexp.QuoteMeta(file) + `\S*\.\.\.[^\n]*\bok\b`)}
+}
+
+// TB is the part of testing.TB that Stages needs.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// Stages asserts that the stages appear in order and returns the timeline:
+// each stage with the time its line started.
+func (c *Console) Stages(t TB, stages ...Stage) string {
+	t.Helper()
+	var b strings.Builder
+	from := 0
+	for _, s := range stages {
+		i, at := c.FindStage(from, s)
+		if i < 0 {
+			t.Fatalf("stage %q not reached; console from the last stage reached on:\n%s", s.Name, c.Lines(from, 150))
+		}
+		fmt.Fprintf(&b, "  %7.2fs  %s\n", at.Seconds(), s.Name)
+		from = i
+	}
+	return b.String()
 }
 
 // Lines returns up to n lines starting at line i.

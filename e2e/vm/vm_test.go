@@ -1,0 +1,62 @@
+package vm
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+const kernelURL = "http://10.99.0.1:8080/boot/bty-netboot-pc-x86_64-v0.1.0.vmlinuz?mac=52-54-00-11-22-33"
+
+// The download stage matches what iPXE prints on a fast and on a slow
+// transfer (issue 18: a loaded machine showed progress between "..." and
+// "ok", and the literal marker never appeared), and not a failed one.
+func TestDownloadStage(t *testing.T) {
+	for _, tc := range []struct {
+		console string
+		want    bool
+	}{
+		{kernelURL + "... ok\n", true},
+		{kernelURL + "... 54%     ok\n", true},
+		{kernelURL + "...  3%\r" + kernelURL + "... 54%\r" + kernelURL + "... ok\n", true},
+		{kernelURL + "... 12%\b\b\b\b 99%\b\b\b\bok\n", true},
+		{kernelURL + "... \x1b[K 40%\x1b[K ok\r\n", true},
+		{kernelURL + "... Connection timed out (https://ipxe.org/4c0a6092)\n", false},
+		{kernelURL + "... 54%\nbroken\n", false},
+		{"http://10.99.0.1:8080/boot/other.initrd... ok\n", false},
+	} {
+		c := NewConsole(nil)
+		// Serial output arrives in arbitrary pieces.
+		for _, part := range strings.SplitAfter(tc.console, "%") {
+			c.Write([]byte(part))
+		}
+		i, _ := c.FindStage(0, Download(".vmlinuz"))
+		if got := i >= 0; got != tc.want {
+			t.Errorf("console %q: download stage found = %v, want %v", tc.console, got, tc.want)
+		}
+	}
+}
+
+type fatal struct{ msg string }
+
+func (f *fatal) Helper() {}
+func (f *fatal) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic(f)
+}
+
+func TestStagesInOrder(t *testing.T) {
+	c := NewConsole(nil)
+	c.Write([]byte("iPXE\n" + kernelURL + "... 10% ok\nbty-init: entered v1\n"))
+	if tl := c.Stages(t, Literal("iPXE"), Download(".vmlinuz"), Literal("bty-init: entered v")); strings.Count(tl, "\n") != 3 {
+		t.Errorf("timeline:\n%s", tl)
+	}
+	f := &fatal{}
+	func() {
+		defer func() { recover() }()
+		c.Stages(f, Literal("bty-init: entered v"), Literal("iPXE"))
+	}()
+	if !strings.Contains(f.msg, `stage "iPXE" not reached`) {
+		t.Errorf("out-of-order stages: %q", f.msg)
+	}
+}
