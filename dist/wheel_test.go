@@ -20,17 +20,13 @@ func wheels(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for arch, env := range map[string]string{"amd64": "BTY_WHEEL_AMD64", "arm64": "BTY_WHEEL_ARM64"} {
-		rel := os.Getenv(env)
-		if rel == "" {
-			testenv.Require(t, "Bazel-built wheels", os.ErrNotExist)
-		}
-		out[arch] = filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+		out[arch] = testenv.Runfile(t, env, "//dist:dist_test")
 	}
 	return out
 }
 
 func TestValidator(t *testing.T) {
-	version, err := os.ReadFile(filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv("BTY_VERSION_FILE")))
+	version, err := os.ReadFile(testenv.Runfile(t, "BTY_VERSION_FILE", "//dist:dist_test"))
 	if err != nil {
 		t.Fatal(err)
 	}

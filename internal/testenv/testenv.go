@@ -62,6 +62,19 @@ func Binary(t testing.TB, env, pkg string) string {
 	return out
 }
 
+// Runfile returns the path of a Bazel-built artifact that the test's BUILD
+// target passes as a runfiles path in the environment variable env. Under
+// plain `go test` (env unset) the test stops through Require: a skip that
+// names the Bazel target to run instead, or a failure under CI.
+func Runfile(t testing.TB, env, target string) string {
+	t.Helper()
+	rel := os.Getenv(env)
+	if rel == "" {
+		Require(t, "Bazel-built artifact ("+env+")", fmt.Errorf("not set outside Bazel; run tools/bazel test %s", target))
+	}
+	return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+}
+
 // FirstDiff returns the index of the first byte where a and b differ (the
 // shorter length if one is a prefix of the other).
 func FirstDiff(a, b []byte) int {
