@@ -17,7 +17,6 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/qcow2"
@@ -144,14 +143,7 @@ func stream(f catalog.Format, r io.Reader) (Reader, error) {
 		}
 		return readCloser{zr, func() error { zr.Close(); return nil }}, nil
 	case catalog.XZ:
-		if err := checkXZFilters(br); err != nil {
-			return nil, err
-		}
-		zr, err := xz.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		return readCloser{zr, nop}, nil
+		return newXZ(br)
 	case catalog.Bzip2:
 		return readCloser{bzip2.NewReader(br), nop}, nil
 	case catalog.QCOW2:

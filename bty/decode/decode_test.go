@@ -3,6 +3,7 @@ package decode
 import (
 	"archive/tar"
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -216,4 +217,65 @@ func decodeAll(t *testing.T, f catalog.Format, enc []byte) []byte {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// Multi-threaded xz output (blocks that declare their sizes) is decoded in
+// parallel, each block's check verified; every check type, concatenated
+// streams and stream padding decode as xz -dc decodes them, and damage is
+// an error.
+func TestXZParallel(t *testing.T) {
+	xzTool := testenv.Tool(t, "xz", "xz-utils")
+	raw := payload(5<<20 + 4321)
+	encode := func(args ...string) []byte {
+		cmd := exec.Command(xzTool, append([]string{"-c", "-T2", "--block-size=1MiB", "-1"}, args...)...)
+		cmd.Stdin = bytes.NewReader(raw)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("xz %v: %v", args, err)
+		}
+		return out
+	}
+	plain := encode()
+	br := bufio.NewReader(bytes.NewReader(plain))
+	dec, err := newXZ(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dec.(*parallelXZ); !ok {
+		t.Fatalf("xz -T2 output decoded by %T, want the parallel decoder", dec)
+	}
+	dec.Close()
+	for name, enc := range map[string][]byte{
+		"crc64":        plain,
+		"crc32":        encode("--check=crc32"),
+		"sha256":       encode("--check=sha256"),
+		"none":         encode("--check=none"),
+		"two streams":  append(bytes.Clone(plain), encode("--check=crc32")...),
+		"with padding": append(bytes.Clone(plain), 0, 0, 0, 0, 0, 0, 0, 0),
+	} {
+		want := raw
+		if name == "two streams" {
+			want = append(bytes.Clone(raw), raw...)
+		}
+		if got := decodeAll(t, catalog.XZ, enc); !bytes.Equal(got, want) {
+			t.Errorf("%s: decoded %d bytes, want %d", name, len(got), len(want))
+		}
+	}
+	damaged := bytes.Clone(plain)
+	damaged[len(damaged)/2] ^= 0x40
+	for name, enc := range map[string][]byte{
+		"damaged":   damaged,
+		"truncated": plain[:len(plain)*3/4],
+		"bad pad":   append(bytes.Clone(plain), 0, 0),
+		"garbage":   append(bytes.Clone(plain), "junk"...),
+	} {
+		r, err := Stream(catalog.XZ, bytes.NewReader(enc))
+		if err == nil {
+			_, err = io.ReadAll(r)
+			r.Close()
+		}
+		if err == nil {
+			t.Errorf("%s xz stream decoded without an error", name)
+		}
+	}
 }

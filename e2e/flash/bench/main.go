@@ -2,9 +2,9 @@
 //
 //	tools/bazel run //e2e/flash/bench [-- -size 1073741824 -runs 3]
 //
-// It writes the same 1 GiB disk-like image, raw and zstd-compressed, with
+// It writes the same 1 GiB disk-like image, raw, zstd- and xz-compressed, with
 // `bty flash` and with `dd bs=4M oflag=direct conv=fsync` (behind
-// `zstd -dc |` for the compressed one), alternating runs on one loop
+// `zstd -dc |` or `xz -dc |` for the compressed ones), alternating runs on one loop
 // device, and prints the median times, the throughput ratios and bty's
 // peak RSS. Targets: raw >= 0.95x dd, zstd >= 1.0x the zstd|dd pipeline,
 // peak RSS < 64 MiB.
@@ -50,7 +50,7 @@ func run(size int64, runs int, dir string) error {
 	if err != nil {
 		return err
 	}
-	for _, tool := range []string{"dd", "zstd"} {
+	for _, tool := range []string{"dd", "zstd", "xz"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found: %w", tool, err)
 		}
@@ -73,6 +73,15 @@ func run(size int64, runs int, dir string) error {
 	if st, err := os.Stat(zst); err == nil {
 		fmt.Printf("zstd image: %s (%.1f%% of raw)\n", human(st.Size()), 100*float64(st.Size())/float64(size))
 	}
+	// xz -T0 as people make big images: blocks that declare their sizes,
+	// which bty decodes on every core (like xz -dc -T0 would).
+	xzf := raw + ".xz"
+	if out, err := exec.Command("xz", "-q", "-k", "-T0", "-1", raw).CombinedOutput(); err != nil {
+		return fmt.Errorf("xz: %v\n%s", err, out)
+	}
+	if st, err := os.Stat(xzf); err == nil {
+		fmt.Printf("xz image: %s (%.1f%% of raw)\n", human(st.Size()), 100*float64(st.Size())/float64(size))
+	}
 	backing := filepath.Join(work, "backing")
 	if err := os.Truncate(backing, 0); err != nil && !os.IsNotExist(err) {
 		return err
@@ -93,6 +102,7 @@ func run(size int64, runs int, dir string) error {
 
 	dd := fmt.Sprintf("dd if=%s of=%s bs=4M oflag=direct conv=fsync status=none", raw, dev.Path)
 	zdd := fmt.Sprintf("zstd -dc %s | dd of=%s bs=4M iflag=fullblock oflag=direct conv=fsync status=none", zst, dev.Path)
+	xdd := fmt.Sprintf("xz -dc %s | dd of=%s bs=4M iflag=fullblock oflag=direct conv=fsync status=none", xzf, dev.Path)
 	rawSum, err := digest(raw, size)
 	if err != nil {
 		return err
@@ -119,6 +129,8 @@ func run(size int64, runs int, dir string) error {
 		{"zstd|dd", []string{"sh", "-c", zdd}},
 		{"bty zstd", flash(zst, nil)},
 		{"bty zstd+sha", flash(zst, zstSum)},
+		{"xz|dd", []string{"sh", "-c", xdd}},
+		{"bty xz", flash(xzf, nil)},
 	}
 	times := map[string][]time.Duration{}
 	var peakRSS int64
@@ -156,6 +168,7 @@ func run(size int64, runs int, dir string) error {
 	fmt.Printf("throughput ratio bty raw+sha  / dd      : %.2f (verifying sha256)\n", ratio("dd raw", "bty raw+sha"))
 	fmt.Printf("throughput ratio bty zstd     / zstd|dd : %.2f (target >= 1.00)\n", ratio("zstd|dd", "bty zstd"))
 	fmt.Printf("throughput ratio bty zstd+sha / zstd|dd : %.2f (verifying sha256)\n", ratio("zstd|dd", "bty zstd+sha"))
+	fmt.Printf("throughput ratio bty xz       / xz|dd   : %.2f (xz -dc as installed)\n", ratio("xz|dd", "bty xz"))
 	fmt.Printf("bty peak RSS: %.1f MiB (target < 64)\n", float64(peakRSS)/1024)
 	return nil
 }
