@@ -392,8 +392,16 @@ func TestFullDiskUpload(t *testing.T) {
 }
 
 func fullDiskChild(t *testing.T, dir string) {
+	// Nothing mounted here may propagate to the parent namespace. In a
+	// chroot "/" may not be a mount point: then each visible one is made
+	// private.
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
-		t.Fatalf("making mounts private: %v", err)
+		info, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, line := range strings.Split(string(info), "\n") {
+			if f := strings.Fields(line); len(f) > 4 {
+				syscall.Mount("", f[4], "", syscall.MS_PRIVATE, "")
+			}
+		}
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
 		t.Fatalf("mounting a tmpfs: %v", err)
