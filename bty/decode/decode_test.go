@@ -177,19 +177,27 @@ func TestGzipMembersAndPadding(t *testing.T) {
 	}
 }
 
-// xz filters other than LZMA2 are refused before anything is decoded, with
-// the filter's name.
-func TestXZFiltersRefusedUpFront(t *testing.T) {
+// xz's BCJ and delta filters decode as xz -dc decodes them; a filter the
+// decoder lacks is refused before anything is decoded, by name.
+func TestXZFilters(t *testing.T) {
 	xzTool := testenv.Tool(t, "xz", "xz-utils")
 	raw := payload(1 << 20)
-	for flag, name := range map[string]string{"--x86": "x86 BCJ", "--delta=dist=4": "delta", "--arm64": "ARM64 BCJ"} {
-		cmd := exec.Command(xzTool, "-c", flag, "--lzma2=preset=1")
+	xzc := func(flags ...string) []byte {
+		cmd := exec.Command(xzTool, append([]string{"-c"}, flags...)...)
 		cmd.Stdin = bytes.NewReader(raw)
 		enc, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("xz %s: %v", flag, err)
+			t.Fatalf("xz %v: %v", flags, err)
 		}
-		_, err = Stream(catalog.XZ, bytes.NewReader(enc))
+		return enc
+	}
+	for _, flag := range []string{"--x86", "--delta=dist=4", "--arm", "--sparc"} {
+		if got := decodeAll(t, catalog.XZ, xzc(flag, "--lzma2=preset=1")); !bytes.Equal(got, raw) {
+			t.Errorf("xz %s: decoded %d bytes, differ from the raw bytes", flag, len(got))
+		}
+	}
+	for flag, name := range map[string]string{"--arm64": "ARM64 BCJ"} {
+		_, err := Stream(catalog.XZ, bytes.NewReader(xzc(flag, "--lzma2=preset=1")))
 		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "the "+name+" filter") {
 			t.Errorf("xz %s: err = %v, want ErrFormat naming the %s filter", flag, err, name)
 		}

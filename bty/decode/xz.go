@@ -8,8 +8,7 @@ import (
 )
 
 // xzFilterNames are the filter IDs of the xz format (xz-file-format 1.2,
-// section 5.3). Our decoder implements LZMA2 alone; the others are
-// branch-call-jump converters and the delta filter.
+// section 5.3): LZMA2, the delta filter and the branch-call-jump converters.
 var xzFilterNames = map[uint64]string{
 	0x03: "delta",
 	0x04: "x86 BCJ",
@@ -23,7 +22,9 @@ var xzFilterNames = map[uint64]string{
 	0x21: "LZMA2",
 }
 
-const xzLZMA2 = 0x21
+// xzDecoded are the filters the decoder implements; xz's newer ARM64 and
+// RISC-V converters are not among them.
+var xzDecoded = map[uint64]bool{0x03: true, 0x04: true, 0x05: true, 0x06: true, 0x07: true, 0x08: true, 0x09: true, 0x21: true}
 
 // xzBlockHeader is the part of an xz block header bty needs.
 type xzBlockHeader struct {
@@ -92,7 +93,7 @@ func uvarint(b []byte) (v uint64, n int) {
 }
 
 // checkXZFilters refuses, before a byte is decoded, an xz stream whose first
-// block uses a filter other than LZMA2: `xz --x86` or `--delta` output would
+// block uses a filter the decoder lacks (`xz --arm64` output): it would
 // otherwise fail only after part of it was written to the disk.
 func checkXZFilters(br *bufio.Reader) error {
 	const streamHeader = 12
@@ -105,14 +106,14 @@ func checkXZFilters(br *bufio.Reader) error {
 		return nil // the decoder reports a malformed or empty stream
 	}
 	for _, id := range h.filters {
-		if id == xzLZMA2 {
+		if xzDecoded[id] {
 			continue
 		}
 		name, known := xzFilterNames[id]
 		if !known {
 			name = fmt.Sprintf("unknown filter 0x%x", id)
 		}
-		return fmt.Errorf("%w: the xz stream uses the %s filter, which bty does not decode (only LZMA2); recompress it without filters (xz -dc IMAGE.img.xz | xz -T0 > NEW.img.xz) or use .img.zst", ErrFormat, name)
+		return fmt.Errorf("%w: the xz stream uses the %s filter, which bty does not decode; recompress it without it (xz -dc IMAGE.img.xz | xz -T0 > NEW.img.xz) or use .img.zst", ErrFormat, name)
 	}
 	return nil
 }
