@@ -167,19 +167,9 @@ func (o Options) inventory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	type d struct {
-		Path      string `json:"path"`
-		Size      int64  `json:"size"`
-		Model     string `json:"model"`
-		Serial    string `json:"serial"`
-		Removable bool   `json:"removable"`
-		ReadOnly  bool   `json:"read_only"`
-	}
-	inv := struct {
-		Disks []d `json:"disks"`
-	}{Disks: []d{}}
+	inv := provision.Inventory{Disks: []provision.InventoryDisk{}}
 	for _, x := range disks {
-		inv.Disks = append(inv.Disks, d{x.Path, x.Size, x.Model, x.Serial, x.Removable, x.ReadOnly})
+		inv.Disks = append(inv.Disks, provision.InventoryDisk{Path: x.Path, Size: x.Size, Model: x.Model, Serial: x.Serial, Removable: x.Removable, ReadOnly: x.ReadOnly})
 	}
 	if err := o.post(ctx, "/inventory", inv); err != nil {
 		return err

@@ -27,17 +27,7 @@ func TestRoundTrip(t *testing.T) {
 	raw := payload(1<<20 + 17)
 	for _, f := range streamed {
 		t.Run(string(f), func(t *testing.T) {
-			enc := imagetest.Encode(t, f, raw)
-			r, err := Stream(f, bytes.NewReader(enc))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			got, err := io.ReadAll(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, raw) {
+			if got := decodeAll(t, f, imagetest.Encode(t, f, raw)); !bytes.Equal(got, raw) {
 				t.Errorf("decoded %d bytes, differ from the %d raw bytes", len(got), len(raw))
 			}
 		})

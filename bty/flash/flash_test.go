@@ -173,7 +173,7 @@ func TestRefusals(t *testing.T) {
 			return Job{Source: image(t, "empty.img.xz", imagetest.Encode(t, catalog.XZ, nil)), Target: d}
 		}},
 		{"qcow2 of virtual size 0", func(t *testing.T, d disk.Disk) Job {
-			return Job{Source: image(t, "empty.qcow2", emptyQCOW2(t)), Target: d}
+			return Job{Source: image(t, "empty.qcow2", qemuImg(t, "create", "-q", "-f", "qcow2", "-o", "size=0")), Target: d}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,13 +210,20 @@ func TestCorruptStreamFails(t *testing.T) {
 }
 
 func makeQCOW2(t *testing.T, data []byte) []byte {
-	q := testenv.Tool(t, "qemu-img", "qemu-utils")
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.raw"), filepath.Join(dir, "out.qcow2")
+	in := filepath.Join(t.TempDir(), "in.raw")
 	if err := os.WriteFile(in, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := exec.Command(q, "convert", "-c", "-O", "qcow2", in, out).CombinedOutput(); err != nil {
+	return qemuImg(t, "convert", "-c", "-O", "qcow2", in)
+}
+
+// qemuImg runs qemu-img (the reference implementation) with args and an
+// output file it appends, and returns the file's bytes.
+func qemuImg(t *testing.T, args ...string) []byte {
+	t.Helper()
+	q := testenv.Tool(t, "qemu-img", "qemu-utils")
+	out := filepath.Join(t.TempDir(), "out.qcow2")
+	if b, err := exec.Command(q, append(args, out)...).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img: %v\n%s", err, b)
 	}
 	b, err := os.ReadFile(out)
@@ -271,19 +278,6 @@ func tarGz(t *testing.T) []byte {
 	tw.Write(raw[:4096])
 	tw.Close()
 	return imagetest.Encode(t, catalog.Gzip, b.Bytes())
-}
-
-func emptyQCOW2(t *testing.T) []byte {
-	q := testenv.Tool(t, "qemu-img", "qemu-utils")
-	out := filepath.Join(t.TempDir(), "empty.qcow2")
-	if b, err := exec.Command(q, "create", "-q", "-f", "qcow2", out, "0").CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // A failure says what is true of the target: nothing written, or how much.

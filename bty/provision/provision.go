@@ -228,3 +228,19 @@ func (m Machine) Save(s Settings) Machine {
 	}
 	return m
 }
+
+// Inventory is what the live environment reports of a machine's disks
+// (POST /pxe/{mac}/inventory); bty-web keeps exactly these fields.
+type Inventory struct {
+	Disks []InventoryDisk `json:"disks"`
+}
+
+// InventoryDisk is one disk of an Inventory.
+type InventoryDisk struct {
+	Path      string `json:"path"`
+	Size      int64  `json:"size"`
+	Model     string `json:"model"`
+	Serial    string `json:"serial"`
+	Removable bool   `json:"removable"`
+	ReadOnly  bool   `json:"read_only"`
+}

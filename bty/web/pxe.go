@@ -261,18 +261,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 var errNotFlashing = errors.New("not flashing")
 
-// Disk is one disk of an inventory report. Only these fields are kept, each
-// string at most maxInventoryString bytes: the route is open, so what it
-// stores is bounded.
-type Disk struct {
-	Path      string `json:"path"`
-	Size      int64  `json:"size"`
-	Model     string `json:"model"`
-	Serial    string `json:"serial"`
-	Removable bool   `json:"removable"`
-	ReadOnly  bool   `json:"read_only"`
-}
-
+// The inventory route is open, so what it stores is bounded: at most
+// maxInventoryDisks disks, the fields of provision.InventoryDisk only, each
+// string at most maxInventoryString bytes.
 const (
 	maxInventoryDisks  = 64
 	maxInventoryString = 256
@@ -293,9 +284,7 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "%d disks reported; at most %d", len(inv.Disks), maxInventoryDisks)
 		return
 	}
-	kept := struct {
-		Disks []Disk `json:"disks"`
-	}{Disks: make([]Disk, len(inv.Disks))}
+	kept := provision.Inventory{Disks: make([]provision.InventoryDisk, len(inv.Disks))}
 	for i, raw := range inv.Disks {
 		d := &kept.Disks[i]
 		if err := json.Unmarshal(raw, d); err != nil {
