@@ -14,9 +14,9 @@ targets=("$@")
 if ((${#targets[@]} == 0)); then
 	targets=(//...)
 fi
-flags=(--test_tag_filters=requires-kvm --nocache_test_results --local_test_jobs=1 --test_output=errors)
+flags=(--build_tests_only --test_tag_filters=requires-kvm --nocache_test_results --local_test_jobs=1 --test_output=errors)
 # Build first, unloaded: the point is the tests' own time under load.
-tools/bazel build --build_tests_only "${flags[@]}" "${targets[@]}"
+tools/bazel build "${flags[@]}" "${targets[@]}"
 
 hogs=()
 stop_hogs() { ((${#hogs[@]} == 0)) || kill "${hogs[@]}" 2>/dev/null || true; }
