@@ -57,4 +57,7 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-tool github.com/bazelbuild/buildtools/buildifier
+tool (
+	github.com/bazelbuild/buildtools/buildifier
+	github.com/bazelbuild/buildtools/buildozer
+)

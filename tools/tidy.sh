@@ -21,9 +21,9 @@ userepo=$(rlocation "$4")
 cd "$BUILD_WORKSPACE_DIRECTORY"
 
 echo "tidy: go mod tidy" >&2
-# rules_go's go runner follows a go.mod change with "$BAZEL mod tidy", which
-# needs the buildozer module the offline toolchain lacks; userepo does that
-# job below, so the runner's step is turned into a no-op.
+# rules_go's go runner follows a go.mod change with "$BAZEL mod tidy", a
+# Bazel inside this `bazel run`; userepo does that job below without one, so
+# the runner's step is turned into a no-op.
 BAZEL=true BUILD_WORKING_DIRECTORY=$PWD "$go" mod tidy
 echo "tidy: gofmt" >&2
 BAZEL=true BUILD_WORKING_DIRECTORY=$PWD "$go" fmt ./... >/dev/null
