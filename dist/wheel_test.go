@@ -70,6 +70,39 @@ func TestValidator(t *testing.T) {
 	}
 }
 
+// The PyPI page (the wheel's long description) is the users' text,
+// dist/PYPI.md, not the developers' README with its build instructions.
+func TestDescriptionIsForUsers(t *testing.T) {
+	want, err := os.ReadFile(testenv.Runfile(t, "BTY_PYPI_MD", "//dist:dist_test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range wheels(t) {
+		zr, err := zip.OpenReader(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range zr.File {
+			if !strings.HasSuffix(f.Name, ".dist-info/METADATA") {
+				continue
+			}
+			r, _ := f.Open()
+			meta, _ := io.ReadAll(r)
+			r.Close()
+			_, desc, _ := strings.Cut(string(meta), "\n\n")
+			if desc != string(want) {
+				t.Errorf("%s: the long description is not dist/PYPI.md", filepath.Base(path))
+			}
+			for _, dev := range []string{"tools/bazel", "chroot", "gazelle"} {
+				if strings.Contains(desc, dev) {
+					t.Errorf("%s: the PyPI page mentions %q, a developer's matter", filepath.Base(path), dev)
+				}
+			}
+		}
+		zr.Close()
+	}
+}
+
 func TestTwineCheck(t *testing.T) {
 	twine := testenv.Tool(t, "twine", "twine")
 	for _, path := range wheels(t) {

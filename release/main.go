@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -54,12 +53,12 @@ func run(ctx context.Context, dryRun bool, ver, configPath string) error {
 	if err != nil {
 		return err
 	}
-	var report string
+	// The rule hands over the report and, beside it, the artifacts it pins.
+	reportRel := os.Getenv("BTY_VERIFY_REPORT")
+	report := runfile(reportRel)
 	var files []string
 	for _, rel := range strings.Fields(os.Getenv("BTY_VERIFY_FILES")) {
-		if filepath.Base(rel) == "verify.json" {
-			report = runfile(rel)
-		} else {
+		if rel != reportRel {
 			files = append(files, runfile(rel))
 		}
 	}

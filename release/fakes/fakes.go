@@ -27,6 +27,8 @@ type GitHub struct {
 	Token    string
 	Releases map[string]*github.Release
 	Uploads  int
+	// Writes lists every write in order: "release TAG", "asset NAME".
+	Writes []string
 }
 
 func (f *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -51,6 +53,7 @@ func (f *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewDecoder(r.Body).Decode(&in)
 		rel := &github.Release{ID: int64(len(f.Releases) + 1), Tag: in.TagName, Assets: []github.Asset{}}
 		f.Releases[in.TagName] = rel
+		f.Writes = append(f.Writes, "release "+in.TagName)
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(rel)
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/assets"):
@@ -60,6 +63,7 @@ func (f *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == fmt.Sprintf("/repos/"+f.Repo+"/releases/%d/assets", rel.ID) {
 				rel.Assets = append(rel.Assets, github.Asset{ID: int64(len(rel.Assets) + 1), Name: r.URL.Query().Get("name"), Size: int64(len(data)), Digest: "sha256:" + hex.EncodeToString(sum[:])})
 				f.Uploads++
+				f.Writes = append(f.Writes, "asset "+r.URL.Query().Get("name"))
 				w.WriteHeader(http.StatusCreated)
 				w.Write([]byte(`{}`))
 				return
@@ -80,6 +84,8 @@ type Index struct {
 	FailOn  string // an upload of this file name fails once with 500
 	Uploads map[string]int
 	Token   string
+	// Writes lists every upload in order: "wheel NAME".
+	Writes []string
 }
 
 // NewIndex returns an empty index accepting the token.
@@ -127,6 +133,7 @@ func (x *Index) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.Forms = append(x.Forms, form)
 		x.files[h.Filename] = data
 		x.Uploads[h.Filename]++
+		x.Writes = append(x.Writes, "wheel "+h.Filename)
 	case strings.HasSuffix(r.URL.Path, "/json"):
 		var urls []map[string]any
 		for name, data := range x.files {

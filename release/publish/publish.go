@@ -1,9 +1,15 @@
-// Package publish runs a release in the spec's order, each step idempotent:
-// (1) refuse a version PyPI has, (2) refuse bytes the verification report
-// does not pin, (3) tag, (4) GitHub release with every artifact, its .sha256
-// and release.toml, (5) OCI indexes, (6) wheels to PyPI, strictly last. A
-// re-run after a failure completes what is missing and uploads nothing
-// twice. Credentials come from the environment and are never printed.
+// Package publish runs a release in its fixed order: (1) refuse a version
+// PyPI has, (2) refuse bytes the verification report does not pin, then the
+// remote writes: (3) the tag, (4) the GitHub release with every artifact,
+// its .sha256 and release.toml, (5) the OCI indexes, (6) the wheels to PyPI,
+// strictly last.
+//
+// The writes are one list of typed steps (Steps). Each step describes
+// itself and does itself, idempotently; the dry run prints the descriptions
+// of exactly the steps a real run executes, from the same list, so the plan
+// cannot drift from the release. A re-run after a failure completes what is
+// missing and uploads nothing twice. Credentials come from the environment
+// and are never printed.
 package publish
 
 import (
@@ -23,6 +29,7 @@ import (
 	"github.com/bty-lab/bty/release/ocipush"
 	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/release/pypi"
+	"github.com/bty-lab/bty/release/report"
 )
 
 // Options describe one run.
@@ -40,6 +47,32 @@ type Options struct {
 
 func (o Options) say(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
 
+// Phase is a release step's place in the order (3 tag ... 6 PyPI).
+type Phase int
+
+// The phases of the remote writes, in order.
+const (
+	PhaseTag    Phase = 3
+	PhaseGitHub Phase = 4
+	PhaseOCI    Phase = 5
+	PhasePyPI   Phase = 6
+)
+
+// Step is one remote write of the release.
+type Step struct {
+	Phase Phase
+	// Kind and Object name the write: "tag" v1.2.0, "asset" a file name,
+	// "oci" an image reference, "wheel" a file name, "release" a tag.
+	Kind, Object string
+	// Detail says where it goes and what makes it a no-op on a re-run.
+	Detail string
+	do     func(ctx context.Context, log func(string, ...any)) error
+}
+
+// String is the step's description: what the dry run prints for it and a
+// real run prints before doing it.
+func (s Step) String() string { return fmt.Sprintf("%s %s: %s", s.Kind, s.Object, s.Detail) }
+
 // Run performs (or, with DryRun, plans) the release.
 func Run(ctx context.Context, o Options) error {
 	if o.HTTP == nil {
@@ -56,11 +89,11 @@ func Run(ctx context.Context, o Options) error {
 		o.say("step 1: PyPI has no %s %s", c.PyPI.Project, o.Version)
 	}
 	// 2. Only the bytes //:verify tested.
-	rep, err := plan.LoadReport(o.Report)
+	rep, err := report.Read(o.Report)
 	if err != nil {
 		return err
 	}
-	artifacts, err := plan.Check(rep, o.Files)
+	artifacts, err := rep.Check(o.Files)
 	if err != nil {
 		return err
 	}
@@ -79,56 +112,68 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	steps := Steps(o, tagger, artifacts, manifest)
 	if o.DryRun {
 		o.say("release.toml:\n%s\nplan (steps 3-6, in order):", manifest)
-		for i, step := range plan.Plan(c, o.Version, artifacts) {
-			o.say("  %2d. %s", i+1, step)
+		for i, s := range steps {
+			o.say("  %2d. [step %d] %s", i+1, s.Phase, s)
 		}
 		o.say("dry run: nothing was written")
 		return nil
 	}
 	// Every credential is checked before the first remote write, so a
 	// missing one cannot leave a half-made release.
-	need := map[string]string{"GITHUB_TOKEN": o.Env("GITHUB_TOKEN"), "PYPI_TOKEN": o.Env("PYPI_TOKEN")}
+	need := []string{"GITHUB_TOKEN", "PYPI_TOKEN"}
 	if !c.Registry.Insecure {
-		need["BTY_REGISTRY_TOKEN"] = o.Env("BTY_REGISTRY_TOKEN")
+		need = append(need, "BTY_REGISTRY_TOKEN")
 	}
-	for k, v := range need {
-		if v == "" {
+	for _, k := range need {
+		if o.Env(k) == "" {
 			return fmt.Errorf("%s is not set; nothing was written", k)
 		}
 	}
-	tag := "v" + o.Version
-	log := func(f string, a ...any) { o.say("  "+f, a...) }
-
-	o.say("step 3: tag %s", tag)
-	if err := tagger.Tag(ctx, tag, log); err != nil {
-		return fmt.Errorf("step 3: %w", err)
+	log := func(f string, a ...any) { o.say("      "+f, a...) }
+	for i, s := range steps {
+		o.say("  %2d. [step %d] %s", i+1, s.Phase, s)
+		if err := s.do(ctx, log); err != nil {
+			return fmt.Errorf("step %d (%s %s): %w", s.Phase, s.Kind, s.Object, err)
+		}
 	}
+	o.say("released v%s", o.Version)
+	return nil
+}
 
-	o.say("step 4: GitHub release %s", tag)
+// Steps lists every remote write of the release, in order.
+func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifest []byte) []Step {
+	c := o.Config
+	tag := "v" + o.Version
+	var steps []Step
+
+	steps = append(steps, Step{PhaseTag, "tag", tag, fmt.Sprintf("create it at HEAD if missing, push it to %s", c.GitHub.GitRemote),
+		func(ctx context.Context, log func(string, ...any)) error { return tagger.Tag(ctx, tag, log) }})
+
+	// The GitHub release, found or created once, then each asset.
 	gh := &github.Client{API: c.GitHub.API, Uploads: c.GitHub.Uploads, Repo: c.GitHub.Repository, Token: o.Env("GITHUB_TOKEN"), HTTP: o.HTTP}
-	rel, err := gh.Ensure(ctx, tag)
-	if err != nil {
-		return fmt.Errorf("step 4: %w", err)
+	var rel github.Release
+	steps = append(steps, Step{PhaseGitHub, "release", tag, fmt.Sprintf("GitHub release of %s at %s (reused if it exists)", c.GitHub.Repository, c.GitHub.API),
+		func(ctx context.Context, _ func(string, ...any)) (err error) { rel, err = gh.Ensure(ctx, tag); return err }})
+	asset := func(name, what string, data func() ([]byte, error)) Step {
+		return Step{PhaseGitHub, "asset", name, what + "; uploaded to the release unless present with the same digest",
+			func(ctx context.Context, log func(string, ...any)) error {
+				b, err := data()
+				if err != nil {
+					return err
+				}
+				return gh.Upload(ctx, rel, name, b, log)
+			}}
 	}
 	for _, a := range artifacts {
-		data, err := os.ReadFile(a.Path)
-		if err != nil {
-			return err
-		}
-		if err := gh.Upload(ctx, rel, a.Name, data, log); err != nil {
-			return fmt.Errorf("step 4: %w", err)
-		}
-		if err := gh.Upload(ctx, rel, a.Name+".sha256", []byte(a.SHA256+"  "+a.Name+"\n"), log); err != nil {
-			return fmt.Errorf("step 4: %w", err)
-		}
+		steps = append(steps,
+			asset(a.Name, fmt.Sprintf("%d bytes, sha256 %s", a.Size, a.SHA256), func() ([]byte, error) { return os.ReadFile(a.Path) }),
+			asset(a.Name+".sha256", "its digest line", func() ([]byte, error) { return []byte(a.SHA256 + "  " + a.Name + "\n"), nil }))
 	}
-	if err := gh.Upload(ctx, rel, "release.toml", manifest, log); err != nil {
-		return fmt.Errorf("step 4: %w", err)
-	}
+	steps = append(steps, asset("release.toml", "the manifest above", func() ([]byte, error) { return manifest, nil }))
 
-	o.say("step 5: OCI indexes to %s/%s", c.Registry.Host, c.Registry.Namespace)
 	var auth authn.Authenticator = authn.Anonymous
 	if tok := o.Env("BTY_REGISTRY_TOKEN"); tok != "" {
 		auth = &authn.Basic{Username: firstNonEmpty(o.Env("BTY_REGISTRY_USERNAME"), "bty"), Password: tok}
@@ -138,34 +183,33 @@ func Run(ctx context.Context, o Options) error {
 		if !ok {
 			continue
 		}
-		dir, err := os.MkdirTemp("", "bty-oci-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		idx, err := ocipush.Open(a.Path, dir)
-		if err != nil {
-			return fmt.Errorf("step 5: %w", err)
-		}
 		base := c.Registry.Host + "/" + c.Registry.Namespace + "/" + image
-		if err := ocipush.Push(ctx, idx, []string{base + ":" + o.Version, base + ":latest"}, auth, c.Registry.Insecure, log); err != nil {
-			return fmt.Errorf("step 5: %w", err)
-		}
+		refs := []string{base + ":" + o.Version, base + ":latest"}
+		steps = append(steps, Step{PhaseOCI, "oci", strings.Join(refs, " "),
+			fmt.Sprintf("index from %s (sha256 %s): blobs, platform manifests, then the index; digest confirmed; skipped when present", a.Name, a.SHA256),
+			func(ctx context.Context, log func(string, ...any)) error {
+				dir, err := os.MkdirTemp("", "bty-oci-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				idx, err := ocipush.Open(a.Path, dir)
+				if err != nil {
+					return err
+				}
+				return ocipush.Push(ctx, idx, refs, auth, c.Registry.Insecure, log)
+			}})
 	}
 
-	o.say("step 6: wheels to PyPI")
-	var wheels []string
-	for _, a := range artifacts {
-		if strings.HasSuffix(a.Name, ".whl") {
-			wheels = append(wheels, a.Path)
-		}
-	}
 	py := &pypi.Client{Upload: c.PyPI.Upload, JSONAPI: c.PyPI.JSONAPI, Project: c.PyPI.Project, Token: o.Env("PYPI_TOKEN"), HTTP: o.HTTP}
-	if err := py.UploadAll(ctx, o.Version, wheels, log); err != nil {
-		return fmt.Errorf("step 6: %w", err)
+	for _, a := range artifacts {
+		if !strings.HasSuffix(a.Name, ".whl") {
+			continue
+		}
+		steps = append(steps, Step{PhasePyPI, "wheel", a.Name, fmt.Sprintf("sha256 %s to %s, unless the index has it with the same hash", a.SHA256, c.PyPI.Upload),
+			func(ctx context.Context, log func(string, ...any)) error { return py.UploadWheel(ctx, o.Version, a.Path, log) }})
 	}
-	o.say("released %s", tag)
-	return nil
+	return steps
 }
 
 func firstNonEmpty(a, b string) string {

@@ -3,9 +3,6 @@ package publish
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -14,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/bty-lab/bty/release/fakes"
 	"github.com/bty-lab/bty/release/github"
 	"github.com/bty-lab/bty/release/plan"
+	"github.com/bty-lab/bty/release/report"
 )
 
 type world struct {
@@ -73,26 +72,21 @@ func setup(t *testing.T, files []string) *world {
 	git(t, work, "init", "-q")
 	git(t, work, "commit", "-q", "--allow-empty", "-m", "release")
 
-	var rep struct {
-		Tests     []map[string]any `json:"tests"`
-		Artifacts []plan.Artifact  `json:"artifacts"`
+	rep, err := report.New([]report.Test{{Label: "//x:y", Passed: true}}, files)
+	if err != nil {
+		t.Fatal(err)
 	}
-	rep.Tests = []map[string]any{{"label": "//x:y", "passed": true}}
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		s := sha256.Sum256(b)
-		rep.Artifacts = append(rep.Artifacts, plan.Artifact{Name: filepath.Base(f), Size: int64(len(b)), SHA256: hex.EncodeToString(s[:])})
+	reportPath := filepath.Join(t.TempDir(), "verify.json")
+	if err := rep.Write(reportPath); err != nil {
+		t.Fatal(err)
 	}
-	report := filepath.Join(t.TempDir(), "verify.json")
-	b, _ := json.Marshal(rep)
-	os.WriteFile(report, b, 0o644)
 
 	var c plan.Config
 	c.GitHub.API, c.GitHub.Uploads, c.GitHub.Repository, c.GitHub.GitRemote = ghs.URL, ghs.URL, "bty-lab/bty", w.bare
 	c.Registry.Host, c.Registry.Namespace, c.Registry.Insecure = w.registry, "bty-lab", true
 	c.PyPI.Project, c.PyPI.JSONAPI, c.PyPI.Upload = "bty-lab", pys.URL+"/pypi", pys.URL+"/legacy/"
 	env := map[string]string{"GITHUB_TOKEN": "gh-token", "PYPI_TOKEN": "pypi-token"}
-	w.opts = Options{Config: c, Version: "0.1.0", Report: report, Files: files, Workspace: work,
+	w.opts = Options{Config: c, Version: "0.1.0", Report: reportPath, Files: files, Workspace: work,
 		Env: func(k string) string { return env[k] }, Out: w.out}
 	return w
 }
@@ -104,6 +98,72 @@ func (w *world) nothingWritten(t *testing.T) {
 	}
 	if tags := git(t, w.bare, "tag"); tags != "" {
 		t.Errorf("tag pushed: %q", tags)
+	}
+}
+
+// stepLines returns the step lines a run printed ("kind object: detail"),
+// planned (dry run) or done (real run): both print each step's String.
+func stepLines(out string) []string {
+	var steps []string
+	for _, line := range strings.Split(out, "\n") {
+		if _, rest, ok := strings.Cut(line, "] "); ok && strings.Contains(line, ". [step ") {
+			steps = append(steps, rest)
+		}
+	}
+	return steps
+}
+
+// The dry run's plan is the release: a real run against the fakes executes
+// exactly the planned steps, in order, and each one is the write the fakes
+// see (issue 11: a separately written plan had drifted from the release).
+func TestPlanIsTheRelease(t *testing.T) {
+	files := artifacts(t)
+	w := setup(t, files)
+	dry := w.opts
+	dry.DryRun = true
+	if err := Run(context.Background(), dry); err != nil {
+		t.Fatal(err)
+	}
+	planned := stepLines(w.out.String())
+	w.nothingWritten(t)
+	w.out.Reset()
+	if err := Run(context.Background(), w.opts); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	done := stepLines(w.out.String())
+	if diff := cmp.Diff(planned, done); diff != "" || len(planned) == 0 {
+		t.Fatalf("the run's steps differ from the plan (-plan +run):\n%s", diff)
+	}
+	// Each step is the write that happened, in the same order.
+	var gh, wheels []string
+	for _, s := range planned {
+		head, _, _ := strings.Cut(s, ": ")
+		kind, object, _ := strings.Cut(head, " ")
+		switch kind {
+		case "release", "asset":
+			gh = append(gh, head)
+		case "wheel":
+			wheels = append(wheels, head)
+		case "tag":
+			if tags := git(t, w.bare, "tag"); tags != object {
+				t.Errorf("planned tag %s, remote has %q", object, tags)
+			}
+		case "oci":
+			for _, r := range strings.Fields(object) {
+				ref, _ := name.ParseReference(r, name.Insecure)
+				if _, err := remote.Index(ref); err != nil {
+					t.Errorf("planned push of %s did not happen: %v", r, err)
+				}
+			}
+		default:
+			t.Errorf("unknown step kind in %q", s)
+		}
+	}
+	if diff := cmp.Diff(gh, w.gh.Writes); diff != "" {
+		t.Errorf("GitHub writes differ from the plan (-plan +writes):\n%s", diff)
+	}
+	if diff := cmp.Diff(wheels, w.index.Writes); diff != "" || len(wheels) == 0 {
+		t.Errorf("PyPI uploads differ from the plan (-plan +uploads):\n%s", diff)
 	}
 }
 

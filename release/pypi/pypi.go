@@ -128,45 +128,53 @@ func Form(path string) (body []byte, contentType string, err error) {
 	return buf.Bytes(), mw.FormDataContentType(), nil
 }
 
-// UploadAll uploads each wheel of version that the index lacks; a file the
+// UploadAll uploads each wheel of version that the index lacks; see Upload.
+func (c *Client) UploadAll(ctx context.Context, version string, wheels []string, log func(string, ...any)) error {
+	for _, p := range wheels {
+		if err := c.UploadWheel(ctx, version, p, log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UploadWheel uploads one wheel of version unless the index has it: a file the
 // index has with the same sha256 counts as done, one with another sha256 is
 // an error (an index never replaces a file).
-func (c *Client) UploadAll(ctx context.Context, version string, wheels []string, log func(string, ...any)) error {
+func (c *Client) UploadWheel(ctx context.Context, version, path string, log func(string, ...any)) error {
 	have, err := c.Files(ctx, version)
 	if err != nil {
 		return err
 	}
-	for _, p := range wheels {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		s := sha256.Sum256(data)
-		sum, name := hex.EncodeToString(s[:]), filepath.Base(p)
-		if got, ok := have[name]; ok {
-			if got != sum {
-				return fmt.Errorf("the index has %s with sha256 %s, not %s; indexes never replace files: bump VERSION", name, got, sum)
-			}
-			log("%s already uploaded; skipped", name)
-			continue
-		}
-		body, ctype, err := Form(p)
-		if err != nil {
-			return err
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Upload, bytes.NewReader(body))
-		req.Header.Set("Content-Type", ctype)
-		req.SetBasicAuth("__token__", c.Token)
-		resp, err := c.HTTP.Do(req)
-		if err != nil {
-			return fmt.Errorf("uploading %s: %w", name, err)
-		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("uploading %s: %s %s", name, resp.Status, bytes.TrimSpace(msg))
-		}
-		log("uploaded %s", name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
 	}
+	s := sha256.Sum256(data)
+	sum, name := hex.EncodeToString(s[:]), filepath.Base(path)
+	if got, ok := have[name]; ok {
+		if got != sum {
+			return fmt.Errorf("the index has %s with sha256 %s, not %s; indexes never replace files: bump VERSION", name, got, sum)
+		}
+		log("%s already uploaded; skipped", name)
+		return nil
+	}
+	body, ctype, err := Form(path)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Upload, bytes.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	req.SetBasicAuth("__token__", c.Token)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", name, err)
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("uploading %s: %s %s", name, resp.Status, bytes.TrimSpace(msg))
+	}
+	log("uploaded %s", name)
 	return nil
 }

@@ -9,40 +9,17 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/bty-lab/bty/release/report"
 )
-
-// Result is one test's outcome.
-type Result struct {
-	Label    string  `json:"label"`
-	Passed   bool    `json:"passed"`
-	Seconds  float64 `json:"seconds"`
-	ExitCode int     `json:"exit_code"`
-}
-
-// Artifact is one release file and its digest.
-type Artifact struct {
-	Name   string `json:"name"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
-
-// Report is what //release:publish checks before publishing anything.
-type Report struct {
-	Tests     []Result   `json:"tests"`
-	Artifacts []Artifact `json:"artifacts"`
-}
 
 type list []string
 
@@ -55,13 +32,13 @@ func main() {
 	exe := flag.String("test", "", "the test executable")
 	pkg := flag.String("package", "", "the test's package (its working directory in the runfiles)")
 	out := flag.String("out", "", "output file")
-	report := flag.Bool("report", false, "merge -result files and -artifact digests into a report")
+	merge := flag.Bool("report", false, "merge -result files and -artifact digests into a report")
 	flag.Var(&envs, "env", "KEY=VALUE for the test (repeatable)")
 	flag.Var(&results, "result", "a result file (with -report)")
 	flag.Var(&artifacts, "artifact", "a release artifact (with -report)")
 	flag.Parse()
 	var err error
-	if *report {
+	if *merge {
 		err = writeReport(*out, results, artifacts)
 	} else {
 		err = runTest(*out, *label, *exe, *pkg, envs)
@@ -96,7 +73,7 @@ func runTest(out, label, exe, pkg string, envs []string) error {
 	cmd.Stdout, cmd.Stderr = &log, &log
 	start := time.Now()
 	err = cmd.Run()
-	r := Result{Label: label, Passed: err == nil, Seconds: time.Since(start).Seconds()}
+	r := report.Test{Label: label, Passed: err == nil, Seconds: time.Since(start).Seconds()}
 	if cmd.ProcessState != nil {
 		r.ExitCode = cmd.ProcessState.ExitCode()
 	}
@@ -109,45 +86,22 @@ func runTest(out, label, exe, pkg string, envs []string) error {
 	return os.WriteFile(out, append(b, '\n'), 0o644)
 }
 
-func digest(path string) (Artifact, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Artifact{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	return Artifact{Name: filepath.Base(path), Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, err
-}
-
 func writeReport(out string, results, artifacts []string) error {
-	rep := Report{Tests: []Result{}, Artifacts: []Artifact{}}
+	var tests []report.Test
 	for _, p := range results {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		var r Result
+		var r report.Test
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
-		if !r.Passed {
-			return fmt.Errorf("%s did not pass", r.Label)
-		}
-		rep.Tests = append(rep.Tests, r)
+		tests = append(tests, r)
 	}
-	for _, p := range artifacts {
-		a, err := digest(p)
-		if err != nil {
-			return err
-		}
-		rep.Artifacts = append(rep.Artifacts, a)
-	}
-	sort.Slice(rep.Tests, func(i, j int) bool { return rep.Tests[i].Label < rep.Tests[j].Label })
-	sort.Slice(rep.Artifacts, func(i, j int) bool { return rep.Artifacts[i].Name < rep.Artifacts[j].Name })
-	b, err := json.MarshalIndent(rep, "", "  ")
+	rep, err := report.New(tests, artifacts)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(out, append(b, '\n'), 0o644)
+	return rep.Write(out)
 }

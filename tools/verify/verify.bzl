@@ -41,7 +41,12 @@ def _verify_impl(ctx):
         mnemonic = "VerifyReport",
         progress_message = "Writing the verification report %{output}",
     )
-    return [DefaultInfo(files = depset([report] + files))]
+    # The report is its own output group, so the publisher is handed its
+    # path explicitly (//:verify_report), never finds it by name.
+    return [
+        DefaultInfo(files = depset([report] + files)),
+        OutputGroupInfo(report = depset([report])),
+    ]
 
 verify = rule(
     implementation = _verify_impl,
