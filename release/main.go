@@ -1,4 +1,4 @@
-// Command publish releases bty (spec: "Release"): `bazel run
+// Command publish releases bty (docs/design.md, "Release"): `bazel run
 // //release:publish -- --dry-run` builds every artifact, runs every test
 // against them (//:verify), checks the exact bytes against the report and
 // prints the release plan; without --dry-run it carries the plan out.

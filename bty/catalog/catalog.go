@@ -1,5 +1,5 @@
 // Package catalog reads, validates and writes catalog.toml: the list of disk
-// images an operator offers to machines (spec: "catalog.toml").
+// images an operator offers to machines (docs/design.md, "catalog.toml").
 //
 // A catalog is loaded whole or not at all: every problem in every entry is
 // reported together, each naming its entry, and no partial catalog is ever

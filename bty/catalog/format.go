@@ -14,7 +14,7 @@ var ErrArchive = errors.New("archive, not a disk image")
 // extension without the leading dot.
 type Format string
 
-// The formats of the spec's "bty (flasher)" section.
+// The formats of "The flasher" in docs/design.md.
 const (
 	Raw   Format = "img"
 	Gzip  Format = "img.gz"

@@ -1,5 +1,5 @@
 // Package cli defines bty's command line: the commands, their flags, and
-// how a failure maps to the exit codes of the spec (0 ok, 2 no target,
+// how a failure maps to the exit codes of docs/design.md (0 ok, 2 no target,
 // 3 validation refused, 4 write or integrity failure).
 package cli
 
@@ -14,7 +14,7 @@ import (
 	"github.com/bty-lab/bty/bty/version"
 )
 
-// Exit codes of the spec's "bty (flasher)" section.
+// Exit codes of "The flasher" in docs/design.md.
 const (
 	ExitOK         = 0
 	ExitUsage      = 1

@@ -32,7 +32,7 @@ import (
 // Kind classifies a failure; the CLI maps it to an exit code.
 type Kind int
 
-// Kinds of failure, matching the spec's exit codes 2, 3 and 4.
+// Kinds of failure, matching exit codes 2, 3 and 4 of "The flasher" in docs/design.md.
 const (
 	NoTarget Kind = iota + 2 // the target disk does not exist
 	Refused                  // validation refused; nothing was written

@@ -1,5 +1,5 @@
-// Package liveinit is the live environment's PID 1 (spec: "Live environment
-// (bty-init)"): it mounts the pseudo filesystems, loads the kernel modules
+// Package liveinit is the live environment's PID 1 (docs/design.md, "The
+// live environment"): it mounts the pseudo filesystems, loads the kernel modules
 // the initrd carries, brings up the network with DHCP, fetches and mounts
 // the squashfs named by fetch=, and runs `bty auto` from it.
 //

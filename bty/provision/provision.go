@@ -24,7 +24,7 @@ import (
 // Mode is a machine's boot mode.
 type Mode string
 
-// The boot modes of the spec.
+// The boot modes of docs/design.md ("Boot modes").
 const (
 	ModeExit        Mode = "ipxe-exit"
 	ModeFlashAlways Mode = "bty-flash-always"

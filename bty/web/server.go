@@ -1,4 +1,4 @@
-// Package web is bty-web's HTTP API (spec: "bty-web HTTP API"): open routes
+// Package web is bty-web's HTTP API (docs/design.md, "bty-web"): open routes
 // for PXE clients and the live environment, cookie-protected routes for the
 // operator, boot files and images streamed to and from the state dir.
 package web

@@ -74,9 +74,9 @@ func CheckPyPI(ctx context.Context, c Config, version string, client *http.Clien
 func Manifest(version string, released time.Time, artifacts []report.Artifact) ([]byte, error) {
 	var b strings.Builder
 	doc := struct {
-		Version   string     `toml:"version"`
-		Tag       string     `toml:"tag"`
-		Released  string     `toml:"released"`
+		Version   string            `toml:"version"`
+		Tag       string            `toml:"tag"`
+		Released  string            `toml:"released"`
 		Artifacts []report.Artifact `toml:"artifacts"`
 	}{version, "v" + version, released.UTC().Format(time.RFC3339), artifacts}
 	err := toml.NewEncoder(&b).Encode(doc)

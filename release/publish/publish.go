@@ -156,7 +156,10 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 	gh := &github.Client{API: c.GitHub.API, Uploads: c.GitHub.Uploads, Repo: c.GitHub.Repository, Token: o.Env("GITHUB_TOKEN"), HTTP: o.HTTP}
 	var rel github.Release
 	steps = append(steps, Step{PhaseGitHub, "release", tag, fmt.Sprintf("GitHub release of %s at %s (reused if it exists)", c.GitHub.Repository, c.GitHub.API),
-		func(ctx context.Context, _ func(string, ...any)) (err error) { rel, err = gh.Ensure(ctx, tag); return err }})
+		func(ctx context.Context, _ func(string, ...any)) (err error) {
+			rel, err = gh.Ensure(ctx, tag)
+			return err
+		}})
 	asset := func(name, what string, data func() ([]byte, error)) Step {
 		return Step{PhaseGitHub, "asset", name, what + "; uploaded to the release unless present with the same digest",
 			func(ctx context.Context, log func(string, ...any)) error {
@@ -207,7 +210,9 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 			continue
 		}
 		steps = append(steps, Step{PhasePyPI, "wheel", a.Name, fmt.Sprintf("sha256 %s to %s, unless the index has it with the same hash", a.SHA256, c.PyPI.Upload),
-			func(ctx context.Context, log func(string, ...any)) error { return py.UploadWheel(ctx, o.Version, a.Path, log) }})
+			func(ctx context.Context, log func(string, ...any)) error {
+				return py.UploadWheel(ctx, o.Version, a.Path, log)
+			}})
 	}
 	return steps
 }

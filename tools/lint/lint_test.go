@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -276,4 +277,97 @@ func TestVerifyCoversEveryTest(t *testing.T) {
 			t.Errorf("%s lists %s, which is not a test target", name, label)
 		}
 	}
+}
+
+// pathRef finds path-like tokens: dir/dir/file.ext.
+var pathRef = regexp.MustCompile(`(?:\.\./)?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+\.(?:md|go|bzl|bazel|sh|toml|txt|ipxe|json)\b`)
+
+// docRef finds names of top-level documents: README.md, DESIGN.md, ...
+var docRef = regexp.MustCompile(`\b[A-Z][A-Z_-]+\.md\b`)
+
+// Every reference to a file of the repository, in code, BUILD files,
+// scripts and documents, resolves inside it: a reader who cloned it can
+// follow each one (no design notes kept elsewhere, no renamed files).
+func TestReferencesResolve(t *testing.T) {
+	root := workspace(t)
+	top := map[string]bool{}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), "bazel-") {
+			top[e.Name()] = true
+		}
+	}
+	exists := func(p string) bool { _, err := os.Stat(filepath.Join(root, p)); return err == nil }
+	checked := 0
+	sources(t, root, func(rel string) {
+		switch filepath.Ext(rel) {
+		case ".go", ".bzl", ".bazel", ".sh", ".md", ".toml", ".txt", ".ipxe", ".bazelrc":
+		default:
+			if rel != "tools/bazel" && rel != ".ci/run" && rel != ".bazelrc" {
+				return
+			}
+		}
+		b, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		for _, m := range pathRef.FindAllStringIndex(text, -1) {
+			ref := text[m[0]:m[1]]
+			if m[0] > 0 && strings.ContainsRune("/$:.@-_~", rune(text[m[0]-1])) {
+				continue // an absolute path, a variable, a URL, a label
+			}
+			first, _, _ := strings.Cut(strings.TrimPrefix(ref, "../"), "/")
+			switch {
+			case strings.HasPrefix(ref, "../") || first == "shared":
+				t.Errorf("%s refers to %s, outside the repository; bring what it says into docs/", rel, ref)
+			case top[first] && !exists(ref):
+				t.Errorf("%s refers to %s, which does not exist", rel, ref)
+			}
+			checked++
+		}
+		for _, ref := range docRef.FindAllString(text, -1) {
+			if !exists(ref) && !exists(filepath.Join(filepath.Dir(rel), ref)) && !exists(filepath.Join("docs", strings.ToLower(ref))) {
+				t.Errorf("%s refers to %s, which is not in the repository", rel, ref)
+			}
+			checked++
+		}
+	})
+	t.Logf("checked %d references", checked)
+}
+
+// A section of docs/design.md named in a comment exists there: `(docs/
+// design.md, "Release")` or `"Release" in docs/design.md`.
+func TestDesignSectionsResolve(t *testing.T) {
+	root := workspace(t)
+	design, err := os.ReadFile(filepath.Join(root, "docs", "design.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	headings := map[string]bool{}
+	for _, line := range strings.Split(string(design), "\n") {
+		if h, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " "); ok && strings.HasPrefix(line, "#") {
+			headings[h] = true
+		}
+	}
+	refs := regexp.MustCompile(`docs/design\.md,\s*"([^"]+)"|"([^"]+)"\)? in docs/design\.md|docs/design\.md \("([^"]+)"\)`)
+	continuation := regexp.MustCompile(`\n\s*(//|#)\s*`)
+	sources(t, root, func(rel string) {
+		switch filepath.Ext(rel) {
+		case ".go", ".bzl", ".bazel", ".toml", ".sh":
+		default:
+			return
+		}
+		b, _ := os.ReadFile(filepath.Join(root, rel))
+		text := continuation.ReplaceAllString(string(b), " ")
+		for _, m := range refs.FindAllStringSubmatch(text, -1) {
+			name := m[1] + m[2] + m[3]
+			if !headings[name] {
+				t.Errorf("%s names section %q of docs/design.md, which has no such heading", rel, name)
+			}
+		}
+	})
 }

@@ -41,6 +41,7 @@ def _verify_impl(ctx):
         mnemonic = "VerifyReport",
         progress_message = "Writing the verification report %{output}",
     )
+
     # The report is its own output group, so the publisher is handed its
     # path explicitly (//:verify_report), never finds it by name.
     return [
