@@ -51,15 +51,15 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	switch plan.Mode {
-	case "exit":
+	case provision.PlanExit:
 		p.Marker("bty: plan says exit; nothing to do")
 		return nil
-	case "inventory":
+	case provision.PlanInventory:
 		return o.inventory(ctx)
-	case "interactive":
+	case provision.PlanInteractive:
 		p.Marker("bty: interactive mode: use bty images and bty flash on this console (catalog %s)", plan.Catalog)
 		return nil
-	case "flash":
+	case provision.PlanFlash:
 		return o.flash(ctx, plan)
 	}
 	return fmt.Errorf("unknown plan mode %q from %s", plan.Mode, o.Server)

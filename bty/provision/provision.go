@@ -74,26 +74,8 @@ type Image struct {
 	SHA256 string
 }
 
-// Action is what a machine does on a PXE boot.
-type Action int
-
-// Actions.
-const (
-	BootLocal       Action = iota // boot the local disk
-	BootFlasher                   // the live environment, flashing
-	BootInventory                 // the live environment, reporting disks
-	BootInteractive               // the live environment, interactive
-	BootRefused                   // a flash mode that cannot flash: say why, boot the disk
-)
-
-// Decision is the outcome of one PXE boot.
-type Decision struct {
-	Action Action
-	Reason string // for BootRefused
-	Image  Image  // for BootFlasher
-}
-
-// flashImage checks a flash mode's settings and finds its image.
+// flashImage checks a flash mode's settings and finds its image, or says
+// why it cannot flash.
 func (m Machine) flashImage(lookup func(ref string) (Image, bool)) (Image, string) {
 	switch {
 	case m.ImageRef == "":
@@ -113,37 +95,37 @@ func (m Machine) IsFlashMode() bool {
 	return m.BootMode == ModeFlashAlways || m.BootMode == ModeFlashOnce
 }
 
-// Boot decides what m does on a PXE boot and returns its state afterwards.
-func (m Machine) Boot(lookup func(ref string) (Image, bool)) (Decision, Machine) {
-	next := m
-	switch m.BootMode {
-	case ModeFlashAlways, ModeFlashOnce:
-		img, why := m.flashImage(lookup)
-		if why != "" {
-			return Decision{Action: BootRefused, Reason: why}, next
-		}
-		if m.Armed && m.Flashed {
-			if m.BootMode == ModeFlashAlways {
-				next.Armed, next.Flashed = false, false
-			}
-			return Decision{Action: BootLocal}, next
-		}
-		return Decision{Action: BootFlasher, Image: img}, next
-	case ModeInventory:
-		if m.Inventoried {
-			next.Inventoried = false
-			return Decision{Action: BootLocal}, next
-		}
-		return Decision{Action: BootInventory}, next
-	case ModeTUI:
-		return Decision{Action: BootInteractive}, next
-	}
-	return Decision{Action: BootLocal}, next
+// Action is what a machine does on a PXE boot.
+type Action int
+
+// Actions.
+const (
+	BootLocal       Action = iota // boot the local disk
+	BootFlasher                   // the live environment, flashing
+	BootInventory                 // the live environment, reporting disks
+	BootInteractive               // the live environment, interactive
+	BootRefused                   // a flash mode that cannot flash: say why, boot the disk
+)
+
+// String names the action (in events and logs).
+func (a Action) String() string {
+	return [...]string{"local", "flash", "inventory", "interactive", "refused"}[a]
 }
+
+// PlanMode is what the live environment is told to do.
+type PlanMode string
+
+// The plan modes.
+const (
+	PlanExit        PlanMode = "exit"
+	PlanFlash       PlanMode = "flash"
+	PlanInventory   PlanMode = "inventory"
+	PlanInteractive PlanMode = "interactive"
+)
 
 // Plan is what the live environment is told to do (GET /pxe/{mac}/plan).
 type Plan struct {
-	Mode             string         `json:"mode"`
+	Mode             PlanMode       `json:"mode"`
 	Image            string         `json:"image,omitempty"`
 	TargetDiskSerial string         `json:"target_disk_serial,omitempty"`
 	SHA256           string         `json:"sha256,omitempty"`
@@ -151,22 +133,52 @@ type Plan struct {
 	Catalog          string         `json:"catalog,omitempty"`
 }
 
-// Plan returns m's plan without changing anything; catalogURL is where the
-// interactive mode finds the catalog.
-func (m Machine) Plan(lookup func(ref string) (Image, bool), catalogURL string) Plan {
+// Decision is everything one machine's state decides: what its next PXE
+// boot does, how that boot changes its state, and what its live
+// environment is told while it runs.
+type Decision struct {
+	Action Action
+	Reason string  // for BootRefused
+	Image  Image   // for BootFlasher
+	Next   Machine // the state after the PXE boot
+	Plan   Plan
+}
+
+// Decide is the one place the boot modes' rules live; catalogURL is where
+// the interactive mode finds the catalog. It changes nothing: Next is the
+// state a PXE boot leaves, for the caller to store.
+func (m Machine) Decide(lookup func(ref string) (Image, bool), catalogURL string) Decision {
+	d := Decision{Action: BootLocal, Next: m, Plan: Plan{Mode: PlanExit}}
 	switch m.BootMode {
 	case ModeFlashAlways, ModeFlashOnce:
 		img, why := m.flashImage(lookup)
-		if why != "" || (m.Armed && m.Flashed) {
-			return Plan{Mode: "exit"}
+		switch {
+		case why != "":
+			d.Action, d.Reason = BootRefused, why
+		case m.Armed && m.Flashed:
+			// The disk holds the image: boot it. Flash-always then flashes
+			// again on the boot after; flash-once waits for the operator.
+			if m.BootMode == ModeFlashAlways {
+				d.Next.Armed, d.Next.Flashed = false, false
+			}
+		default:
+			d.Action, d.Image = BootFlasher, img
+			d.Plan = Plan{Mode: PlanFlash, Image: img.URL, TargetDiskSerial: m.TargetDiskSerial, SHA256: img.SHA256, Format: img.Format}
 		}
-		return Plan{Mode: "flash", Image: img.URL, TargetDiskSerial: m.TargetDiskSerial, SHA256: img.SHA256, Format: img.Format}
 	case ModeInventory:
-		return Plan{Mode: "inventory"}
+		// The plan stays "inventory" while the live environment runs, also
+		// after its report arrived; the PXE boot after the report is local.
+		d.Plan = Plan{Mode: PlanInventory}
+		if m.Inventoried {
+			d.Next.Inventoried = false
+		} else {
+			d.Action = BootInventory
+		}
 	case ModeTUI:
-		return Plan{Mode: "interactive", Catalog: catalogURL}
+		d.Action = BootInteractive
+		d.Plan = Plan{Mode: PlanInteractive, Catalog: catalogURL}
 	}
-	return Plan{Mode: "exit"}
+	return d
 }
 
 // Arm records that m fetched the live kernel: it is booting the flasher.

@@ -100,14 +100,14 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 			d = provision.Decision{Action: provision.BootRefused, Reason: "bty-web cannot read its state"}
 		}
 	}
-	s.log.Info("pxe offer", "mac", addr, "action", actionName(d.Action))
+	s.log.Info("pxe offer", "mac", addr, "action", d.Action.String())
 	switch d.Action {
 	case provision.BootFlasher:
-		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), "flash", s.netboot) })
+		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), s.netboot) })
 	case provision.BootInventory:
-		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), "inventory", s.netboot) })
+		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), s.netboot) })
 	case provision.BootInteractive:
-		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), "interactive", s.netboot) })
+		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), s.netboot) })
 	case provision.BootRefused:
 		writeScript(w, func() ([]byte, error) { return pxescript.Local(addr.String(), d.Reason+", booting the local disk") })
 	default:
@@ -132,13 +132,13 @@ func (s *Server) decide(r *http.Request, addr mac.Addr, lookup func(string) (pro
 		if created {
 			m = provision.New(addr)
 		}
-		var next provision.Machine
-		d, next = m.Boot(lookup)
+		d = m.Decide(lookup, "")
+		next := d.Next
 		if created && full {
 			skipped = true
 			return state.Change{}, nil
 		}
-		detail := map[string]any{"mode": m.BootMode, "action": actionName(d.Action), "created": created, "remote": clientAddr(r)}
+		detail := map[string]any{"mode": m.BootMode, "action": d.Action.String(), "created": created, "remote": clientAddr(r)}
 		if d.Reason != "" {
 			detail["reason"] = d.Reason
 		}
@@ -159,12 +159,7 @@ func (s *Server) decideReadOnly(r *http.Request, addr mac.Addr, lookup func(stri
 	if err != nil {
 		return provision.Decision{}, err
 	}
-	d, _ := m.Boot(lookup)
-	return d, nil
-}
-
-func actionName(a provision.Action) string {
-	return [...]string{"local", "flash", "inventory", "interactive", "refused"}[a]
+	return m.Decide(lookup, ""), nil
 }
 
 func (s *Server) machine(w http.ResponseWriter, r *http.Request) (provision.Machine, bool) {
@@ -193,7 +188,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, m.Plan(lookup, base+"/catalog.toml"))
+	writeJSON(w, http.StatusOK, m.Decide(lookup, base+"/catalog.toml").Plan)
 }
 
 // report applies fn to a known machine as one transaction with its event.

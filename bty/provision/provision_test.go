@@ -1,0 +1,117 @@
+package provision
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/bty-lab/bty/bty/catalog"
+)
+
+var img = Image{Ref: "r1", Name: "debian.img.zst", URL: "http://h/images/r1/debian.img.zst", Format: catalog.Zstd, SHA256: strings.Repeat("a", 64)}
+
+func lookup(ref string) (Image, bool) { return img, ref == img.Ref }
+
+func bit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// The boot modes' state machine, every mode x armed x flashed x
+// inventoried: the PXE boot's action, the state it leaves (armed, flashed,
+// inventoried) and the live environment's plan. One row a line:
+//
+//	mode armed flashed inventoried -> action next-bits plan
+var machine = `
+ipxe-exit 000 -> local 000 exit
+ipxe-exit 001 -> local 001 exit
+ipxe-exit 010 -> local 010 exit
+ipxe-exit 011 -> local 011 exit
+ipxe-exit 100 -> local 100 exit
+ipxe-exit 101 -> local 101 exit
+ipxe-exit 110 -> local 110 exit
+ipxe-exit 111 -> local 111 exit
+bty-flash-always 000 -> flash 000 flash
+bty-flash-always 001 -> flash 001 flash
+bty-flash-always 010 -> flash 010 flash
+bty-flash-always 011 -> flash 011 flash
+bty-flash-always 100 -> flash 100 flash
+bty-flash-always 101 -> flash 101 flash
+bty-flash-always 110 -> local 000 exit
+bty-flash-always 111 -> local 001 exit
+bty-flash-once 000 -> flash 000 flash
+bty-flash-once 001 -> flash 001 flash
+bty-flash-once 010 -> flash 010 flash
+bty-flash-once 011 -> flash 011 flash
+bty-flash-once 100 -> flash 100 flash
+bty-flash-once 101 -> flash 101 flash
+bty-flash-once 110 -> local 110 exit
+bty-flash-once 111 -> local 111 exit
+bty-inventory 000 -> inventory 000 inventory
+bty-inventory 001 -> local 000 inventory
+bty-inventory 010 -> inventory 010 inventory
+bty-inventory 011 -> local 010 inventory
+bty-inventory 100 -> inventory 100 inventory
+bty-inventory 101 -> local 100 inventory
+bty-inventory 110 -> inventory 110 inventory
+bty-inventory 111 -> local 110 inventory
+bty-tui 000 -> interactive 000 interactive
+bty-tui 001 -> interactive 001 interactive
+bty-tui 010 -> interactive 010 interactive
+bty-tui 011 -> interactive 011 interactive
+bty-tui 100 -> interactive 100 interactive
+bty-tui 101 -> interactive 101 interactive
+bty-tui 110 -> interactive 110 interactive
+bty-tui 111 -> interactive 111 interactive
+`
+
+func TestDecideEveryState(t *testing.T) {
+	rows := 0
+	for _, line := range strings.Split(strings.TrimSpace(machine), "\n") {
+		var mode, bits, action, next, plan string
+		if _, err := fmt.Sscanf(line, "%s %s -> %s %s %s", &mode, &bits, &action, &next, &plan); err != nil {
+			t.Fatalf("bad row %q: %v", line, err)
+		}
+		m := Machine{MAC: "52:54:00:11:22:33", BootMode: Mode(mode), ImageRef: "r1", TargetDiskSerial: "S1",
+			Armed: bits[0] == '1', Flashed: bits[1] == '1', Inventoried: bits[2] == '1'}
+		d := m.Decide(lookup, "http://h/catalog.toml")
+		got := fmt.Sprintf("%s %s%s%s %s", d.Action, bit(d.Next.Armed), bit(d.Next.Flashed), bit(d.Next.Inventoried), d.Plan.Mode)
+		if want := action + " " + next + " " + plan; got != want {
+			t.Errorf("%s %s: got %s, want %s", mode, bits, got, want)
+		}
+		switch d.Plan.Mode {
+		case PlanFlash:
+			if d.Plan.Image != img.URL || d.Plan.SHA256 != img.SHA256 || d.Plan.Format != img.Format || d.Plan.TargetDiskSerial != "S1" || d.Image != img {
+				t.Errorf("%s %s: flash plan %+v", mode, bits, d.Plan)
+			}
+		case PlanInteractive:
+			if d.Plan.Catalog != "http://h/catalog.toml" {
+				t.Errorf("%s %s: interactive plan %+v", mode, bits, d.Plan)
+			}
+		}
+		rows++
+	}
+	if rows != len(Modes)*8 {
+		t.Errorf("%d rows, want every mode x armed x flashed x inventoried (%d)", rows, len(Modes)*8)
+	}
+}
+
+// A flash mode that cannot flash says why, boots the disk and changes
+// nothing; its plan says exit.
+func TestDecideRefusals(t *testing.T) {
+	for _, tc := range []struct{ ref, serial, why string }{
+		{"", "S1", "no bty_image_ref"},
+		{"r1", "", "no target_disk_serial"},
+		{"r2", "S1", "image ref r2 is unknown"},
+	} {
+		for _, mode := range []Mode{ModeFlashAlways, ModeFlashOnce} {
+			m := Machine{MAC: "52:54:00:11:22:33", BootMode: mode, ImageRef: tc.ref, TargetDiskSerial: tc.serial, Armed: true}
+			d := m.Decide(lookup, "")
+			if d.Action != BootRefused || !strings.Contains(d.Reason, tc.why) || d.Plan.Mode != PlanExit || d.Next.Armed != m.Armed {
+				t.Errorf("%s ref %q serial %q: %+v", mode, tc.ref, tc.serial, d)
+			}
+		}
+	}
+}
