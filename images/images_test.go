@@ -28,11 +28,7 @@ import (
 
 func artifact(t *testing.T, env string) string {
 	t.Helper()
-	rel := os.Getenv(env)
-	if rel == "" {
-		testenv.Require(t, "Bazel-built trio", os.ErrNotExist)
-	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+	return testenv.Runfile(t, env, "//images:images_test")
 }
 
 func version(t *testing.T) string {

@@ -33,9 +33,9 @@ import (
 func index(t *testing.T, env string) v1.ImageIndex {
 	t.Helper()
 	var p string
-	for _, rel := range strings.Fields(os.Getenv(env)) {
-		if !strings.HasSuffix(rel, ".tar") {
-			p = filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+	for _, f := range testenv.Runfiles(t, env, "//images:images_test") {
+		if !strings.HasSuffix(f, ".tar") {
+			p = f
 		}
 	}
 	if p == "" {

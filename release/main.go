@@ -14,8 +14,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bazelbuild/rules_go/go/runfiles"
+
 	"github.com/bty-lab/bty/bty/version"
-	"github.com/bty-lab/bty/internal/runfiles"
 	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/release/publish"
 )
@@ -39,7 +40,7 @@ func main() {
 // runfile resolves a runfiles path; an unresolvable one is returned as is,
 // so the error that follows names it.
 func runfile(rel string) string {
-	if p, err := runfiles.Path(rel); err == nil {
+	if p, err := runfiles.Rlocation(rel); err == nil {
 		return p
 	}
 	return rel

@@ -28,14 +28,7 @@ const vmMAC = "52:54:00:11:22:33"
 
 func runfile(t *testing.T, env string) string {
 	t.Helper()
-	rel := os.Getenv(env)
-	testenv.Require(t, "Bazel-built live media ("+env+")", func() error {
-		if rel == "" {
-			return fmt.Errorf("not set; run with tools/bazel test //e2e/live:live_test")
-		}
-		return nil
-	}())
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+	return testenv.Runfile(t, env, "//e2e/live:live_test")
 }
 
 // server runs the real bty-web on a free loopback port.

@@ -68,11 +68,7 @@ func TestPXEChain(t *testing.T) {
 
 func runfile(t *testing.T, env string) string {
 	t.Helper()
-	rel := os.Getenv(env)
-	if rel == "" {
-		testenv.Require(t, "Bazel-built artifacts ("+env+")", fmt.Errorf("not set; run tools/bazel test //e2e/pxe:pxe_test"))
-	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+	return testenv.Runfile(t, env, "//e2e/pxe:pxe_test")
 }
 
 // network makes lo, a bridge with the server address and a tap for QEMU.

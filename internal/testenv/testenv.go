@@ -13,8 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/bazelbuild/rules_go/go/runfiles"
 )
 
 // Require stops the test when a prerequisite is missing (err != nil): under
@@ -53,7 +56,11 @@ func Tool(t testing.TB, name, pkg string) string {
 func Binary(t testing.TB, env, pkg string) string {
 	t.Helper()
 	if rel := os.Getenv(env); rel != "" {
-		return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+		p, err := runfiles.Rlocation(rel)
+		if err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		return p
 	}
 	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
 	if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
@@ -62,17 +69,38 @@ func Binary(t testing.TB, env, pkg string) string {
 	return out
 }
 
-// Runfile returns the path of a Bazel-built artifact that the test's BUILD
-// target passes as a runfiles path in the environment variable env. Under
-// plain `go test` (env unset) the test stops through Require: a skip that
-// names the Bazel target to run instead, or a failure under CI.
+// Runfiles returns the paths of the Bazel-built files that the test's
+// BUILD target passes in the environment variable env as runfiles paths
+// ($(rlocationpath) or $(rlocationpaths), space-separated), resolved with
+// rules_go's runfiles library. Under plain `go test` (env unset) the test
+// stops through Require: a skip that names the Bazel target to run instead,
+// or a failure under CI.
+func Runfiles(t testing.TB, env, target string) []string {
+	t.Helper()
+	rels := strings.Fields(os.Getenv(env))
+	if len(rels) == 0 {
+		Require(t, "Bazel-built artifact ("+env+")", fmt.Errorf("not set outside Bazel; run tools/bazel test %s", target))
+		return nil
+	}
+	paths := make([]string, len(rels))
+	for i, rel := range rels {
+		p, err := runfiles.Rlocation(rel)
+		if err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		paths[i] = p
+	}
+	return paths
+}
+
+// Runfile is Runfiles for a variable that names one file.
 func Runfile(t testing.TB, env, target string) string {
 	t.Helper()
-	rel := os.Getenv(env)
-	if rel == "" {
-		Require(t, "Bazel-built artifact ("+env+")", fmt.Errorf("not set outside Bazel; run tools/bazel test %s", target))
+	paths := Runfiles(t, env, target)
+	if len(paths) != 1 {
+		t.Fatalf("%s names %d files, want 1", env, len(paths))
 	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+	return paths[0]
 }
 
 // FirstDiff returns the index of the first byte where a and b differ (the

@@ -23,15 +23,15 @@ import (
 func tarball(t *testing.T) string {
 	t.Helper()
 	var rel string
-	for _, p := range strings.Fields(os.Getenv("BTY_OCI_FILES")) {
+	for _, p := range testenv.Runfiles(t, "BTY_OCI_FILES", "//release/ocipush:ocipush_test") {
 		if strings.HasSuffix(p, ".tar") {
 			rel = p
 		}
 	}
 	if rel == "" {
-		testenv.Require(t, "the Bazel-built bty-tftp image tarball", os.ErrNotExist)
+		t.Fatal("BTY_OCI_FILES names no image tarball")
 	}
-	return filepath.Join(os.Getenv("TEST_SRCDIR"), rel)
+	return rel
 }
 
 func TestPushAndRetry(t *testing.T) {

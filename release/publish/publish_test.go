@@ -34,9 +34,9 @@ type world struct {
 func artifacts(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	for _, rel := range strings.Fields(os.Getenv("BTY_RELEASE_FILES")) {
-		if strings.HasSuffix(rel, ".whl") || strings.HasSuffix(rel, ".tar") || strings.HasSuffix(rel, ".efi") {
-			files = append(files, filepath.Join(os.Getenv("TEST_SRCDIR"), rel))
+	for _, f := range testenv.Runfiles(t, "BTY_RELEASE_FILES", "//release/publish:publish_test") {
+		if strings.HasSuffix(f, ".whl") || strings.HasSuffix(f, ".tar") || strings.HasSuffix(f, ".efi") {
+			files = append(files, f)
 		}
 	}
 	if len(files) < 3 {

@@ -18,9 +18,7 @@ import (
 func wheels(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	for _, rel := range strings.Fields(os.Getenv("BTY_WHEELS")) {
-		out = append(out, filepath.Join(os.Getenv("TEST_SRCDIR"), rel))
-	}
+	out = append(out, testenv.Runfiles(t, "BTY_WHEELS", "//release/pypi:pypi_test")...)
 	if len(out) != 2 {
 		testenv.Require(t, "the Bazel-built wheels", os.ErrNotExist)
 	}

@@ -1,8 +1,10 @@
 // Package userepo keeps MODULE.bazel's use_repo(go_deps, ...) in step with
-// go.mod: every direct requirement becomes a visible repository.
+// go.mod: every direct requirement becomes a visible repository, except the
+// Go modules that are Bazel modules themselves (rules_go, gazelle), which
+// go_deps does not generate.
 //
-// `bazel mod tidy` does the same but needs the buildozer module, which the
-// offline toolchain does not have; this works the same online and offline.
+// `bazel mod tidy` does the same, but it cannot run inside the `bazel run`
+// of //:tidy; this needs no Bazel at all.
 package userepo
 
 import (
@@ -30,6 +32,13 @@ func RepoName(modulePath string) string {
 	return nonWord.ReplaceAllString(strings.Join(append(host, parts[1:]...), "."), "_")
 }
 
+// bazelModules are Go modules that MODULE.bazel has as bazel_dep: Go code
+// importing them is resolved to those modules' repositories.
+var bazelModules = map[string]bool{
+	"github.com/bazelbuild/rules_go":      true,
+	"github.com/bazelbuild/bazel-gazelle": true,
+}
+
 // Repos lists, sorted, the repositories go.mod's direct requirements need.
 func Repos(goMod []byte) ([]string, error) {
 	f, err := modfile.ParseLax("go.mod", goMod, nil)
@@ -38,7 +47,7 @@ func Repos(goMod []byte) ([]string, error) {
 	}
 	var repos []string
 	for _, r := range f.Require {
-		if !r.Indirect {
+		if !r.Indirect && !bazelModules[r.Mod.Path] {
 			repos = append(repos, RepoName(r.Mod.Path))
 		}
 	}

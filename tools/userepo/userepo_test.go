@@ -27,6 +27,7 @@ const goMod = `module example.com/m
 go 1.26.0
 
 require (
+	github.com/bazelbuild/rules_go v0.59.0
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/tools v0.52.0
 )
@@ -34,6 +35,8 @@ require (
 require github.com/spf13/pflag v1.0.9 // indirect
 `
 
+// rules_go is a bazel_dep: go_deps makes no repository for it, so it is
+// not listed (a use_repo of it fails every build).
 func TestRewrite(t *testing.T) {
 	in := `go_deps = use_extension("@bazel_gazelle//:extensions.bzl", "go_deps")
 go_deps.from_file(go_mod = "//:go.mod")

@@ -26,9 +26,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bazelbuild/rules_go/go/runfiles"
+
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/loopdev"
-	"github.com/bty-lab/bty/internal/runfiles"
 )
 
 func main() {
@@ -46,7 +47,7 @@ func run(size int64, runs int, dir string) error {
 	if err := loopdev.Available(); err != nil {
 		return err
 	}
-	bty, err := runfiles.Path(os.Getenv("BTY_BINARY"))
+	bty, err := runfiles.Rlocation(os.Getenv("BTY_BINARY"))
 	if err != nil {
 		return err
 	}

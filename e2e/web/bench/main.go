@@ -20,7 +20,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/bty-lab/bty/internal/runfiles"
+	"github.com/bazelbuild/rules_go/go/runfiles"
 )
 
 func main() {
@@ -38,7 +38,7 @@ func run(duration time.Duration, conns int) error {
 	if err != nil {
 		return fmt.Errorf("wrk not found (apt-get install wrk): %w", err)
 	}
-	bin, err := runfiles.Path(os.Getenv("BTY_WEB_BINARY"))
+	bin, err := runfiles.Rlocation(os.Getenv("BTY_WEB_BINARY"))
 	if err != nil {
 		return err
 	}
