@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bty-lab/bty/bty/loopdev"
+	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/internal/testenv"
 	"github.com/bty-lab/bty/tools/cpio"
 	"github.com/bty-lab/bty/tools/efi"
@@ -39,11 +40,13 @@ func version(t *testing.T) string {
 	return strings.TrimSpace(string(b))
 }
 
+// The trio Bazel builds has the names bty-web serves it under
+// (pxescript.NetbootFor): the Starlark and the Go names cannot drift.
 func TestNames(t *testing.T) {
-	v := version(t)
-	for env, suffix := range map[string]string{"BTY_VMLINUZ": ".vmlinuz", "BTY_INITRD": ".initrd", "BTY_SQUASHFS": ".squashfs", "BTY_MANIFEST": ".sha256"} {
-		if got, want := filepath.Base(artifact(t, env)), "bty-netboot-pc-x86_64-v"+v+suffix; got != want {
-			t.Errorf("%s is named %s, want %s", env, got, want)
+	nb := pxescript.NetbootFor(version(t))
+	for env, want := range map[string]string{"BTY_VMLINUZ": nb.Kernel, "BTY_INITRD": nb.Initrd, "BTY_SQUASHFS": nb.Squashfs, "BTY_MANIFEST": nb.Manifest} {
+		if got := filepath.Base(artifact(t, env)); got != want {
+			t.Errorf("%s is named %s, want %s (pxescript.NetbootFor)", env, got, want)
 		}
 	}
 }

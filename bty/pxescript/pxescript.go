@@ -37,13 +37,14 @@ boot
 `))
 
 // Netboot names the live trio of a release, as published and as uploaded
-// to bty-web's /boot.
-type Netboot struct{ Kernel, Initrd, Squashfs string }
+// to bty-web's /boot, and the trio's sha256 manifest. images/BUILD.bazel
+// builds files of these names; its test holds the two together.
+type Netboot struct{ Kernel, Initrd, Squashfs, Manifest string }
 
 // NetbootFor returns the trio's names for version ver.
 func NetbootFor(ver string) Netboot {
 	base := "bty-netboot-pc-x86_64-v" + ver
-	return Netboot{Kernel: base + ".vmlinuz", Initrd: base + ".initrd", Squashfs: base + ".squashfs"}
+	return Netboot{Kernel: base + ".vmlinuz", Initrd: base + ".initrd", Squashfs: base + ".squashfs", Manifest: base + ".sha256"}
 }
 
 func render(name string, data map[string]string) ([]byte, error) {

@@ -7,7 +7,6 @@ package live_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -92,31 +91,16 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 	}
 	port := strings.TrimPrefix(base, "http://127.0.0.1:")
 	guestBase := "http://10.0.2.2:" + port // QEMU's user network reaches the host's loopback here
-	accel := vm.Accel(qemu, kernel)
-	cpu := "max" // TCG's richest model
-	if accel == "kvm" {
-		cpu = "host"
-	}
 	// The test's own deadline stays below Bazel's (size medium: 300 s).
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, qemu,
-		"-machine", "q35,accel="+accel, "-cpu", cpu, "-m", "512", "-nographic", "-no-reboot",
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0,115200 panic=-1 fetch="+guestBase+"/boot/"+filepath.Base(squashfs)+" bty.server="+guestBase+" bty.mac="+vmMAC,
-		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac="+vmMAC,
-		"-drive", "file="+disk+",if=none,id=d0,format=raw", "-device", "virtio-blk-pci,drive=d0,serial=BTYTEST",
-		"-device", "virtio-rng-pci")
-	console := vm.NewConsole(nil)
-	cmd.Stdout, cmd.Stderr = console, console
-	err = cmd.Run()
+	console := vm.Run(t, "live", vm.Options{
+		QEMU: qemu, MemoryMiB: 512,
+		Kernel: kernel, Initrd: initrd,
+		Append:  "console=ttyS0,115200 panic=-1 fetch=" + guestBase + "/boot/" + filepath.Base(squashfs) + " bty.server=" + guestBase + " bty.mac=" + vmMAC,
+		NICs:    []vm.NIC{{Netdev: "user", Device: "virtio-net-pci,mac=" + vmMAC}},
+		Disks:   []vm.Disk{{Path: disk, Serial: "BTYTEST"}},
+		Timeout: 180 * time.Second,
+	})
 	log := console.Tail(400)
-	if ctx.Err() != nil {
-		t.Fatalf("the VM did not finish within 180 s (%s); console:\n%s", accel, log)
-	}
-	if err != nil {
-		t.Fatalf("qemu: %v; console:\n%s", err, log)
-	}
 	var last time.Duration
 	for _, m := range []string{"bty-init: entered v", "bty-init: squashfs " + guestBase, "bty: entered v", "bty: auto-flash starting", "bty: download 100%", "bty: write 100%", "bty: flash complete; rebooting", "reboot: Restarting system"} {
 		i, at := console.Find(0, m)
@@ -129,7 +113,7 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 		last = at
 	}
 	t.Logf("%s: first bty: marker after %s, flash complete after %s, VM off after %s",
-		accel, markerAt(console, "bty: entered v"), markerAt(console, "bty: flash complete"), time.Since(console.Start).Round(time.Millisecond))
+		vm.Accel(qemu, kernel), markerAt(console, "bty: entered v"), markerAt(console, "bty: flash complete"), time.Since(console.Start).Round(time.Millisecond))
 	got, err := os.ReadFile(disk)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ package pxe_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -179,42 +178,26 @@ func (a api) do(method, path string, body []byte) []byte {
 // and returns its console.
 func boot(t *testing.T, logs, name, disk string) *vm.Console {
 	t.Helper()
-	qemu := testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
-	code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	vars := filepath.Join(t.TempDir(), "vars.fd")
-	b, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
-	testenv.Require(t, "OVMF (apt-get install ovmf)", err)
-	os.WriteFile(vars, b, 0o644)
-	accel := vm.Accel(qemu, runfile(t, "BTY_VMLINUZ"))
-	cpu := "max"
-	if accel == "kvm" {
-		cpu = "host"
+	if _, err := os.Stat("/usr/share/OVMF/OVMF_CODE_4M.fd"); err != nil {
+		testenv.Require(t, "OVMF (apt-get install ovmf)", err)
 	}
 	f, err := os.Create(filepath.Join(logs, name+"-serial.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	con := vm.NewConsole(f)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, qemu,
-		"-machine", "q35,accel="+accel, "-cpu", cpu, "-m", "1024", "-nographic", "-no-reboot",
-		"-drive", "if=pflash,format=raw,readonly=on,file="+code,
-		"-drive", "if=pflash,format=raw,file="+vars,
-		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac="+clientMAC+",romfile=",
-		"-device", "virtio-rng-pci",
-		"-drive", "file="+disk+",if=none,id=d0,format=raw", "-device", "virtio-blk-pci,drive=d0,serial=BTYTEST")
-	cmd.Stdout, cmd.Stderr = con, con
-	err = cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("%s: the VM did not finish in 150 s (%s); last console lines:\n%s", name, accel, con.Tail(100))
-	}
-	if err != nil {
-		t.Fatalf("%s: qemu: %v\n%s", name, err, con.Tail(100))
-	}
-	t.Logf("%s: QEMU (%s) ran %s", name, accel, time.Since(con.Start).Round(time.Millisecond))
+	con := vm.Run(t, name, vm.Options{
+		QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
+		OVMFCode: "/usr/share/OVMF/OVMF_CODE_4M.fd", OVMFVars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
+		ProbeKernel: runfile(t, "BTY_VMLINUZ"),
+		// romfile= drops QEMU's iPXE option ROM: the firmware's own PXE
+		// boots, as on real UEFI hardware.
+		NICs:    []vm.NIC{{Netdev: "tap,ifname=tap0,script=no,downscript=no", Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}},
+		Disks:   []vm.Disk{{Path: disk, Serial: "BTYTEST"}},
+		Timeout: 150 * time.Second,
+		Serial:  f,
+	})
+	t.Logf("%s: QEMU ran %s", name, time.Since(con.Start).Round(time.Millisecond))
 	return con
 }
 

@@ -126,10 +126,11 @@ func Download(file string) Stage {
 	return Stage{Name: file + "... ok", match: regexp.MustCompile(regexp.QuoteMeta(file) + `\S*\.\.\.[^\n]*\bok\b`)}
 }
 
-// TB is the part of testing.TB that Stages needs.
+// TB is the part of testing.TB that the harness needs.
 type TB interface {
 	Helper()
 	Fatalf(format string, args ...any)
+	TempDir() string
 }
 
 // Stages asserts that the stages appear in order and returns the timeline:

@@ -39,7 +39,8 @@ func TestDownloadStage(t *testing.T) {
 
 type fatal struct{ msg string }
 
-func (f *fatal) Helper() {}
+func (f *fatal) Helper()         {}
+func (f *fatal) TempDir() string { return "" }
 func (f *fatal) Fatalf(format string, args ...any) {
 	f.msg = fmt.Sprintf(format, args...)
 	panic(f)

@@ -1,36 +1,18 @@
 """Debian binary packages as Bazel repositories, pinned by sha256.
 
-The mirror is the one this machine's apt already uses (the first
-`.../debian` URI in /etc/apt/sources.list or sources.list.d), or
-BTY_DEBIAN_MIRROR when set, so no host is written into the repository.
+The mirror is the one this machine's apt already uses, or
+BTY_DEBIAN_MIRROR when set, as tools/debian/mirror.sh finds it, so no host
+is written into the repository.
 Downloads go through Bazel's repository cache, keyed by the sha256: once
 fetched, a package is never fetched again.
 """
 
 def _mirror(rctx):
-    override = rctx.os.environ.get("BTY_DEBIAN_MIRROR", "")
-    if override:
-        return override.rstrip("/")
-    files = ["/etc/apt/sources.list"]
-    sources_d = rctx.path("/etc/apt/sources.list.d")
-    if sources_d.exists:
-        files += [str(p) for p in sorted(sources_d.readdir(), key = str)]
-    for f in files:
-        if not rctx.path(f).exists:
-            continue
-        for line in rctx.read(f).splitlines():
-            words = [w for w in line.replace("\t", " ").strip().split(" ") if w]
-            if not words or words[0].startswith("#"):
-                continue
-            candidates = []
-            if words[0] == "deb":
-                candidates = [w for w in words[1:] if "://" in w][:1]
-            elif words[0] == "URIs:":
-                candidates = words[1:]
-            for uri in candidates:
-                if uri.rstrip("/").endswith("/debian"):
-                    return uri.rstrip("/")
-    fail("No Debian mirror found in /etc/apt/sources.list{,.d}. Set BTY_DEBIAN_MIRROR to a Debian mirror URL (the one ending in /debian).")
+    # One implementation for Bazel and tools/bazel: tools/debian/mirror.sh.
+    res = rctx.execute(["/bin/sh", str(rctx.path(Label("//tools/debian:mirror.sh")))])
+    if res.return_code != 0:
+        fail(res.stderr.strip())
+    return res.stdout.strip()
 
 def _debian_deb_impl(rctx):
     url = _mirror(rctx) + "/" + rctx.attr.filename

@@ -1,0 +1,123 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Options describe one VM run: an x86_64 q35 machine, booted either by
+// firmware (UEFI from OVMF) or directly from a kernel and initrd.
+type Options struct {
+	// QEMU is the qemu-system-x86_64 binary.
+	QEMU string
+	// MemoryMiB is the guest's memory; 0 means 1024.
+	MemoryMiB int
+	// OVMF boots the machine through UEFI firmware: the code image
+	// (read-only) and a private copy of the variables image are used.
+	OVMFCode, OVMFVars string
+	// Kernel, Initrd and Append boot a kernel directly (no firmware).
+	Kernel, Initrd, Append string
+	// NICs are the network devices: each a -netdev value and the
+	// -device value that uses it.
+	NICs []NIC
+	// Disks are raw virtio disks, each with a serial.
+	Disks []Disk
+	// Timeout is the VM's hard deadline; a test's own deadline, below
+	// Bazel's for the test's size.
+	Timeout time.Duration
+	// Serial, if set, also receives the serial console (a log file).
+	Serial io.Writer
+	// ProbeKernel is a kernel to probe KVM with (see Accel); Kernel if empty.
+	ProbeKernel string
+}
+
+// NIC is one network device.
+type NIC struct{ Netdev, Device string }
+
+// Disk is one raw virtio disk.
+type Disk struct{ Path, Serial string }
+
+// args is the QEMU command line for o, in a fixed order.
+func (o Options) args(t TB) []string {
+	accel := Accel(o.QEMU, firstNonEmpty(o.ProbeKernel, o.Kernel))
+	cpu := "max" // TCG's richest model
+	if accel == "kvm" {
+		cpu = "host"
+	}
+	mem := o.MemoryMiB
+	if mem == 0 {
+		mem = 1024
+	}
+	a := []string{"-machine", "q35,accel=" + accel, "-cpu", cpu, "-m", fmt.Sprint(mem), "-nographic", "-no-reboot"}
+	if o.OVMFCode != "" {
+		vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
+		b, err := os.ReadFile(o.OVMFVars)
+		if err != nil {
+			t.Fatalf("OVMF variables: %v", err)
+		}
+		if err := os.WriteFile(vars, b, 0o644); err != nil {
+			t.Fatalf("OVMF variables: %v", err)
+		}
+		a = append(a, "-drive", "if=pflash,format=raw,readonly=on,file="+o.OVMFCode, "-drive", "if=pflash,format=raw,file="+vars)
+	}
+	if o.Kernel != "" {
+		a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", o.Append)
+	}
+	for i, n := range o.NICs {
+		id := fmt.Sprintf("n%d", i)
+		a = append(a, "-netdev", n.Netdev+",id="+id, "-device", n.Device+",netdev="+id)
+	}
+	// Entropy for the guest: without it iPXE stalls seconds under TCG.
+	a = append(a, "-device", "virtio-rng-pci")
+	for i, d := range o.Disks {
+		id := fmt.Sprintf("d%d", i)
+		a = append(a, "-drive", "file="+d.Path+",if=none,id="+id+",format=raw", "-device", "virtio-blk-pci,drive="+id+",serial="+d.Serial)
+	}
+	return a
+}
+
+// Run boots the VM and waits until QEMU exits (the guest powers off or
+// reboots, with -no-reboot). On a timeout or a QEMU error the test fails
+// with the console's tail and the command line that reproduces the run.
+func Run(t TB, name string, o Options) *Console {
+	t.Helper()
+	args := o.args(t)
+	con := NewConsole(o.Serial)
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.QEMU, args...)
+	cmd.Stdout, cmd.Stderr = con, con
+	err := cmd.Run()
+	reproduce := func() string { return o.QEMU + " " + strings.Join(quote(args), " ") }
+	if ctx.Err() != nil {
+		t.Fatalf("%s: the VM did not finish in %s; last console lines:\n%s\nreproduce with:\n  %s", name, o.Timeout, con.Tail(100), reproduce())
+	}
+	if err != nil {
+		t.Fatalf("%s: qemu: %v\n%s\nreproduce with:\n  %s", name, err, con.Tail(100), reproduce())
+	}
+	return con
+}
+
+func quote(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t'\"$") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
