@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/bty-lab/bty/internal/testenv"
-	"github.com/bty-lab/bty/tools/wheel/check"
+	"github.com/bty-lab/bty/internal/wheelcheck"
 )
 
 func wheels(t *testing.T) map[string]string {
@@ -32,7 +32,7 @@ func TestValidator(t *testing.T) {
 	}
 	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
 	for arch, path := range wheels(t) {
-		w, err := check.Check(path)
+		w, err := wheelcheck.Check(path)
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(path), err)
 			continue

@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bty-lab/bty/tools/wheel/check"
+	"github.com/bty-lab/bty/internal/wheelcheck"
 )
 
 // Client talks to one index.
@@ -77,7 +77,7 @@ func (c *Client) release(ctx context.Context, version string) (bool, map[string]
 // Form builds the multipart upload of a wheel: the fields twine sends for
 // the core metadata, the digest, and the file.
 func Form(path string) (body []byte, contentType string, err error) {
-	w, err := check.Check(path)
+	w, err := wheelcheck.Check(path)
 	if err != nil {
 		return nil, "", err
 	}

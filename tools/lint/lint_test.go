@@ -371,3 +371,17 @@ func TestDesignSectionsResolve(t *testing.T) {
 		}
 	})
 }
+
+// The publisher depends on no build tool: release/ never imports tools/.
+func TestReleaseDoesNotImportTools(t *testing.T) {
+	root := workspace(t)
+	sources(t, root, func(rel string) {
+		if !strings.HasPrefix(rel, "release/") || !strings.HasSuffix(rel, ".go") {
+			return
+		}
+		b, _ := os.ReadFile(filepath.Join(root, rel))
+		if strings.Contains(string(b), `"github.com/bty-lab/bty/tools/`) {
+			t.Errorf("%s imports a package of tools/; move what both need to internal/", rel)
+		}
+	})
+}

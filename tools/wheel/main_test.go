@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bty-lab/bty/tools/wheel/check"
+	"github.com/bty-lab/bty/internal/wheelcheck"
 )
 
 const platform = "manylinux_2_17_x86_64.manylinux2014_x86_64.musllinux_1_1_x86_64"
@@ -35,7 +35,7 @@ func TestReproducibleAndValid(t *testing.T) {
 	if !bytes.Equal(ab, bb) {
 		t.Error("two builds of the same wheel differ")
 	}
-	w, err := check.Check(a)
+	w, err := wheelcheck.Check(a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +69,10 @@ func TestValidatorCatchesTampering(t *testing.T) {
 	zr.Close()
 	bad := filepath.Join(t.TempDir(), filepath.Base(good))
 	os.WriteFile(bad, buf.Bytes(), 0o644)
-	if _, err := check.Check(bad); err == nil || !strings.Contains(err.Error(), "RECORD entry") {
+	if _, err := wheelcheck.Check(bad); err == nil || !strings.Contains(err.Error(), "RECORD entry") {
 		t.Errorf("tampered wheel: %v", err)
 	}
-	if _, err := check.Check(filepath.Join(t.TempDir(), "not-a-wheel.zip")); err == nil {
+	if _, err := wheelcheck.Check(filepath.Join(t.TempDir(), "not-a-wheel.zip")); err == nil {
 		t.Error("a bad file name passed")
 	}
 }

@@ -1,7 +1,7 @@
-// Package check validates a wheel the way installers and PyPI read it: the
+// Package wheelcheck validates a wheel the way installers and PyPI read it: the
 // file name, the zip's members, RECORD's hashes and sizes, WHEEL's tags and
 // METADATA's required fields.
-package check
+package wheelcheck
 
 import (
 	"archive/zip"
