@@ -102,11 +102,8 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("pxe offer", "mac", addr, "action", d.Action.String())
 	switch d.Action {
-	case provision.BootFlasher:
-		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), s.netboot) })
-	case provision.BootInventory:
-		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), s.netboot) })
-	case provision.BootInteractive:
+	case provision.BootFlasher, provision.BootInventory, provision.BootInteractive:
+		// The live environment, its purpose named by the action.
 		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), s.netboot) })
 	case provision.BootRefused:
 		writeScript(w, func() ([]byte, error) { return pxescript.Local(addr.String(), d.Reason+", booting the local disk") })
