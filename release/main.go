@@ -23,12 +23,13 @@ import (
 
 func main() {
 	dryRun := flag.Bool("dry-run", false, "check everything and print the plan; write nothing remote")
+	tagOnly := flag.Bool("tag-only", false, "create and push the tag v<version> if missing, nothing else (CI, on a push to main)")
 	ver := flag.String("version", version.String(), "version to release")
 	config := flag.String("config", "", "release config (default: release/config.toml)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dryRun, *ver, *config); err != nil {
+	if err := run(ctx, *dryRun, *tagOnly, *ver, *config); err != nil {
 		fmt.Fprintln(os.Stderr, "publish:", err)
 		if errors.Is(err, plan.ErrPublished) {
 			os.Exit(3)
@@ -46,7 +47,7 @@ func runfile(rel string) string {
 	return rel
 }
 
-func run(ctx context.Context, dryRun bool, ver, configPath string) error {
+func run(ctx context.Context, dryRun, tagOnly bool, ver, configPath string) error {
 	if configPath == "" {
 		configPath = runfile(os.Getenv("BTY_RELEASE_CONFIG"))
 	}
@@ -68,7 +69,7 @@ func run(ctx context.Context, dryRun bool, ver, configPath string) error {
 		workspace = "."
 	}
 	return publish.Run(ctx, publish.Options{
-		Config: cfg, Version: ver, DryRun: dryRun, Report: report, Files: files,
+		Config: cfg, Version: ver, DryRun: dryRun, TagOnly: tagOnly, Report: report, Files: files,
 		Workspace: workspace, Env: os.Getenv, Out: os.Stdout,
 	})
 }

@@ -163,3 +163,52 @@ func (x *Index) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	}
 }
+
+// OIDC is GitHub Actions' ID token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL):
+// GET with "Authorization: bearer <request token>" and ?audience= answers
+// {"count": 1, "value": "<ID token>"}.
+type OIDC struct {
+	RequestToken string
+	IDToken      string
+	Audiences    []string // the audiences asked for, in order
+}
+
+func (o *OIDC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "bearer "+o.RequestToken {
+		http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
+		return
+	}
+	o.Audiences = append(o.Audiences, r.URL.Query().Get("audience"))
+	json.NewEncoder(w).Encode(map[string]any{"count": 1, "value": o.IDToken})
+}
+
+// Mint is PyPI's trusted-publishing exchange (POST /_/oidc/mint-token with
+// {"token": <ID token>}): a trusted, fresh ID token gets {"success": true,
+// "token": <upload token>}; others get 422 with PyPI's documented error
+// shape.
+type Mint struct {
+	Trusted map[string]string // ID token -> upload token
+	Expired map[string]bool
+}
+
+func (m *Mint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&in) != nil {
+		http.Error(w, `{"message":"Token request failed","errors":[{"code":"invalid-payload","description":"malformed request"}]}`, http.StatusUnprocessableEntity)
+		return
+	}
+	fail := func(code, desc string) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		json.NewEncoder(w).Encode(map[string]any{"message": "Token request failed", "errors": []map[string]string{{"code": code, "description": desc}}})
+	}
+	switch {
+	case m.Expired[in.Token]:
+		fail("invalid-payload", "Signature has expired")
+	case m.Trusted[in.Token] == "":
+		fail("invalid-publisher", "valid token, but no corresponding publisher (All lookup strategies exhausted)")
+	default:
+		json.NewEncoder(w).Encode(map[string]any{"success": true, "token": m.Trusted[in.Token]})
+	}
+}

@@ -30,9 +30,10 @@ type Config struct {
 		Insecure  bool   `toml:"insecure"`
 	} `toml:"registry"`
 	PyPI struct {
-		Project string `toml:"project"`
-		JSONAPI string `toml:"json_api"`
-		Upload  string `toml:"upload"`
+		Project   string `toml:"project"`
+		JSONAPI   string `toml:"json_api"`
+		Upload    string `toml:"upload"`
+		MintToken string `toml:"mint_token"`
 	} `toml:"pypi"`
 }
 
@@ -47,7 +48,7 @@ func LoadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("release config %s: unknown key %s", path, u[0])
 	}
 	for name, v := range map[string]string{"github.api": c.GitHub.API, "github.uploads": c.GitHub.Uploads, "github.repository": c.GitHub.Repository, "github.git_remote": c.GitHub.GitRemote,
-		"registry.host": c.Registry.Host, "registry.namespace": c.Registry.Namespace, "pypi.project": c.PyPI.Project, "pypi.json_api": c.PyPI.JSONAPI, "pypi.upload": c.PyPI.Upload} {
+		"registry.host": c.Registry.Host, "registry.namespace": c.Registry.Namespace, "pypi.project": c.PyPI.Project, "pypi.json_api": c.PyPI.JSONAPI, "pypi.upload": c.PyPI.Upload, "pypi.mint_token": c.PyPI.MintToken} {
 		if v == "" {
 			return c, fmt.Errorf("release config %s: %s is empty", path, name)
 		}

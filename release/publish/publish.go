@@ -34,9 +34,13 @@ import (
 
 // Options describe one run.
 type Options struct {
-	Config    plan.Config
-	Version   string
-	DryRun    bool
+	Config  plan.Config
+	Version string
+	DryRun  bool
+	// TagOnly runs the tag step alone (CI does it on each push to main, so
+	// the tag starts the release workflow); it needs only GITHUB_TOKEN and
+	// skips the PyPI check, which the tag's own run does first.
+	TagOnly   bool
 	Report    string   // //:verify's report
 	Files     []string // the artifacts to publish
 	Workspace string   // the git checkout to tag
@@ -80,7 +84,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	c := o.Config
 	// 1. Before anything else: PyPI must not have this version.
-	if err := plan.CheckPyPI(ctx, c, o.Version, &http.Client{Timeout: 15 * time.Second}); err != nil {
+	if o.TagOnly {
+		o.say("step 1: skipped (tag only; the release of the tag checks PyPI first)")
+	} else if err := plan.CheckPyPI(ctx, c, o.Version, &http.Client{Timeout: 15 * time.Second}); err != nil {
 		if errors.Is(err, plan.ErrPublished) || !o.DryRun {
 			return err
 		}
@@ -113,6 +119,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	steps := Steps(o, tagger, artifacts, manifest)
+	if o.TagOnly {
+		steps = steps[:1] // the tag
+	}
 	if o.DryRun {
 		o.say("release.toml:\n%s\nplan (steps 3-6, in order):", manifest)
 		for i, s := range steps {
@@ -123,14 +132,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Every credential is checked before the first remote write, so a
 	// missing one cannot leave a half-made release.
-	need := []string{"GITHUB_TOKEN", "PYPI_TOKEN"}
-	if !c.Registry.Insecure {
+	need := []string{"GITHUB_TOKEN"}
+	if !o.TagOnly && !c.Registry.Insecure {
 		need = append(need, "BTY_REGISTRY_TOKEN")
 	}
 	for _, k := range need {
 		if o.Env(k) == "" {
 			return fmt.Errorf("%s is not set; nothing was written", k)
 		}
+	}
+	if !o.TagOnly && o.Env("PYPI_TOKEN") == "" && (o.Env(pypi.EnvOIDCURL) == "" || o.Env(pypi.EnvOIDCToken) == "") {
+		return fmt.Errorf("PYPI_TOKEN is not set and %w; nothing was written", pypi.ErrNoOIDC)
 	}
 	log := func(f string, a ...any) { o.say("      "+f, a...) }
 	for i, s := range steps {
@@ -204,13 +216,27 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 			}})
 	}
 
+	// PyPI: PYPI_TOKEN, or else trusted publishing. The minted token lives
+	// minutes, so it is minted at the first upload, not up front.
 	py := &pypi.Client{Upload: c.PyPI.Upload, JSONAPI: c.PyPI.JSONAPI, Project: c.PyPI.Project, Token: o.Env("PYPI_TOKEN"), HTTP: o.HTTP}
+	how := "with PYPI_TOKEN"
+	if py.Token == "" {
+		how = "with a token minted at " + c.PyPI.MintToken + " from the job's OIDC token (trusted publishing)"
+	}
 	for _, a := range artifacts {
 		if !strings.HasSuffix(a.Name, ".whl") {
 			continue
 		}
-		steps = append(steps, Step{PhasePyPI, "wheel", a.Name, fmt.Sprintf("sha256 %s to %s, unless the index has it with the same hash", a.SHA256, c.PyPI.Upload),
+		steps = append(steps, Step{PhasePyPI, "wheel", a.Name, fmt.Sprintf("sha256 %s to %s %s, unless the index has it with the same hash", a.SHA256, c.PyPI.Upload, how),
 			func(ctx context.Context, log func(string, ...any)) error {
+				if py.Token == "" {
+					tok, err := pypi.MintToken(ctx, o.HTTP, c.PyPI.MintToken, o.Env)
+					if err != nil {
+						return err
+					}
+					py.Token = tok
+					log("minted a PyPI upload token by trusted publishing")
+				}
 				return py.UploadWheel(ctx, o.Version, a.Path, log)
 			}})
 	}

@@ -25,6 +25,9 @@ import (
 type world struct {
 	gh       *fakes.GitHub
 	index    *fakes.Index
+	oidc     *fakes.OIDC
+	mint     *fakes.Mint
+	oidcURL  string
 	registry string
 	bare     string
 	opts     Options
@@ -65,6 +68,12 @@ func setup(t *testing.T, files []string) *world {
 	ghs, pys := httptest.NewServer(w.gh), httptest.NewServer(w.index)
 	t.Cleanup(ghs.Close)
 	t.Cleanup(pys.Close)
+	w.oidc = &fakes.OIDC{RequestToken: "oidc-request-token", IDToken: "id-token-of-this-workflow"}
+	w.mint = &fakes.Mint{Trusted: map[string]string{"id-token-of-this-workflow": "pypi-token"}}
+	oidcs, mints := httptest.NewServer(w.oidc), httptest.NewServer(w.mint)
+	t.Cleanup(oidcs.Close)
+	t.Cleanup(mints.Close)
+	w.oidcURL = oidcs.URL + "/token"
 	w.registry = testenv.Registry(t)
 	w.bare = filepath.Join(t.TempDir(), "origin.git")
 	work := t.TempDir()
@@ -84,7 +93,7 @@ func setup(t *testing.T, files []string) *world {
 	var c plan.Config
 	c.GitHub.API, c.GitHub.Uploads, c.GitHub.Repository, c.GitHub.GitRemote = ghs.URL, ghs.URL, "bty-lab/bty", w.bare
 	c.Registry.Host, c.Registry.Namespace, c.Registry.Insecure = w.registry, "bty-lab", true
-	c.PyPI.Project, c.PyPI.JSONAPI, c.PyPI.Upload = "bty-lab", pys.URL+"/pypi", pys.URL+"/legacy/"
+	c.PyPI.Project, c.PyPI.JSONAPI, c.PyPI.Upload, c.PyPI.MintToken = "bty-lab", pys.URL+"/pypi", pys.URL+"/legacy/", mints.URL+"/_/oidc/mint-token"
 	env := map[string]string{"GITHUB_TOKEN": "gh-token", "PYPI_TOKEN": "pypi-token"}
 	w.opts = Options{Config: c, Version: "0.1.0", Report: reportPath, Files: files, Workspace: work,
 		Env: func(k string) string { return env[k] }, Out: w.out}
@@ -251,4 +260,60 @@ func TestRefusalsWriteNothing(t *testing.T) {
 		t.Errorf("missing credentials: %v", err)
 	}
 	w.nothingWritten(t)
+}
+
+// In GitHub Actions without PYPI_TOKEN, the wheels go up with a token
+// minted from the job's OIDC token (trusted publishing), which never shows;
+// an untrusted workflow stops at step 6, nothing uploaded to PyPI.
+func TestTrustedPublishing(t *testing.T) {
+	files := artifacts(t)
+	w := setup(t, files)
+	env := map[string]string{"GITHUB_TOKEN": "gh-token", "ACTIONS_ID_TOKEN_REQUEST_URL": w.oidcURL, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "oidc-request-token"}
+	w.opts.Env = func(k string) string { return env[k] }
+	w.oidc.IDToken = "id-token-of-another-workflow"
+	err := Run(context.Background(), w.opts)
+	if err == nil || !strings.Contains(err.Error(), "step 6") || !strings.Contains(err.Error(), "invalid-publisher") {
+		t.Fatalf("untrusted workflow: %v\n%s", err, w.out)
+	}
+	if len(w.index.Uploads) != 0 {
+		t.Errorf("wheels uploaded without a minted token: %v", w.index.Uploads)
+	}
+	w.oidc.IDToken = "id-token-of-this-workflow"
+	if err := Run(context.Background(), w.opts); err != nil {
+		t.Fatalf("trusted workflow: %v\n%s", err, w.out)
+	}
+	if len(w.index.Writes) == 0 || len(w.oidc.Audiences) == 0 || w.oidc.Audiences[0] != "pypi" {
+		t.Errorf("wheels %v, OIDC audiences %v", w.index.Writes, w.oidc.Audiences)
+	}
+	for _, secret := range []string{"oidc-request-token", "id-token-of-this-workflow", "pypi-token", "gh-token"} {
+		if strings.Contains(w.out.String(), secret) {
+			t.Errorf("the output shows %s", secret)
+		}
+	}
+	// Neither a PyPI token nor an OIDC environment: refused before any write.
+	w2 := setup(t, files)
+	w2.opts.Env = func(k string) string { return map[string]string{"GITHUB_TOKEN": "gh-token"}[k] }
+	if err := Run(context.Background(), w2.opts); err == nil || !strings.Contains(err.Error(), "no OIDC token available") {
+		t.Errorf("no PyPI credential: %v", err)
+	}
+	w2.nothingWritten(t)
+}
+
+// --tag-only pushes the tag and nothing else, with GITHUB_TOKEN alone.
+func TestTagOnly(t *testing.T) {
+	files := artifacts(t)
+	w := setup(t, files)
+	w.opts.TagOnly = true
+	w.opts.Env = func(k string) string { return map[string]string{"GITHUB_TOKEN": "gh-token"}[k] }
+	for range 2 { // the second run finds the tag and does nothing
+		if err := Run(context.Background(), w.opts); err != nil {
+			t.Fatalf("%v\n%s", err, w.out)
+		}
+	}
+	if tags := git(t, w.bare, "tag"); tags != "v0.1.0" {
+		t.Errorf("remote tags %q, want v0.1.0", tags)
+	}
+	if len(w.gh.Releases) != 0 || w.gh.Uploads != 0 || len(w.index.Uploads) != 0 {
+		t.Errorf("tag-only wrote more than the tag: %d releases, %d assets, %d wheels", len(w.gh.Releases), w.gh.Uploads, len(w.index.Uploads))
+	}
 }

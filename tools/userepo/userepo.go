@@ -1,5 +1,6 @@
 // Package userepo keeps MODULE.bazel's use_repo(go_deps, ...) in step with
-// go.mod: every direct requirement becomes a visible repository, except the
+// go.mod: every direct requirement and every module of a tool directive
+// becomes a visible repository, except the
 // Go modules that are Bazel modules themselves (rules_go, gazelle), which
 // go_deps does not generate.
 //
@@ -41,13 +42,23 @@ var bazelModules = map[string]bool{
 
 // Repos lists, sorted, the repositories go.mod's direct requirements need.
 func Repos(goMod []byte) ([]string, error) {
-	f, err := modfile.ParseLax("go.mod", goMod, nil)
+	f, err := modfile.Parse("go.mod", goMod, nil)
 	if err != nil {
 		return nil, fmt.Errorf("parsing go.mod: %w", err)
 	}
+	// go.mod's tool directives (actionlint, buildozer) are used by BUILD
+	// files too; their modules may be listed as indirect.
+	isTool := func(mod string) bool {
+		for _, tl := range f.Tool {
+			if tl.Path == mod || strings.HasPrefix(tl.Path, mod+"/") {
+				return true
+			}
+		}
+		return false
+	}
 	var repos []string
 	for _, r := range f.Require {
-		if !r.Indirect && !bazelModules[r.Mod.Path] {
+		if (!r.Indirect || isTool(r.Mod.Path)) && !bazelModules[r.Mod.Path] {
 			repos = append(repos, RepoName(r.Mod.Path))
 		}
 	}

@@ -33,6 +33,10 @@ require (
 )
 
 require github.com/spf13/pflag v1.0.9 // indirect
+
+require github.com/rhysd/actionlint v1.7.12 // indirect
+
+tool github.com/rhysd/actionlint/cmd/actionlint
 `
 
 // rules_go is a bazel_dep: go_deps makes no repository for it, so it is
@@ -48,6 +52,7 @@ use_repo(other, "keep_me")
 go_deps.from_file(go_mod = "//:go.mod")
 use_repo(
     go_deps,
+    "com_github_rhysd_actionlint",
     "com_github_spf13_cobra",
     "org_golang_x_tools",
 )
