@@ -417,3 +417,43 @@ func fullDiskChild(t *testing.T, dir string) {
 	}
 	t.Log("full disk answered 507")
 }
+
+// At most limits.max_connections connections are served at once; the next
+// client waits in the kernel's queue (no file descriptor of ours) until
+// one closes, instead of starving the server of descriptors.
+func TestConnectionCap(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.MaxConnections = 2
+	srv, err := New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ln, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := srv.HTTPServer("")
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	held := make([]net.Conn, 2)
+	for i := range held {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held[i] = c
+	}
+	client := &http.Client{Timeout: 500 * time.Millisecond}
+	if _, err := client.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+		t.Fatal("a third connection was served while two were held")
+	}
+	held[0].Close()
+	client.Timeout = 10 * time.Second
+	resp, err := client.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after a held connection closed: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
