@@ -152,7 +152,7 @@ func run(size int64, runs int, dir string) error {
 			if c.argv[0] == bty {
 				peakRSS = max(peakRSS, rss)
 			}
-			fmt.Printf("run %d %-12s %6.2fs  %7.1f MiB/s\n", i+1, c.name, d.Seconds(), float64(size)/d.Seconds()/(1<<20))
+			fmt.Printf("run %d %-12s %6.2fs  %7.1f MiB/s  peak RSS %6.1f MiB\n", i+1, c.name, d.Seconds(), float64(size)/d.Seconds()/(1<<20), float64(rss)/1024)
 		}
 	}
 	med := func(name string) time.Duration {
