@@ -41,32 +41,24 @@ func TestValidator(t *testing.T) {
 			t.Errorf("%s: %+v", filepath.Base(path), w)
 		}
 		// Each script is a static ELF binary for the wheel's platform.
-		zr, _ := zip.OpenReader(path)
-		for _, f := range zr.File {
-			if !strings.Contains(f.Name, ".data/scripts/") {
-				continue
-			}
-			r, _ := f.Open()
-			b, _ := io.ReadAll(r)
-			r.Close()
+		for name, b := range members(t, path, func(n string) bool { return strings.Contains(n, ".data/scripts/") }) {
 			tmp := filepath.Join(t.TempDir(), "bin")
 			os.WriteFile(tmp, b, 0o755)
 			e, err := elf.Open(tmp)
 			if err != nil {
-				t.Errorf("%s: %v", f.Name, err)
+				t.Errorf("%s: %v", name, err)
 				continue
 			}
 			if e.Machine != machines[arch] {
-				t.Errorf("%s in the %s wheel is for %v", f.Name, arch, e.Machine)
+				t.Errorf("%s in the %s wheel is for %v", name, arch, e.Machine)
 			}
 			for _, p := range e.Progs {
 				if p.Type == elf.PT_INTERP {
-					t.Errorf("%s is dynamically linked", f.Name)
+					t.Errorf("%s is dynamically linked", name)
 				}
 			}
 			e.Close()
 		}
-		zr.Close()
 	}
 }
 
@@ -78,17 +70,7 @@ func TestDescriptionIsForUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range wheels(t) {
-		zr, err := zip.OpenReader(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range zr.File {
-			if !strings.HasSuffix(f.Name, ".dist-info/METADATA") {
-				continue
-			}
-			r, _ := f.Open()
-			meta, _ := io.ReadAll(r)
-			r.Close()
+		for _, meta := range members(t, path, func(n string) bool { return strings.HasSuffix(n, ".dist-info/METADATA") }) {
 			_, desc, _ := strings.Cut(string(meta), "\n\n")
 			if desc != string(want) {
 				t.Errorf("%s: the long description is not dist/PYPI.md", filepath.Base(path))
@@ -99,7 +81,6 @@ func TestDescriptionIsForUsers(t *testing.T) {
 				}
 			}
 		}
-		zr.Close()
 	}
 }
 
@@ -134,4 +115,31 @@ func TestPipInstall(t *testing.T) {
 			t.Errorf("%v printed %q", argv, out)
 		}
 	}
+}
+
+// members returns the contents of the wheel's members whose names match.
+func members(t *testing.T, wheel string, match func(string) bool) map[string][]byte {
+	t.Helper()
+	zr, err := zip.OpenReader(wheel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	out := map[string][]byte{}
+	for _, f := range zr.File {
+		if !match(f.Name) {
+			continue
+		}
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f.Name] = b
+	}
+	return out
 }

@@ -313,12 +313,13 @@ func TestReadOnlyStateRefusedAtStart(t *testing.T) {
 	}
 }
 
-// Idle clients are disconnected: a connection that sends half a header, and
-// an upload that stalls (whose name is then free again).
-func TestIdleClientsDisconnected(t *testing.T) {
-	dir := t.TempDir()
-	cfg := testConfig(dir)
-	cfg.Limits.IdleSeconds = 1
+// listen serves a server, configured by edit, as bty-web's main does: its
+// own listener (with the connection cap) and http.Server (with the idle
+// limits).
+func listen(t *testing.T, edit func(*config.Config)) net.Listener {
+	t.Helper()
+	cfg := testConfig(t.TempDir())
+	edit(&cfg)
 	srv, err := New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -331,6 +332,13 @@ func TestIdleClientsDisconnected(t *testing.T) {
 	hs := srv.HTTPServer("")
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
+	return ln
+}
+
+// Idle clients are disconnected: a connection that sends half a header, and
+// an upload that stalls (whose name is then free again).
+func TestIdleClientsDisconnected(t *testing.T) {
+	ln := listen(t, func(c *config.Config) { c.Limits.IdleSeconds = 1 })
 	base := "http://" + ln.Addr().String()
 	c := testenv.Login(t, base, password)
 
@@ -422,20 +430,7 @@ func fullDiskChild(t *testing.T, dir string) {
 // client waits in the kernel's queue (no file descriptor of ours) until
 // one closes, instead of starving the server of descriptors.
 func TestConnectionCap(t *testing.T) {
-	cfg := testConfig(t.TempDir())
-	cfg.Limits.MaxConnections = 2
-	srv, err := New(context.Background(), cfg, "1.4.0", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ln, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := srv.HTTPServer("")
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
+	ln := listen(t, func(c *config.Config) { c.Limits.MaxConnections = 2 })
 	held := make([]net.Conn, 2)
 	for i := range held {
 		c, err := net.Dial("tcp", ln.Addr().String())
