@@ -452,3 +452,39 @@ func TestConnectionCap(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A download may take longer than the idle limit: only idling is cut.
+func TestSlowDownloadCompletes(t *testing.T) {
+	ln := listen(t, func(c *config.Config) {
+		c.Limits.IdleSeconds = 1
+		c.Limits.MaxBootBytes = 64 << 20
+	})
+	base := "http://" + ln.Addr().String()
+	c := testenv.Login(t, base, password)
+	// 32 MiB, more than loopback's socket buffers: the server writes for as
+	// long as the client reads.
+	data := strings.Repeat("0123456789abcdef", 2<<20)
+	req, _ := http.NewRequest("PUT", base+"/boot/big.bin", strings.NewReader(data))
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("upload: %v %v", err, resp)
+	}
+	resp, err := http.Get(base + "/boot/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := 0
+	buf := make([]byte, 1<<20)
+	start := time.Now()
+	for {
+		n, err := resp.Body.Read(buf)
+		got += n
+		if err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // a slow client: at most 10 MiB/s, over 3 s
+	}
+	if got != len(data) {
+		t.Errorf("got %d of %d bytes in %s", got, len(data), time.Since(start))
+	}
+}

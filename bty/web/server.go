@@ -247,9 +247,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A body must arrive without idling; uploads extend this as bytes
-		// arrive (see upload).
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.idle()))
+		// A request body must arrive without idling; uploads extend this as
+		// bytes arrive (see upload). Requests without a body get no read
+		// deadline: it would also fire under a long download (a slow PXE
+		// client fetching an image) and cancel the request's context.
+		if r.ContentLength != 0 {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.idle()))
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
