@@ -141,7 +141,8 @@ func newParallelXZ(br *bufio.Reader) *parallelXZ {
 func (p *parallelXZ) Read(b []byte) (int, error) {
 	for len(p.cur) == 0 {
 		if p.whole != nil {
-			bufs.Put(&p.whole)
+			done := p.whole
+			bufs.Put(&done)
 			p.whole = nil
 		}
 		if p.err != nil {
