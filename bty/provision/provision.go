@@ -14,6 +14,7 @@ package provision
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -203,15 +204,23 @@ func (s Status) Validate() error {
 	return nil
 }
 
+// ErrNotFlashing refuses a flasher's report for a machine in a flash mode
+// that is not flashing now.
+var ErrNotFlashing = errors.New("not flashing now (its live kernel was not fetched since the last report)")
+
 // Report applies a flasher's report. A success marks the disk flashed; a
-// failure changes nothing, so the next boot flashes again. bty-web takes a
-// report for a flash mode only while the machine is armed and not flashed
-// (it really booted the flasher), since PXE clients carry no credentials.
-func (m Machine) Report(s Status) Machine {
+// failure changes nothing, so the next boot flashes again. In a flash mode a
+// report counts only while the machine is armed and not yet flashed (it
+// really booted the flasher): PXE clients carry no credentials, so anyone
+// else's "done" must not end a machine's flashing.
+func (m Machine) Report(s Status) (Machine, error) {
+	if m.IsFlashMode() && !(m.Armed && !m.Flashed) {
+		return m, ErrNotFlashing
+	}
 	if s.Status == "done" && m.IsFlashMode() {
 		m.Armed, m.Flashed = true, true
 	}
-	return m
+	return m, nil
 }
 
 // Settings are the fields an operator sets (PUT /machines/{mac}).

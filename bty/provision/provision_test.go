@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -112,6 +113,35 @@ func TestDecideRefusals(t *testing.T) {
 			if d.Action != BootRefused || !strings.Contains(d.Reason, tc.why) || d.Plan.Mode != PlanExit || d.Next.Armed != m.Armed {
 				t.Errorf("%s ref %q serial %q: %+v", mode, tc.ref, tc.serial, d)
 			}
+		}
+	}
+}
+
+// A flasher's report counts in a flash mode only while the machine is armed
+// and not yet flashed; other modes take it as it comes.
+func TestReport(t *testing.T) {
+	done, failed := Status{Status: "done"}, Status{Status: "failed"}
+	for _, tc := range []struct {
+		mode           Mode
+		armed, flashed bool
+		st             Status
+		want           string // next armed+flashed bits, or "refused"
+	}{
+		{ModeFlashOnce, true, false, done, "11"},
+		{ModeFlashOnce, true, false, failed, "10"},
+		{ModeFlashOnce, false, false, done, "refused"},
+		{ModeFlashOnce, true, true, done, "refused"},
+		{ModeFlashAlways, true, false, done, "11"},
+		{ModeFlashAlways, false, false, failed, "refused"},
+		{ModeInventory, false, false, done, "00"},
+	} {
+		next, err := Machine{BootMode: tc.mode, Armed: tc.armed, Flashed: tc.flashed}.Report(tc.st)
+		got := bit(next.Armed) + bit(next.Flashed)
+		if errors.Is(err, ErrNotFlashing) {
+			got = "refused"
+		}
+		if got != tc.want {
+			t.Errorf("%s armed %v flashed %v, %s: got %s, want %s", tc.mode, tc.armed, tc.flashed, tc.st.Status, got, tc.want)
 		}
 	}
 }

@@ -189,15 +189,18 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 }
 
 // report applies fn to a known machine as one transaction with its event.
-func (s *Server) report(w http.ResponseWriter, r *http.Request, addr mac.Addr, kind string, detail any, fn func(provision.Machine) provision.Machine) {
+func (s *Server) report(r *http.Request, addr mac.Addr, kind string, detail any, fn func(provision.Machine) (provision.Machine, error)) error {
 	_, err := s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
 		if !exists {
 			return state.Change{}, state.ErrNotFound
 		}
-		next := fn(m)
+		next, err := fn(m)
+		if err != nil {
+			return state.Change{}, err
+		}
 		return state.Change{Machine: &next, Kind: kind, Detail: detail}, nil
 	})
-	writeNoContent(w, err, addr)
+	return err
 }
 
 // writeNoContent answers a change to machine addr: 204, or 404 for an
@@ -229,29 +232,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	remote := clientAddr(r)
 	s.log.Info("flash status", "mac", addr, "status", st.Status, "reason", st.Reason, "remote", remote)
 	detail := map[string]string{"status": st.Status, "reason": st.Reason, "remote": remote}
-	_, err := s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
-		if !exists {
-			return state.Change{}, state.ErrNotFound
-		}
-		// PXE clients carry no credentials, so a report counts only while
-		// the machine is really flashing: it fetched the live kernel
-		// (armed) and has not reported success yet. Anyone else's "done"
-		// must not end a machine's flashing.
-		if m.IsFlashMode() && !(m.Armed && !m.Flashed) {
-			return state.Change{}, errNotFlashing
-		}
-		next := m.Report(st)
-		return state.Change{Machine: &next, Kind: "flash." + st.Status, Detail: detail}, nil
-	})
-	if errors.Is(err, errNotFlashing) {
+	err := s.report(r, addr, "flash."+st.Status, detail, func(m provision.Machine) (provision.Machine, error) { return m.Report(st) })
+	if errors.Is(err, provision.ErrNotFlashing) {
 		s.store.Log(r.Context(), "flash.status_refused", addr, remote, detail)
-		writeError(w, http.StatusConflict, "%s is not flashing now (its live kernel was not fetched since the last report); status refused", addr)
+		writeError(w, http.StatusConflict, "%s is %v; status refused", addr, err)
 		return
 	}
 	writeNoContent(w, err, addr)
 }
-
-var errNotFlashing = errors.New("not flashing")
 
 // The inventory route is open, so what it stores is bounded: at most
 // maxInventoryDisks disks, the fields of provision.InventoryDisk only, each
@@ -291,8 +279,9 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body, _ := json.Marshal(kept)
-	s.report(w, r, addr, "inventory", map[string]int{"disks": len(inv.Disks)}, func(m provision.Machine) provision.Machine {
+	err := s.report(r, addr, "inventory", map[string]int{"disks": len(inv.Disks)}, func(m provision.Machine) (provision.Machine, error) {
 		m.Inventory, m.Inventoried = body, true
-		return m
+		return m, nil
 	})
+	writeNoContent(w, err, addr)
 }
