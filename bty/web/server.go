@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/bty-lab/bty/bty/auth"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/mac"
@@ -199,7 +201,7 @@ func (s *Server) Listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return limitListener(ln, int(s.cfg.Limits.MaxConnections)), nil
+	return netutil.LimitListener(ln, int(s.cfg.Limits.MaxConnections)), nil
 }
 
 func (s *Server) idle() time.Duration { return time.Duration(s.cfg.Limits.IdleSeconds) * time.Second }
