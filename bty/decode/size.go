@@ -34,7 +34,7 @@ func DecodedSize(f catalog.Format, tail func(n int64) ([]byte, error)) int64 {
 // xzIndexSize sums the uncompressed sizes in the index of the last xz
 // stream (xz-file-format 1.2, sections 2.1.2 and 4), or returns -1.
 func xzIndexSize(tail func(n int64) ([]byte, error)) int64 {
-	const footerLen = 12
+	const footerLen = xzHeaderLen
 	b, err := tail(4096)
 	if err != nil {
 		return -1
@@ -49,10 +49,10 @@ func xzIndexSize(tail func(n int64) ([]byte, error)) int64 {
 		return -1
 	}
 	footer := b[len(b)-footerLen:]
-	if crc32.ChecksumIEEE(footer[4:10]) != binary.LittleEndian.Uint32(footer[:4]) {
+	indexLen := (int64(binary.LittleEndian.Uint32(footer[4:8])) + 1) * 4
+	if !bytes.Equal(footer, xzFooter(int(indexLen), footer[8:10])) {
 		return -1
 	}
-	indexLen := (int64(binary.LittleEndian.Uint32(footer[4:8])) + 1) * 4
 	if indexLen > 16<<20 {
 		return -1
 	}

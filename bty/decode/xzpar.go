@@ -219,8 +219,7 @@ func splitXZ(br *bufio.Reader, submit func(xzJob) bool) error {
 		}
 		flags := header[6:8]
 		checkSize := xzCheckSize(flags)
-		type record struct{ unpadded, unpacked int64 }
-		var records []record
+		var records []xzRecord
 		for {
 			size, err := br.Peek(1)
 			if err != nil {
@@ -253,34 +252,24 @@ func splitXZ(br *bufio.Reader, submit func(xzJob) bool) error {
 			if !submit(xzJob{stream: stream, unpacked: h.unpacked, index: block, res: make(chan xzResult, 1)}) {
 				return nil
 			}
-			records = append(records, record{unpadded, h.unpacked})
+			records = append(records, xzRecord{unpadded, h.unpacked})
 			block++
 		}
-		// The index must list exactly the blocks seen.
-		var want bytes.Buffer
-		want.WriteByte(0)
-		want.Write(xzUvarint(uint64(len(records))))
-		for _, r := range records {
-			want.Write(xzUvarint(uint64(r.unpadded)))
-			want.Write(xzUvarint(uint64(r.unpacked)))
-		}
-		for want.Len()%4 != 0 {
-			want.WriteByte(0)
-		}
-		index := make([]byte, want.Len()+4)
+		// The index must list exactly the blocks seen, and the footer must
+		// match it: both are compared with their encodings.
+		want := xzIndex(records)
+		index := make([]byte, len(want))
 		if _, err := io.ReadFull(br, index); err != nil {
 			return fmt.Errorf("xz: index: %w", io.ErrUnexpectedEOF)
 		}
-		if !bytes.Equal(index[:want.Len()], want.Bytes()) || crc32.ChecksumIEEE(index[:want.Len()]) != binary.LittleEndian.Uint32(index[want.Len():]) {
+		if !bytes.Equal(index, want) {
 			return errors.New("xz: the index does not match the blocks")
 		}
 		footer := make([]byte, xzHeaderLen)
 		if _, err := io.ReadFull(br, footer); err != nil {
 			return fmt.Errorf("xz: stream footer: %w", io.ErrUnexpectedEOF)
 		}
-		if !bytes.Equal(footer[10:], []byte("YZ")) || !bytes.Equal(footer[8:10], flags) ||
-			binary.LittleEndian.Uint32(footer[4:8]) != uint32(len(index)/4-1) ||
-			crc32.ChecksumIEEE(footer[4:10]) != binary.LittleEndian.Uint32(footer[:4]) {
+		if !bytes.Equal(footer, xzFooter(len(index), flags)) {
 			return errors.New("xz: bad stream footer")
 		}
 		// Stream padding (zeros, a multiple of four), then another stream or
@@ -313,29 +302,44 @@ func splitXZ(br *bufio.Reader, submit func(xzJob) bool) error {
 // footer. It returns the whole frame and, inside it, the space for the
 // block's data, padding and check (bodyLen bytes), for the caller to fill.
 func frameXZBlock(header, hb []byte, bodyLen, unpadded, unpacked int64) (stream, body []byte) {
-	var index bytes.Buffer
-	index.WriteByte(0)
-	index.Write(xzUvarint(1))
-	index.Write(xzUvarint(uint64(unpadded)))
-	index.Write(xzUvarint(uint64(unpacked)))
-	for index.Len()%4 != 0 {
-		index.WriteByte(0)
-	}
-	binary.Write(&index, binary.LittleEndian, crc32.ChecksumIEEE(index.Bytes()))
-	footer := make([]byte, xzHeaderLen)
-	binary.LittleEndian.PutUint32(footer[4:8], uint32(index.Len()/4-1))
-	copy(footer[8:10], header[6:8])
-	copy(footer[10:], "YZ")
-	binary.LittleEndian.PutUint32(footer[:4], crc32.ChecksumIEEE(footer[4:10]))
-
-	start := len(header) + len(hb)
-	stream = make([]byte, int64(start)+bodyLen+int64(index.Len())+xzHeaderLen)
+	index := xzIndex([]xzRecord{{unpadded, unpacked}})
+	footer := xzFooter(len(index), header[6:8])
+	start := int64(len(header) + len(hb))
+	stream = make([]byte, start+bodyLen+int64(len(index)+len(footer)))
 	copy(stream, header)
 	copy(stream[len(header):], hb)
-	rest := stream[int64(start)+bodyLen:]
-	copy(rest, index.Bytes())
-	copy(rest[index.Len():], footer)
-	return stream, stream[start : int64(start)+bodyLen]
+	copy(stream[start+bodyLen:], index)
+	copy(stream[start+bodyLen+int64(len(index)):], footer)
+	return stream, stream[start : start+bodyLen]
+}
+
+// xzRecord is one block's entry in an xz index.
+type xzRecord struct{ unpadded, unpacked int64 }
+
+// xzIndex encodes an index (xz-file-format 1.2, section 4): indicator,
+// record count, records, padding to four bytes, CRC32.
+func xzIndex(records []xzRecord) []byte {
+	b := []byte{0}
+	b = append(b, xzUvarint(uint64(len(records)))...)
+	for _, r := range records {
+		b = append(b, xzUvarint(uint64(r.unpadded))...)
+		b = append(b, xzUvarint(uint64(r.unpacked))...)
+	}
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+}
+
+// xzFooter encodes a stream footer (section 2.1.2) for an index of indexLen
+// bytes and the stream flags.
+func xzFooter(indexLen int, flags []byte) []byte {
+	f := make([]byte, xzHeaderLen)
+	binary.LittleEndian.PutUint32(f[4:8], uint32(indexLen/4-1))
+	copy(f[8:10], flags)
+	copy(f[10:], "YZ")
+	binary.LittleEndian.PutUint32(f[:4], crc32.ChecksumIEEE(f[4:10]))
+	return f
 }
 
 func xzUvarint(v uint64) []byte {
