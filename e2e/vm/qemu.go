@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -45,16 +46,12 @@ type Disk struct{ Path, Serial string }
 
 // args is the QEMU command line for o, in a fixed order.
 func (o Options) args(t TB) []string {
-	accel := Accel(o.QEMU, firstNonEmpty(o.ProbeKernel, o.Kernel))
+	accel := Accel(o.QEMU, cmp.Or(o.ProbeKernel, o.Kernel))
 	cpu := "max" // TCG's richest model
 	if accel == "kvm" {
 		cpu = "host"
 	}
-	mem := o.MemoryMiB
-	if mem == 0 {
-		mem = 1024
-	}
-	a := []string{"-machine", "q35,accel=" + accel, "-cpu", cpu, "-m", fmt.Sprint(mem), "-nographic", "-no-reboot"}
+	a := []string{"-machine", "q35,accel=" + accel, "-cpu", cpu, "-m", fmt.Sprint(cmp.Or(o.MemoryMiB, 1024)), "-nographic", "-no-reboot"}
 	if o.OVMFCode != "" {
 		vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
 		b, err := os.ReadFile(o.OVMFVars)
@@ -113,11 +110,4 @@ func quote(args []string) []string {
 		out[i] = a
 	}
 	return out
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -13,6 +13,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -191,7 +192,7 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 
 	var auth authn.Authenticator = authn.Anonymous
 	if tok := o.Env("BTY_REGISTRY_TOKEN"); tok != "" {
-		auth = &authn.Basic{Username: firstNonEmpty(o.Env("BTY_REGISTRY_USERNAME"), "bty"), Password: tok}
+		auth = &authn.Basic{Username: cmp.Or(o.Env("BTY_REGISTRY_USERNAME"), "bty"), Password: tok}
 	}
 	for _, a := range artifacts {
 		image, ok := strings.CutSuffix(a.Name, ".tar")
@@ -241,11 +242,4 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 			}})
 	}
 	return steps
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
