@@ -121,19 +121,6 @@ func NewLimiter(max int, window time.Duration) *Limiter {
 	return &Limiter{Max: max, Window: window, Now: time.Now, failures: map[string][]time.Time{}}
 }
 
-// Allow reports whether addr may try to log in now, and if not, how long
-// until it may.
-func (l *Limiter) Allow(addr string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.Now()
-	recent := l.prune(addr, now)
-	if len(recent) < l.Max {
-		return true, 0
-	}
-	return false, recent[0].Add(l.Window).Sub(now)
-}
-
 // Reserve counts a login attempt from addr as failed before its password is
 // checked, and reports whether addr may try now (if not, how long until it
 // may). Counting first means parallel guesses cannot all pass the check
@@ -157,13 +144,6 @@ func (l *Limiter) Release(addr string) {
 	if f := l.failures[addr]; len(f) > 0 {
 		l.failures[addr] = f[:len(f)-1]
 	}
-}
-
-// Fail records a failed login from addr.
-func (l *Limiter) Fail(addr string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.record(addr, l.Now())
 }
 
 func (l *Limiter) record(addr string, now time.Time) {

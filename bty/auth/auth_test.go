@@ -62,20 +62,26 @@ func TestLimiter(t *testing.T) {
 	l := NewLimiter(3, time.Minute)
 	l.Now = func() time.Time { return now }
 	for range 3 {
-		if ok, _ := l.Allow("10.0.0.1"); !ok {
+		if ok, _ := l.Reserve("10.0.0.1"); !ok {
 			t.Fatal("blocked too early")
 		}
-		l.Fail("10.0.0.1")
 	}
-	ok, wait := l.Allow("10.0.0.1")
+	ok, wait := l.Reserve("10.0.0.1")
 	if ok || wait != time.Minute {
 		t.Errorf("after 3 failures: ok=%v wait=%v", ok, wait)
 	}
-	if ok, _ := l.Allow("10.0.0.2"); !ok {
+	if ok, _ := l.Reserve("10.0.0.2"); !ok {
 		t.Error("another address blocked")
 	}
 	now = now.Add(time.Minute)
-	if ok, _ := l.Allow("10.0.0.1"); !ok {
+	if ok, _ := l.Reserve("10.0.0.1"); !ok {
 		t.Error("still blocked after the window")
+	}
+	// A success gives its reservation back: logins never lock out.
+	for range 10 {
+		if ok, _ := l.Reserve("10.0.0.3"); !ok {
+			t.Fatal("successful logins were counted as failures")
+		}
+		l.Release("10.0.0.3")
 	}
 }
