@@ -1,0 +1,229 @@
+// Command iso builds bty's USB live medium: one file that is an ISO 9660
+// image with an El Torito UEFI boot entry (for CDs and virtual drives) and
+// at the same time a GPT disk image (for `dd` to a stick, and Ventoy),
+// holding:
+//
+//   - an EFI system partition (FAT16) with systemd-boot as the removable
+//     media boot loader, its loader entry, and the kernel and initrd;
+//   - the ISO 9660 tree: /live/ with the same kernel and initrd (the very
+//     same sectors as on the ESP) and the squashfs;
+//   - an appended exFAT partition, BTY_IMAGES, for the operator's images,
+//     which bty-init grows to the end of the stick on first boot.
+//
+// Usage:
+//
+//	iso -out X.iso -kernel vmlinuz -initrd initrd -squashfs live.squashfs \
+//	    -loader systemd-bootx64.efi -version 1.2.3 -cmdline "console=..."
+//
+// Every byte is a function of the inputs and SOURCE_DATE_EPOCH: dates,
+// volume serials and GUIDs are derived, never read from the clock or drawn
+// at random.
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/bty-lab/bty/bty/exfat"
+	"github.com/bty-lab/bty/bty/gpt"
+	"github.com/bty-lab/bty/bty/stick"
+)
+
+// Sectors of the ISO 9660 metadata, in order after the system area (0-15)
+// and the descriptors (16-18).
+const (
+	catalogSector = 19
+	pathLSector   = 20
+	pathMSector   = 21
+	rootSector    = 22
+	liveSector    = 23
+	espSector     = 24
+)
+
+// mib is the alignment of BTY_IMAGES: flash media erase in such blocks.
+const mib = 1 << 20
+
+type config struct {
+	Out, Kernel, Initrd, Squashfs, Loader string
+	Version, Cmdline                      string
+	ImagesSize                            int64
+	Epoch                                 time.Time
+}
+
+func main() {
+	var c config
+	var imagesMiB int64
+	flag.StringVar(&c.Out, "out", "", "the image to write")
+	flag.StringVar(&c.Kernel, "kernel", "", "the kernel (an EFI-stub bzImage)")
+	flag.StringVar(&c.Initrd, "initrd", "", "the initrd")
+	flag.StringVar(&c.Squashfs, "squashfs", "", "the live squashfs")
+	flag.StringVar(&c.Loader, "loader", "", "the EFI boot loader (systemd-boot's systemd-bootx64.efi)")
+	flag.StringVar(&c.Version, "version", "", "bty's version, for the volume id and the boot entry")
+	flag.StringVar(&c.Cmdline, "cmdline", "", "the kernel command line")
+	flag.Int64Var(&imagesMiB, "images-mib", 32, "the size of the BTY_IMAGES partition in MiB")
+	flag.Parse()
+	c.ImagesSize = imagesMiB * mib
+	epoch, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "iso: SOURCE_DATE_EPOCH must be set to the build's time in seconds")
+		os.Exit(2)
+	}
+	c.Epoch = time.Unix(epoch, 0).UTC()
+	if err := build(c); err != nil {
+		fmt.Fprintf(os.Stderr, "iso: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func build(c config) error {
+	for name, v := range map[string]string{"-out": c.Out, "-kernel": c.Kernel, "-initrd": c.Initrd,
+		"-squashfs": c.Squashfs, "-loader": c.Loader, "-version": c.Version} {
+		if v == "" {
+			return fmt.Errorf("%s is required", name)
+		}
+	}
+	if c.ImagesSize < exfat.MinSize {
+		return fmt.Errorf("-images-mib: BTY_IMAGES needs at least %d MiB", exfat.MinSize/mib)
+	}
+	read := func(p string) ([]byte, error) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading %w", err)
+		}
+		return b, nil
+	}
+	kernel, err := read(c.Kernel)
+	if err != nil {
+		return err
+	}
+	initrd, err := read(c.Initrd)
+	if err != nil {
+		return err
+	}
+	loader, err := read(c.Loader)
+	if err != nil {
+		return err
+	}
+	sq, err := os.Open(c.Squashfs)
+	if err != nil {
+		return fmt.Errorf("reading %w", err)
+	}
+	defer sq.Close()
+	sqInfo, err := sq.Stat()
+	if err != nil {
+		return err
+	}
+
+	seed := func(what string) []byte {
+		h := sha256.Sum256(fmt.Appendf(nil, "bty-usbboot %s %d %s", c.Version, c.Epoch.Unix(), what))
+		return h[:]
+	}
+	entry := fmt.Sprintf("title bty v%s\nlinux /%s\ninitrd /%s\noptions %s\n", c.Version, stick.Kernel, stick.Initrd, c.Cmdline)
+	esp, err := buildESP([]espFile{
+		{Path: "EFI/BOOT/BOOTX64.EFI", Data: loader},
+		// No menu, no editing: the stick boots straight into bty.
+		{Path: "loader/loader.conf", Data: []byte("timeout 0\neditor no\ndefault bty.conf\n")},
+		{Path: "loader/entries/bty.conf", Data: []byte(entry)},
+		{Path: stick.Kernel, Data: kernel},
+		{Path: stick.Initrd, Data: initrd},
+	}, "BTY-EFI", binary.LittleEndian.Uint32(seed("esp serial")), c.Epoch)
+	if err != nil {
+		return err
+	}
+	espSectors := uint32(sectors(int64(len(esp.Image))))
+	if espSectors*4 > 0xFFFF {
+		return fmt.Errorf("the EFI system partition is %d MiB; El Torito can describe at most 32 MiB", len(esp.Image)>>20)
+	}
+	sqSector := espSector + espSectors
+	isoEnd := sqSector + uint32(sectors(sqInfo.Size()))
+	imagesAt := roundUp(int64(isoEnd)*isoSector, mib)
+	imagesEnd := imagesAt + c.ImagesSize
+	size := roundUp(imagesEnd+gpt.ReservedSectors*gpt.SectorSize, isoSector)
+
+	tmp := c.Out + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	defer out.Close()
+	if err := out.Truncate(size); err != nil {
+		return err
+	}
+	put := func(sector uint32, data []byte) error {
+		_, err := out.WriteAt(data, int64(sector)*isoSector)
+		return err
+	}
+	if err := put(espSector, esp.Image); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.NewOffsetWriter(out, int64(sqSector)*isoSector), sq); err != nil {
+		return fmt.Errorf("copying the squashfs: %w", err)
+	}
+	inESP := func(p string) uint32 { return espSector + uint32(esp.Offsets[p]/isoSector) }
+	err = writeISO9660(put, isoVolume{
+		VolumeID:    stick.VolumeID(c.Version),
+		Application: "BTY " + c.Version,
+		Created:     c.Epoch,
+		Sectors:     isoEnd,
+		Catalog:     catalogSector,
+		BootImage:   espSector,
+		BootSectors: uint16(espSectors * 4),
+		PathL:       pathLSector,
+		PathM:       pathMSector,
+		Root:        rootSector,
+		Dirs: []isoDir{{Name: "LIVE", Extent: liveSector, Files: []isoFile{
+			{Name: "BTY.SQUASHFS", Extent: sqSector, Size: uint32(sqInfo.Size())},
+			{Name: "INITRD", Extent: inESP(stick.Initrd), Size: uint32(len(initrd))},
+			{Name: "VMLINUZ", Extent: inESP(stick.Kernel), Size: uint32(len(kernel))},
+		}}},
+	})
+	if err != nil {
+		return fmt.Errorf("writing the ISO 9660 tree: %w", err)
+	}
+
+	disk := uint64(size) / gpt.SectorSize
+	err = gpt.Write(out, disk, gpt.Table{
+		DiskGUID: guid(seed("disk")),
+		Partitions: []gpt.Partition{
+			{Type: gpt.TypeEFISystem, GUID: guid(seed("esp")), Name: "EFI system partition",
+				First: espSector * 4, Last: uint64(espSector+espSectors)*4 - 1},
+			{Type: gpt.TypeBasicData, GUID: guid(seed("images")), Name: stick.ImagesLabel,
+				First: uint64(imagesAt) / gpt.SectorSize, Last: uint64(imagesEnd)/gpt.SectorSize - 1},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("writing the partition table: %w", err)
+	}
+	err = exfat.Format(io.NewOffsetWriter(out, imagesAt), c.ImagesSize, exfat.Options{
+		Label:           stick.ImagesLabel,
+		Serial:          binary.LittleEndian.Uint32(seed("images serial")),
+		PartitionOffset: uint64(imagesAt) / gpt.SectorSize,
+	})
+	if err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.Out)
+}
+
+// guid makes a version-4-shaped GUID from derived bytes.
+func guid(b []byte) gpt.GUID {
+	var g gpt.GUID
+	copy(g[:], b)
+	g[7] = g[7]&0x0F | 0x40 // version 4 (byte 7 on disk: the third field is little-endian)
+	g[8] = g[8]&0x3F | 0x80 // RFC 4122 variant
+	return g
+}
+
+func sectors(n int64) int64 { return (n + isoSector - 1) / isoSector }
+
+func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
