@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -75,6 +76,15 @@ func TestImages(t *testing.T) {
 	}
 	if strings.Contains(out, "notes.txt") {
 		t.Errorf("non-image listed:\n%s", out)
+	}
+	write(t, filepath.Join(dir, "catalog.toml"), "version = 1\n[[images]]\nname = \"remote\"\nsrc = \"https://example.invalid/r.img.xz\"\nsize_bytes = 2048\n")
+	out, _, code = run(t, "images", dir)
+	if code != 0 || !regexp.MustCompile(`(?m)^CATALOG ENTRY \(catalog.toml, needs the network\).*\n^remote\s+img.xz\s+2.0 KiB\s+https://example.invalid/r.img.xz$`).MatchString(out) {
+		t.Errorf("catalog entry not listed apart (exit %d):\n%s", code, out)
+	}
+	write(t, filepath.Join(dir, "catalog.toml"), "version = 2\n")
+	if _, errOut, code := run(t, "images", dir); code != ExitRefused || !strings.Contains(errOut, "catalog.toml") {
+		t.Errorf("bad catalog: exit %d, %q", code, errOut)
 	}
 	if _, _, code := run(t, "images", filepath.Join(dir, "missing")); code != ExitRefused {
 		t.Errorf("missing dir: exit %d", code)

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,7 +26,8 @@ func newImagesCommand() *cobra.Command {
 		Use:   "images [DIR]",
 		Short: "list the images in an image root (default " + DefaultImageRoot + ")",
 		Long: `images lists the disk images in DIR with their format, size and the
-sha256 from a NAME.sha256 sidecar file, if one exists.`,
+sha256 from a NAME.sha256 sidecar file, if one exists; then the entries of
+DIR/catalog.toml, if there is one, apart: they are fetched over the network.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := DefaultImageRoot
@@ -64,7 +67,29 @@ sha256 from a NAME.sha256 sidecar file, if one exists.`,
 			if n == 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "no images in %s (names must end in .img, .img.gz, .img.zst, .img.xz, .img.bz2 or .qcow2)\n", dir)
 			}
-			return nil
+			return listCatalog(cmd, filepath.Join(dir, "catalog.toml"))
 		},
 	}
+}
+
+// listCatalog lists the entries of the catalog file at path, if it exists.
+// Every entry's source is http(s):// or oras://, so each needs the network.
+func listCatalog(cmd *cobra.Command, path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	c, err := catalog.Load(path)
+	if err != nil {
+		return refused(err)
+	}
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "\nCATALOG ENTRY (%s, needs the network)\tFORMAT\tSIZE\tSOURCE\n", filepath.Base(path))
+	for _, img := range c.Images {
+		size := "-"
+		if img.SizeBytes > 0 {
+			size = progress.Bytes(img.SizeBytes)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", img.Name, img.Format, size, img.Src)
+	}
+	return w.Flush()
 }

@@ -35,12 +35,32 @@ func Available() error {
 // Attach binds backing to a free loop device. With partscan the kernel reads
 // its partition table and creates /dev/loopNpM nodes.
 func Attach(backing string, partscan bool) (*Device, error) {
+	return AttachWith(backing, Options{Partscan: partscan})
+}
+
+// Options say how a file is attached.
+type Options struct {
+	// Partscan makes the kernel read the device's partition table.
+	Partscan bool
+	// ReadOnly attaches a read-only device (and opens backing read-only,
+	// so a file on a read-only filesystem can be attached).
+	ReadOnly bool
+	// Offset and Size select a byte range of backing (Size 0: to its end).
+	Offset, Size int64
+}
+
+// AttachWith binds backing to a free loop device as o says.
+func AttachWith(backing string, o Options) (*Device, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening loop-control: %w", err)
 	}
 	defer ctl.Close()
-	f, err := os.OpenFile(backing, os.O_RDWR, 0)
+	mode := os.O_RDWR
+	if o.ReadOnly {
+		mode = os.O_RDONLY
+	}
+	f, err := os.OpenFile(backing, mode, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -66,9 +86,12 @@ func Attach(backing string, partscan bool) (*Device, error) {
 			f.Close()
 			return nil, fmt.Errorf("LOOP_SET_FD %s: %w", path, err)
 		}
-		info := unix.LoopInfo64{Flags: unix.LO_FLAGS_AUTOCLEAR}
-		if partscan {
+		info := unix.LoopInfo64{Flags: unix.LO_FLAGS_AUTOCLEAR, Offset: uint64(o.Offset), Sizelimit: uint64(o.Size)}
+		if o.Partscan {
 			info.Flags |= unix.LO_FLAGS_PARTSCAN
+		}
+		if o.ReadOnly {
+			info.Flags |= unix.LO_FLAGS_READ_ONLY
 		}
 		copy(info.File_name[:], backing)
 		if err := unix.IoctlLoopSetStatus64(int(dev.Fd()), &info); err != nil {
@@ -113,6 +136,23 @@ func (d *Device) Partition(n int) (string, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Resize changes how many bytes of the backing file the device covers (0:
+// to its end) and makes the kernel see the new size.
+func (d *Device) Resize(size int64) error {
+	info, err := unix.IoctlLoopGetStatus64(int(d.file.Fd()))
+	if err != nil {
+		return fmt.Errorf("LOOP_GET_STATUS64 %s: %w", d.Path, err)
+	}
+	info.Sizelimit = uint64(size)
+	if err := unix.IoctlLoopSetStatus64(int(d.file.Fd()), info); err != nil {
+		return fmt.Errorf("LOOP_SET_STATUS64 %s: %w", d.Path, err)
+	}
+	if err := unix.IoctlSetInt(int(d.file.Fd()), unix.LOOP_SET_CAPACITY, 0); err != nil {
+		return fmt.Errorf("LOOP_SET_CAPACITY %s: %w", d.Path, err)
+	}
+	return nil
 }
 
 // Detach releases the device.
