@@ -1,7 +1,10 @@
 // Package liveinit is the live environment's PID 1 (docs/design.md, "The
-// live environment"): it mounts the pseudo filesystems, loads the kernel modules
-// the initrd carries, brings up the network with DHCP, fetches and mounts
-// the squashfs named by fetch=, and runs `bty auto` from it.
+// live environment"): it mounts the pseudo filesystems and loads the kernel
+// modules the initrd carries. Booted over the network (fetch= on the
+// command line), it brings up the network with DHCP, fetches and mounts the
+// squashfs and runs `bty auto` from it; booted from a USB stick or CD
+// (usb.go), it finds the medium, grows and mounts BTY_IMAGES, and starts the
+// operator's console program.
 //
 // PID 1 must never exit (the kernel would panic) and must never fail
 // silently: every step prints what it does with a "bty-init:" prefix on the
@@ -59,6 +62,8 @@ type Init struct {
 	ModuleList string
 	// LiveDir is where the squashfs is mounted.
 	LiveDir string
+	// Sys is where sysfs is mounted ("" means /sys).
+	Sys string
 }
 
 func (i *Init) say(format string, args ...any) {
@@ -250,7 +255,7 @@ func (i *Init) Fetch(ctx context.Context, url, dst string) error {
 
 // MountSquashfs mounts the image read-only at dir through a loop device.
 func MountSquashfs(image, dir string) error {
-	dev, err := loopdev.Attach(image, false)
+	dev, err := loopdev.AttachWith(image, loopdev.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -282,15 +287,11 @@ func (i *Init) retry(ctx context.Context, what string, step func() error) {
 	}
 }
 
-// Prepare runs everything up to a mounted live root: modules, network,
-// squashfs. It returns only when the live root is mounted.
-func (i *Init) Prepare(ctx context.Context) {
-	i.LoadModules()
+// PrepareNetboot runs everything up to a mounted live root when booted
+// over the network: DHCP, then the squashfs named by fetch=. It returns
+// only when the live root is mounted.
+func (i *Init) PrepareNetboot(ctx context.Context) {
 	i.retry(ctx, "network", func() error { _, err := i.Network(ctx); return err })
-	if i.Cmdline.Fetch == "" {
-		i.say("no fetch= on the kernel command line; nothing to run")
-		return
-	}
 	image := "/run/bty-live.squashfs"
 	i.retry(ctx, "fetching "+i.Cmdline.Fetch, func() error { return i.Fetch(ctx, i.Cmdline.Fetch, image) })
 	i.retry(ctx, "mounting the squashfs", func() error { return MountSquashfs(image, i.LiveDir) })

@@ -57,8 +57,8 @@ func (r GrowResult) String() string {
 	return "skipped: " + r.Why
 }
 
-// Grow grows the partition if it is the last one, more than MinGrow bytes
-// lie free behind it, and it holds no sentinel. Skipping is a result, not
+// Grow grows the partition if it holds no sentinel, it is the last one,
+// and more than MinGrow bytes lie free behind it. Skipping is a result, not
 // an error; an error means the grow failed, and says what state the
 // partition is in.
 func (g *Grower) Grow() (GrowResult, error) {
@@ -80,17 +80,6 @@ func (g *Grower) Grow() (GrowResult, error) {
 	if idx < 0 || idx >= len(table.Partitions) {
 		return GrowResult{}, fmt.Errorf("%s has no partition %d", g.Disk, g.Number)
 	}
-	if table.Last() != idx {
-		return GrowResult{Why: ImagesLabel + " is not the last partition"}, nil
-	}
-	if free := int64(table.Free(idx, sectors)) * gpt.SectorSize; free <= MinGrow {
-		return GrowResult{Why: fmt.Sprintf("%d MiB free behind %s, growing needs more than %d", free>>20, ImagesLabel, MinGrow>>20)}, nil
-	}
-	grown, err := table.Grow(idx, sectors, 2048)
-	if err != nil {
-		return GrowResult{}, err
-	}
-
 	if err := g.Mount(g.Partition, g.Dir); err != nil {
 		return GrowResult{}, fmt.Errorf("mounting %s: %w", g.Partition, err)
 	}
@@ -107,6 +96,16 @@ func (g *Grower) Grow() (GrowResult, error) {
 		if _, err := os.Stat(filepath.Join(g.Dir, s.name)); err == nil {
 			return GrowResult{Why: s.why}, nil
 		}
+	}
+	if table.Last() != idx {
+		return GrowResult{Why: ImagesLabel + " is not the last partition"}, nil
+	}
+	if free := int64(table.Free(idx, sectors)) * gpt.SectorSize; free <= MinGrow {
+		return GrowResult{Why: fmt.Sprintf("%d MiB free behind %s, growing needs more than %d", free>>20, ImagesLabel, MinGrow>>20)}, nil
+	}
+	grown, err := table.Grow(idx, sectors, 2048)
+	if err != nil {
+		return GrowResult{}, err
 	}
 	files, total, err := readTree(g.Dir)
 	if err != nil {

@@ -178,9 +178,8 @@ func (a api) do(method, path string, body []byte) []byte {
 // and returns its console.
 func boot(t *testing.T, logs, name, disk string) *vm.Console {
 	t.Helper()
-	if _, err := os.Stat("/usr/share/OVMF/OVMF_CODE_4M.fd"); err != nil {
-		testenv.Require(t, "OVMF (apt-get install ovmf)", err)
-	}
+	code, vars, err := vm.OVMF()
+	testenv.Require(t, "OVMF", err)
 	f, err := os.Create(filepath.Join(logs, name+"-serial.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +187,7 @@ func boot(t *testing.T, logs, name, disk string) *vm.Console {
 	defer f.Close()
 	con := vm.Run(t, name, vm.Options{
 		QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
-		OVMFCode: "/usr/share/OVMF/OVMF_CODE_4M.fd", OVMFVars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
+		OVMFCode: code, OVMFVars: vars,
 		ProbeKernel: runfile(t, "BTY_VMLINUZ"),
 		// romfile= drops QEMU's iPXE option ROM: the firmware's own PXE
 		// boots, as on real UEFI hardware.

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -29,6 +31,16 @@ type Options struct {
 	NICs []NIC
 	// Disks are raw virtio disks, each with a serial.
 	Disks []Disk
+	// USBStick is a raw image attached as a USB mass-storage device on an
+	// xHCI controller: the path a real stick takes through firmware and
+	// kernel.
+	USBStick string
+	// CDROM is an ISO image in the machine's (SATA) CD drive.
+	CDROM string
+	// Until stops the VM once the console shows this stage (QEMU is
+	// terminated; the guest must have synced what matters). Without it,
+	// Run waits for the guest to power off or reboot.
+	Until *Stage
 	// Timeout is the VM's hard deadline; a test's own deadline, below
 	// Bazel's for the test's size.
 	Timeout time.Duration
@@ -76,7 +88,26 @@ func (o Options) args(t TB) []string {
 		id := fmt.Sprintf("d%d", i)
 		a = append(a, "-drive", "file="+d.Path+",if=none,id="+id+",format=raw", "-device", "virtio-blk-pci,drive="+id+",serial="+d.Serial)
 	}
+	if o.USBStick != "" {
+		a = append(a, "-device", "qemu-xhci,id=xhci", "-drive", "file="+o.USBStick+",if=none,id=stick,format=raw",
+			"-device", "usb-storage,bus=xhci.0,drive=stick")
+	}
+	if o.CDROM != "" {
+		a = append(a, "-drive", "file="+o.CDROM+",media=cdrom,readonly=on,format=raw")
+	}
 	return a
+}
+
+// OVMF returns Debian's OVMF code and variables images (4 MiB flash
+// layout), or why they are missing.
+func OVMF() (code, vars string, err error) {
+	code, vars = "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	for _, p := range []string{code, vars} {
+		if _, err := os.Stat(p); err != nil {
+			return "", "", fmt.Errorf("%w (apt-get install ovmf)", err)
+		}
+	}
+	return code, vars, nil
 }
 
 // Run boots the VM and waits until QEMU exits (the guest powers off or
@@ -90,8 +121,27 @@ func Run(t TB, name string, o Options) *Console {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, o.QEMU, args...)
 	cmd.Stdout, cmd.Stderr = con, con
+	var reached atomic.Bool
+	if o.Until != nil {
+		// QEMU exits cleanly on SIGTERM, with every write of the guest
+		// in the image files.
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		go func() {
+			for ctx.Err() == nil {
+				if i, _ := con.FindStage(0, *o.Until); i >= 0 {
+					reached.Store(true)
+					cancel()
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
 	err := cmd.Run()
 	reproduce := func() string { return o.QEMU + " " + strings.Join(quote(args), " ") }
+	if reached.Load() {
+		return con
+	}
 	if ctx.Err() != nil {
 		t.Fatalf("%s: the VM did not finish in %s; last console lines:\n%s\nreproduce with:\n  %s", name, o.Timeout, con.Tail(100), reproduce())
 	}

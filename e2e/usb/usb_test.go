@@ -1,0 +1,304 @@
+// Package usb_test boots the USB live medium (//images:usbboot) in QEMU the
+// three ways it reaches machines, and checks each on the serial console and
+// on the disk afterwards:
+//
+//   - as a stick written with dd, on a USB mass-storage device behind xHCI,
+//     under UEFI: first boot grows BTY_IMAGES to fill the stick and keeps its
+//     files; the second boot leaves it alone;
+//   - as an .iso file on a Ventoy-style exFAT stick, with images in a
+//     bty-images folder;
+//   - as a CD under UEFI.
+package usb_test
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/exfat"
+	"github.com/bty-lab/bty/bty/gpt"
+	"github.com/bty-lab/bty/bty/imagetest"
+	"github.com/bty-lab/bty/bty/loopdev"
+	"github.com/bty-lab/bty/bty/stick"
+	"github.com/bty-lab/bty/e2e/vm"
+	"github.com/bty-lab/bty/internal/testenv"
+)
+
+// Each boot's own deadline; the test's size (large: 900 s) covers four.
+const bootTimeout = 150 * time.Second
+
+var ready = vm.Literal("bty-init: usb ready")
+
+func iso(t *testing.T) string {
+	return testenv.Runfile(t, "BTY_USB_ISO", "//e2e/usb:usb_test")
+}
+
+// machine is what every boot shares: QEMU, and a serial log kept with the
+// test's outputs.
+func machine(t *testing.T, name string, o vm.Options) *vm.Console {
+	t.Helper()
+	o.QEMU = testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
+	o.Timeout = bootTimeout
+	o.Until = &ready
+	if dir := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, name+"-serial.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		o.Serial = f
+	}
+	return vm.Run(t, name, o)
+}
+
+func uefi(t *testing.T, o vm.Options) vm.Options {
+	t.Helper()
+	code, vars, err := vm.OVMF()
+	testenv.Require(t, "OVMF", err)
+	o.OVMFCode, o.OVMFVars = code, vars
+	return o
+}
+
+// The stages every UEFI boot of the medium shows: the firmware starts it,
+// systemd-boot passes its entry's command line (it adds initrd=), the
+// kernel runs bty-init.
+func bootStages(medium string) []vm.Stage {
+	return []vm.Stage{
+		vm.Literal(`BdsDxe: starting Boot`),
+		vm.Literal(`Command line: initrd=\live\initrd console=tty0 console=ttyS0,115200`),
+		vm.Literal("bty-init: entered v"),
+		vm.Literal("bty-init: live medium " + medium + " mounted"),
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// partition finds a GPT partition of img by name.
+func partition(t *testing.T, img, name string) gpt.Partition {
+	t.Helper()
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tab, err := gpt.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range tab.Partitions {
+		if p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("%s has no partition %q: %+v", img, name, tab.Partitions)
+	return gpt.Partition{}
+}
+
+// mountRange mounts the exFAT at a byte range of img (a partition: the
+// build machine's kernel may not read partition tables) with exfat-fuse.
+func mountRange(t *testing.T, img string, off, size int64, readOnly bool) (dir string, unmount func()) {
+	t.Helper()
+	testenv.Require(t, "loop devices", loopdev.Available())
+	dev, err := loopdev.AttachWith(img, loopdev.Options{Offset: off, Size: size, ReadOnly: readOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = testenv.MountExFAT(t, dev.Path, readOnly)
+	return dir, func() { testenv.Unmount(t, dir); dev.Detach() }
+}
+
+func sum(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// demoFiles writes a gzip disk image and a catalog into dir and returns
+// each file's sha256 by path relative to dir.
+func demoFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	gz := imagetest.Encode(t, catalog.Gzip, imagetest.Disk(2<<20, 5))
+	h := sha256.Sum256(gz)
+	files := map[string][]byte{
+		"demo.img.gz": gz,
+		"catalog.toml": []byte("version = 1\n\n[[images]]\nname = \"debian-remote\"\nsrc = \"https://images.example.invalid/debian.img.zst\"\nsha256 = \"" +
+			hex.EncodeToString(h[:]) + "\"\n"),
+	}
+	sums := map[string]string{}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sums[name] = sum(t, filepath.Join(dir, name))
+	}
+	return sums
+}
+
+func checkFiles(t *testing.T, dir string, want map[string]string) {
+	t.Helper()
+	for name, s := range want {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if got := sum(t, filepath.Join(dir, name)); got != s {
+			t.Errorf("%s: sha256 %s, want %s", name, got, s)
+		}
+	}
+}
+
+func TestStickGrowsOnFirstBoot(t *testing.T) {
+	stickImg := filepath.Join(t.TempDir(), "stick.img")
+	copyFile(t, iso(t), stickImg)
+	images := partition(t, stickImg, stick.ImagesLabel)
+	off, size := int64(images.First)*gpt.SectorSize, int64(images.Sectors())*gpt.SectorSize
+	dir, unmount := mountRange(t, stickImg, off, size, false)
+	want := demoFiles(t, dir)
+	unmount()
+	// dd to a 4 GiB stick: the rest of the stick is unused (sparse here).
+	if err := os.Truncate(stickImg, 4<<30); err != nil {
+		t.Fatal(err)
+	}
+
+	con := machine(t, "usb-first-boot", uefi(t, vm.Options{USBStick: stickImg}))
+	t.Logf("first boot (%s):\n%s", vm.Accel(testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"), ""), con.Stages(t, append(bootStages("/dev/sda"),
+		vm.Literal("bty: usb-grow grew BTY_IMAGES to "),
+		vm.Literal("image_root: /var/lib/bty/images"),
+		vm.Literal("demo.img.gz"),
+		vm.Literal("debian-remote"),
+		ready)...))
+
+	grown := partition(t, stickImg, stick.ImagesLabel)
+	if grown.First != images.First || int64(grown.Sectors())*gpt.SectorSize < 3900<<20 {
+		t.Fatalf("BTY_IMAGES after the first boot: sectors %d-%d (%d MiB)", grown.First, grown.Last, grown.Sectors()>>11)
+	}
+	t.Logf("BTY_IMAGES grew from %d MiB to %d MiB", images.Sectors()>>11, grown.Sectors()>>11)
+	if out, err := exec.Command(testenv.Tool(t, "sfdisk", "fdisk"), "--verify", stickImg).CombinedOutput(); err != nil || strings.Contains(string(out), "mismatch") {
+		t.Errorf("sfdisk --verify: %v\n%s", err, out)
+	}
+	size = int64(grown.Sectors()) * gpt.SectorSize
+	dir, unmount = mountRange(t, stickImg, off, size, true)
+	checkFiles(t, dir, want)
+	if _, err := os.Stat(filepath.Join(dir, stick.Grown)); err != nil {
+		t.Errorf("no sentinel: %v", err)
+	}
+	unmount()
+
+	con = machine(t, "usb-second-boot", uefi(t, vm.Options{USBStick: stickImg}))
+	t.Logf("second boot:\n%s", con.Stages(t, append(bootStages("/dev/sda"),
+		vm.Literal("bty: usb-grow skipped: grown before"),
+		vm.Literal("image_root: /var/lib/bty/images"),
+		vm.Literal("demo.img.gz"),
+		ready)...))
+	if again := partition(t, stickImg, stick.ImagesLabel); again != grown {
+		t.Errorf("the second boot changed BTY_IMAGES: %+v", again)
+	}
+	dir, unmount = mountRange(t, stickImg, off, size, true)
+	checkFiles(t, dir, want)
+	unmount()
+}
+
+// TestVentoyStick: the ISO as a file on a stick's only (exFAT) partition,
+// images in its bty-images folder. Ventoy itself is not reachable from this
+// machine; QEMU boots the ISO's own kernel and initrd with the ISO's own
+// command line, which is what Ventoy's boot loader does with a Linux ISO.
+func TestVentoyStick(t *testing.T) {
+	medium := iso(t)
+	disk := filepath.Join(t.TempDir(), "ventoy.img")
+	const start, total = 1 << 20, 4 << 30
+	f, err := os.Create(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(total); err != nil {
+		t.Fatal(err)
+	}
+	// An MBR with one exFAT partition (type 0x07), as Ventoy makes.
+	mbr := make([]byte, 512)
+	binary.LittleEndian.PutUint32(mbr[446+8:], start/512)
+	binary.LittleEndian.PutUint32(mbr[446+12:], (total-start)/512)
+	mbr[446+4] = 0x07
+	mbr[510], mbr[511] = 0x55, 0xAA
+	f.WriteAt(mbr, 0)
+	if err := exfat.Format(io.NewOffsetWriter(f, start), total-start, exfat.Options{Label: "Ventoy", Serial: 42}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	dir, unmount := mountRange(t, disk, start, total-start, false)
+	isoName := filepath.Base(medium)
+	copyFile(t, medium, filepath.Join(dir, isoName))
+	os.Mkdir(filepath.Join(dir, stick.ImagesFolder), 0o755)
+	demoFiles(t, filepath.Join(dir, stick.ImagesFolder))
+	unmount()
+
+	kernel, initrd := filepath.Join(t.TempDir(), "vmlinuz"), filepath.Join(t.TempDir(), "initrd")
+	xorriso := testenv.Tool(t, "xorriso", "xorriso")
+	if out, err := exec.Command(xorriso, "-osirrox", "on", "-indev", medium,
+		"-extract", "/LIVE/VMLINUZ", kernel, "-extract", "/LIVE/INITRD", initrd).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v\n%s", err, out)
+	}
+	esp := partition(t, medium, "EFI system partition")
+	entry, err := exec.Command(testenv.Tool(t, "mtype", "mtools"), "-i", medium+"@@"+strconv.FormatInt(int64(esp.First)*gpt.SectorSize, 10),
+		"::/loader/entries/bty.conf").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mtype: %v\n%s", err, entry)
+	}
+	var cmdline string
+	for _, l := range strings.Split(string(entry), "\n") {
+		if v, ok := strings.CutPrefix(l, "options "); ok {
+			cmdline = strings.TrimSpace(v)
+		}
+	}
+	if cmdline == "" {
+		t.Fatalf("the boot entry has no options line:\n%s", entry)
+	}
+
+	con := machine(t, "ventoy", vm.Options{Kernel: kernel, Initrd: initrd, Append: cmdline,
+		Disks: []vm.Disk{{Path: disk, Serial: "VENTOY"}}})
+	t.Logf("Ventoy-style boot:\n%s", con.Stages(t,
+		vm.Literal("bty-init: entered v"),
+		vm.Literal("bty-init: live medium /dev/vda1:/"+isoName+" mounted"),
+		vm.Literal("bty-init: no BTY_IMAGES partition"),
+		vm.Literal("bty-init: images from /run/bty-sticks/vda1/bty-images"),
+		vm.Literal("image_root: /var/lib/bty/images"),
+		vm.Literal("demo.img.gz"),
+		vm.Literal("CATALOG ENTRY"),
+		vm.Literal("debian-remote"),
+		ready))
+}
+
+func TestCD(t *testing.T) {
+	con := machine(t, "cd", uefi(t, vm.Options{CDROM: iso(t)}))
+	t.Logf("CD boot:\n%s", con.Stages(t, append(bootStages("/dev/sr0"),
+		vm.Literal("bty-init: no BTY_IMAGES partition"),
+		vm.Literal("image_root: /var/lib/bty/images"),
+		ready)...))
+}
