@@ -49,11 +49,16 @@ func TestNames(t *testing.T) {
 			t.Errorf("%s is named %s, want %s (pxescript.NetbootFor)", env, got, want)
 		}
 	}
+	if got, want := filepath.Base(artifact(t, "BTY_USB_ISO")), "bty-usbboot-pc-x86_64-v"+version(t)+".iso"; got != want {
+		t.Errorf("the USB ISO is named %s, want %s", got, want)
+	}
 }
 
-func TestKernelIsEFIStub(t *testing.T) {
-	if err := efi.Check(artifact(t, "BTY_VMLINUZ"), efi.AMD64); err != nil {
-		t.Error(err)
+func TestEFIBinaries(t *testing.T) {
+	for _, env := range []string{"BTY_VMLINUZ", "BTY_SYSTEMD_BOOT"} {
+		if err := efi.Check(artifact(t, env), efi.AMD64); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
