@@ -42,6 +42,9 @@ type Disk struct {
 	Model     string
 	Removable bool
 	ReadOnly  bool
+	// Transport is how the disk is attached: usb, nvme, sata, scsi,
+	// virtio, mmc, or "" when sysfs does not say.
+	Transport string
 	// InUse lists why the disk must not be overwritten: mount points of it
 	// or its partitions, active swap, holders such as dm-0.
 	InUse []string
@@ -106,6 +109,7 @@ func (s System) Inspect(name string) (Disk, error) {
 		ReadOnly:  readString(filepath.Join(dir, "ro")) == "1",
 	}
 	d.Serial = s.serial(dir)
+	d.Transport = transport(dir)
 
 	// The disk and each partition: their device numbers (for mountinfo),
 	// names (for /proc/swaps) and holders.
@@ -291,4 +295,29 @@ func (d Disk) Check(size int64) error {
 		return fmt.Errorf("%s is too small: the image is %d bytes, the disk %d bytes", d.Path, size, d.Size)
 	}
 	return nil
+}
+
+// transport names the bus a disk hangs off, from the path of its sysfs
+// device: the innermost bus on the way there wins (a USB stick's path also
+// passes its PCI controller and a SCSI host).
+func transport(dir string) string {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return ""
+	}
+	switch {
+	case strings.Contains(real, "/usb"):
+		return "usb"
+	case strings.Contains(real, "/nvme"):
+		return "nvme"
+	case strings.Contains(real, "/virtio"):
+		return "virtio"
+	case strings.Contains(real, "/mmc"):
+		return "mmc"
+	case strings.Contains(real, "/ata"):
+		return "sata"
+	case strings.Contains(real, "/host"):
+		return "scsi"
+	}
+	return ""
 }

@@ -89,7 +89,7 @@ func TestList(t *testing.T) {
 	}
 	want := []Disk{
 		{Name: "loop0", Path: s.Dev + "/loop0", Size: 204800 * 512},
-		{Name: "nvme0n1", Path: s.Dev + "/nvme0n1", Size: 1000215216 * 512, Serial: "S4EWNX0R123456", Model: "Samsung SSD 970", InUse: []string{"nvme0n1p2 is in use as swap"}},
+		{Name: "nvme0n1", Path: s.Dev + "/nvme0n1", Size: 1000215216 * 512, Serial: "S4EWNX0R123456", Model: "Samsung SSD 970", Transport: "nvme", InUse: []string{"nvme0n1p2 is in use as swap"}},
 		{Name: "sda", Path: s.Dev + "/sda", Size: 500118192 * 512, Serial: "WD-WCC4E1234567", InUse: []string{"sda1 is held by dm-0 (LVM, dm-crypt or RAID)"}},
 		{Name: "sdb", Path: s.Dev + "/sdb", Size: 7864320 * 512, Serial: "4C530001", Removable: true, ReadOnly: true},
 		{Name: "vda", Path: s.Dev + "/vda", Size: 2097152 * 512, Serial: "BTYTEST", InUse: []string{"vda1 is mounted on /mnt/my disk"}},
@@ -157,5 +157,30 @@ func TestResolve(t *testing.T) {
 	}
 	if _, err := s.Resolve(filepath.Join(s.Dev, "sdz")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Resolve(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestTransport resolves sysfs links as the kernel lays them out.
+func TestTransport(t *testing.T) {
+	sys := t.TempDir()
+	for want, dev := range map[string]string{
+		"usb":    "devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block/sdb",
+		"sata":   "devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda",
+		"scsi":   "devices/pci0000:00/0000:00:10.0/host2/target2:0:0/2:0:0:0/block/sdc",
+		"virtio": "devices/pci0000:00/0000:00:04.0/virtio2/block/vda",
+		"nvme":   "devices/pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0/nvme0n1",
+		"":       "devices/virtual/block/loop0",
+	} {
+		if err := os.MkdirAll(filepath.Join(sys, dev), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(sys, "block", filepath.Base(dev))
+		os.MkdirAll(filepath.Dir(link), 0o755)
+		if err := os.Symlink(filepath.Join("..", dev), link); err != nil {
+			t.Fatal(err)
+		}
+		if got := transport(link); got != want {
+			t.Errorf("%s: transport %q, want %q", dev, got, want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/imageroot"
 	"github.com/bty-lab/bty/bty/loopdev"
 	"github.com/bty-lab/bty/bty/stick"
 )
@@ -27,8 +28,7 @@ const (
 	mediumDir  = "/run/bty-medium" // the ISO 9660 volume
 	sticksDir  = "/run/bty-sticks" // FAT and exFAT partitions searched
 	growDir    = "/run/bty-grow"   // BTY_IMAGES while it is grown
-	ImageRoot  = "/var/lib/bty/images"
-	mediumWait = 30 * time.Second // USB sticks take seconds to enumerate
+	mediumWait = 30 * time.Second  // USB sticks take seconds to enumerate
 )
 
 // blockDev is one block device as sysfs describes it.
@@ -148,19 +148,19 @@ func (i *Init) PrepareUSB(ctx context.Context, version string) *USB {
 	})
 	i.say("live medium %s mounted", u.Medium)
 
-	if err := os.MkdirAll(ImageRoot, 0o755); err != nil {
-		i.say("creating %s: %v", ImageRoot, err)
+	if err := os.MkdirAll(imageroot.Default, 0o755); err != nil {
+		i.say("creating %s: %v", imageroot.Default, err)
 	}
 	if part, ok := u.imagesPartition(i.sys()); ok {
 		i.grow(part, version)
-		if err := unix.Mount(part.Path(), ImageRoot, "exfat", unix.MS_RDONLY, ""); err != nil {
-			i.say("mounting %s (%s) on %s: %v", stick.ImagesLabel, part.Path(), ImageRoot, err)
+		if err := unix.Mount(part.Path(), imageroot.Default, "exfat", unix.MS_RDONLY, ""); err != nil {
+			i.say("mounting %s (%s) on %s: %v", stick.ImagesLabel, part.Path(), imageroot.Default, err)
 		}
 	} else {
 		i.say("no %s partition; looking for a %s folder on FAT and exFAT partitions", stick.ImagesLabel, stick.ImagesFolder)
 		if src := u.findImageFolder(i); src != "" {
-			if err := unix.Mount(src, ImageRoot, "", unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
-				i.say("bind-mounting %s on %s: %v", src, ImageRoot, err)
+			if err := unix.Mount(src, imageroot.Default, "", unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+				i.say("bind-mounting %s on %s: %v", src, imageroot.Default, err)
 			} else {
 				i.say("images from %s", src)
 			}
@@ -168,7 +168,7 @@ func (i *Init) PrepareUSB(ctx context.Context, version string) *USB {
 			i.say("no images found on any partition; image_root stays empty")
 		}
 	}
-	fmt.Fprintf(i.Out, "image_root: %s\n", ImageRoot)
+	fmt.Fprintf(i.Out, "image_root: %s\n", imageroot.Default)
 	return u
 }
 

@@ -23,7 +23,21 @@ type Reporter struct {
 	mirrors []io.Writer
 	now     func() time.Time
 	barOpen bool // a bar line is on screen without its newline
+	watch   func(Update)
 }
+
+// Update is a stage's progress, for callers that draw it themselves.
+type Update struct {
+	Stage    string
+	Done     int64
+	Total    int64   // < 0: unknown
+	Fraction float64 // 0 to 1, or -1 if unknown
+	Elapsed  time.Duration
+}
+
+// Watch makes every change of every counter call f, after the markers are
+// written. f runs under the counter's lock and must not block.
+func (r *Reporter) Watch(f func(Update)) { r.watch = f }
 
 // New returns a Reporter writing to out; tty selects the live bar.
 func New(out io.Writer, tty bool, mirrors ...io.Writer) *Reporter {
@@ -108,6 +122,9 @@ func (c *Counter) Done() {
 
 // report prints quarter markers (off a terminal) or redraws the bar.
 func (c *Counter) report(f float64, final bool) {
+	if c.r.watch != nil {
+		defer c.r.watch(Update{Stage: c.stage, Done: c.done, Total: c.total, Fraction: f, Elapsed: c.r.now().Sub(c.start)})
+	}
 	if f < 0 {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bty-lab/bty/bty/imageroot"
 	"github.com/bty-lab/bty/bty/liveinit"
 	"github.com/bty-lab/bty/bty/version"
 )
@@ -64,7 +65,7 @@ func usb(ctx context.Context, in *liveinit.Init) {
 	}
 	in.Out = operator
 	in.PrepareUSB(ctx, version.String())
-	cmd := bty(in, operator, "images", liveinit.ImageRoot)
+	cmd := bty(in, operator, "images", imageroot.Default)
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintf(operator, "bty-init: bty images: %v\n", err)
 	}
