@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/imageroot"
 	"github.com/bty-lab/bty/bty/version"
 )
 
@@ -59,7 +60,15 @@ func New(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetVersionTemplate("bty {{.Version}}\n")
-	root.AddCommand(newCatalogCommand(), newFlashCommand(), newImagesCommand(), newAutoCommand())
+	root.AddCommand(newCatalogCommand(), newFlashCommand(), newImagesCommand(), newAutoCommand(), newWizardCommand())
+	// bty alone: the wizard on a terminal, the usage anywhere else.
+	root.Args = cobra.NoArgs
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if interactive(cmd) {
+			return runWizard(cmd, imageroot.Default)
+		}
+		return cmd.Help()
+	}
 	return root
 }
 

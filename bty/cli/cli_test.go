@@ -128,3 +128,14 @@ func TestFlashExitCodes(t *testing.T) {
 		t.Errorf("--disk with --serial: exit %d, want usage error", code)
 	}
 }
+
+// Off a terminal, bty alone prints its usage and the wizard refuses.
+func TestWizardNeedsATerminal(t *testing.T) {
+	out, _, code := run(t)
+	if code != 0 || !strings.Contains(out, "wizard") || !strings.Contains(out, "Usage:") {
+		t.Errorf("bty alone: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := run(t, "wizard"); code != ExitRefused || !strings.Contains(errOut, "needs a terminal") {
+		t.Errorf("bty wizard: exit %d, %q", code, errOut)
+	}
+}

@@ -2,6 +2,7 @@ package liveinit
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -123,6 +124,10 @@ type USB struct {
 	stickMounts map[string]string
 }
 
+// BootDisk is the kernel name of the disk the live system runs from (the
+// stick, or the CD drive).
+func (u *USB) BootDisk() string { return u.disk }
+
 // PrepareUSB finds the live medium of this version and mounts its squashfs,
 // grows and mounts BTY_IMAGES (or finds a bty-images folder), and prints
 // the image root. It returns only when the live root is mounted.
@@ -237,6 +242,7 @@ func (i *Init) findMedium(u *USB, want string) error {
 			continue
 		}
 		u.Medium = d.Path() + ":/" + strings.TrimPrefix(iso, dir+"/")
+		u.disk = cmp.Or(d.Parent, d.Name)
 		return nil
 	}
 	return fmt.Errorf("no disk, CD or .iso file on a FAT/exFAT partition holds the volume %s", want)

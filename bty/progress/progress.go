@@ -209,6 +209,9 @@ func Consoles() []io.WriteCloser {
 	return out
 }
 
+// IsConsole reports whether f is the system console (/dev/console).
+func IsConsole(f *os.File) bool { return sameDevice(f, "/dev/console") }
+
 // kmsg writes each line as one kernel log record of level 7 (debug).
 type kmsg struct{ f *os.File }
 

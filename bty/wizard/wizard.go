@@ -200,6 +200,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.step = stepResult
 		return m, nil
 	case tea.KeyMsg:
+		if m.step == stepConfirm && msg.Type == tea.KeyRunes && len(msg.Runes) > 1 {
+			// Typed fast (or pasted), several characters arrive as one key.
+			m.typed += printable(string(msg.Runes))
+			return m, nil
+		}
 		return m.key(msg.String())
 	}
 	return m, nil
@@ -249,8 +254,8 @@ func (m *Model) key(k string) (tea.Model, tea.Cmd) {
 			}
 		case k == "enter":
 			return m.confirm()
-		case len(k) == 1 && k[0] > ' ' && k[0] < 0x7f:
-			m.typed += k
+		case len(k) == 1:
+			m.typed += printable(k)
 		}
 	case stepFlashing:
 		if k == "q" || k == "esc" || k == "ctrl+c" {
@@ -292,6 +297,17 @@ func (m *Model) choose() (tea.Model, tea.Cmd) {
 	}
 	m.target, m.step, m.typed, m.note = t, stepConfirm, "", ""
 	return m, nil
+}
+
+// printable keeps the visible ASCII characters of s: serials have no
+// others.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r > ' ' && r < 0x7f {
+			return r
+		}
+		return -1
+	}, s)
 }
 
 // matches: the whole serial, or (for long serials) its last 4 characters.

@@ -7,10 +7,13 @@
 //     files; the second boot leaves it alone;
 //   - as an .iso file on a Ventoy-style exFAT stick, with images in a
 //     bty-images folder;
-//   - as a CD under UEFI.
+//   - as a CD under UEFI;
+//
+// and flashes a disk through the console wizard over the serial line.
 package usb_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -301,4 +304,97 @@ func TestCD(t *testing.T) {
 		vm.Literal("bty-init: no BTY_IMAGES partition"),
 		vm.Literal("image_root: /var/lib/bty/images"),
 		ready)...))
+}
+
+// TestWizardFlashes drives the console wizard over the serial line, as an
+// operator at a serial console would: pick the image on BTY_IMAGES, try
+// the boot stick (refused), pick BTYTEST, confirm wrongly (nothing
+// written), confirm, watch the flash, reboot; the disk then holds the
+// image byte for byte.
+func TestWizardFlashes(t *testing.T) {
+	stickImg := filepath.Join(t.TempDir(), "stick.img")
+	copyFile(t, iso(t), stickImg)
+	images := partition(t, stickImg, stick.ImagesLabel)
+	dir, unmount := mountRange(t, stickImg, int64(images.First)*gpt.SectorSize, int64(images.Sectors())*gpt.SectorSize, false)
+	raw := imagetest.Disk(8<<20, 9)
+	zst := imagetest.Encode(t, catalog.Zstd, raw)
+	h := sha256.Sum256(zst)
+	for name, b := range map[string][]byte{
+		"demo.img.zst":        zst,
+		"demo.img.zst.sha256": []byte(hex.EncodeToString(h[:]) + "  demo.img.zst\n"),
+		"catalog.toml": []byte("version = 1\n\n[[images]]\nname = \"demo-remote\"\nsrc = \"https://images.example.invalid/demo.img.zst\"\nsha256 = \"" +
+			hex.EncodeToString(h[:]) + "\"\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unmount()
+	if err := os.Truncate(stickImg, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "target.img")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(target, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+
+	o := uefi(t, vm.Options{USBStick: stickImg, Disks: []vm.Disk{{Path: target, Serial: "BTYTEST"}}})
+	o.QEMU = testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
+	o.Timeout = bootTimeout
+	if dir := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, "wizard-serial.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		o.Serial = f
+	}
+	m := vm.Start(t, "wizard", o)
+	at := m.WaitFor(t, 0, vm.Literal("Pick the image to write"))
+	_, first := m.Console.FindStage(0, vm.Literal("Pick the image to write"))
+	// Keys as an operator types them: one at a time.
+	typeKeys := func(keys ...string) {
+		for _, k := range keys {
+			if err := m.Send(k); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(150 * time.Millisecond)
+		}
+	}
+	m.WaitFor(t, at, vm.Literal("demo-remote"))
+	typeKeys("1")
+	at = m.WaitFor(t, at, vm.Literal("Pick the disk to erase"))
+	at = m.WaitFor(t, at, vm.Literal("cannot use: the boot stick"))
+	typeKeys("2") // the stick: listed second, after the disks that can be chosen
+	at = m.WaitFor(t, at, vm.Literal("! cannot use sda: the boot stick"))
+	typeKeys("1")
+	at = m.WaitFor(t, at, vm.Literal("Type the disk's serial"))
+	typeKeys("N", "O", "P", "E", "\r")
+	at = m.WaitFor(t, at, vm.Literal("nothing was written"))
+	if b, err := os.ReadFile(target); err != nil || !bytes.Equal(b, make([]byte, 64<<20)) {
+		t.Fatalf("a wrong confirmation wrote to the disk (%v)", err)
+	}
+	typeKeys("T", "E", "S", "T", "\r")
+	flashing := m.WaitFor(t, at, vm.Literal("bty: wizard flashing demo.img.zst onto /dev/vda (serial BTYTEST)"))
+	m.WaitFor(t, flashing, vm.Literal("bty: write 100%"))
+	done := m.WaitFor(t, flashing, vm.Literal("bty: flash complete; sha256 "+hex.EncodeToString(h[:])+" verified"))
+	m.WaitFor(t, done, vm.Literal("VERIFIED"))
+	_, start := m.Console.FindStage(flashing, vm.Literal("bty: wizard flashing"))
+	_, end := m.Console.FindStage(flashing, vm.Literal("bty: flash complete"))
+	typeKeys("r")
+	con := m.Wait(t)
+	con.Stages(t, vm.Literal("reboot: Restarting system"))
+	t.Logf("wizard's first screen %.1fs after power-on; flash of %s (%s decoded) %.1fs",
+		first.Seconds(), "demo.img.zst", "8 MiB", (end - start).Seconds())
+
+	got, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:len(raw)], raw) || !bytes.Equal(got[len(raw):], make([]byte, len(got)-len(raw))) {
+		t.Errorf("the disk does not hold the image (first difference at byte %d)", testenv.FirstDiff(got[:len(raw)], raw))
+	}
 }

@@ -111,44 +111,110 @@ func OVMF() (code, vars string, err error) {
 }
 
 // Run boots the VM and waits until QEMU exits (the guest powers off or
-// reboots, with -no-reboot). On a timeout or a QEMU error the test fails
-// with the console's tail and the command line that reproduces the run.
+// reboots, with -no-reboot) or the console reaches o.Until. On a timeout or
+// a QEMU error the test fails with the console's tail and the command line
+// that reproduces the run.
 func Run(t TB, name string, o Options) *Console {
 	t.Helper()
-	args := o.args(t)
-	con := NewConsole(o.Serial)
-	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, o.QEMU, args...)
-	cmd.Stdout, cmd.Stderr = con, con
-	var reached atomic.Bool
+	return Start(t, name, o).Wait(t)
+}
+
+// Machine is a running VM whose serial console a test reads and types on.
+type Machine struct {
+	Console *Console
+	name    string
+	o       Options
+	args    []string
+	ctx     context.Context
+	cancel  context.CancelFunc
+	in      io.WriteCloser
+	done    chan error
+	reached atomic.Bool
+}
+
+// Start boots the VM and returns at once; the serial console's input is
+// the machine's Send.
+func Start(t TB, name string, o Options) *Machine {
+	t.Helper()
+	m := &Machine{Console: NewConsole(o.Serial), name: name, o: o, args: o.args(t), done: make(chan error, 1)}
+	m.ctx, m.cancel = context.WithTimeout(context.Background(), o.Timeout)
+	cmd := exec.CommandContext(m.ctx, o.QEMU, m.args...)
+	cmd.Stdout, cmd.Stderr = m.Console, m.Console
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	m.in = in
+	// QEMU exits cleanly on SIGTERM, with every write of the guest in the
+	// image files.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	if err := cmd.Start(); err != nil {
+		m.cancel()
+		t.Fatalf("%s: starting qemu: %v", name, err)
+	}
+	go func() { m.done <- cmd.Wait() }()
 	if o.Until != nil {
-		// QEMU exits cleanly on SIGTERM, with every write of the guest
-		// in the image files.
-		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 		go func() {
-			for ctx.Err() == nil {
-				if i, _ := con.FindStage(0, *o.Until); i >= 0 {
-					reached.Store(true)
-					cancel()
+			for m.ctx.Err() == nil {
+				if i, _ := m.Console.FindStage(0, *o.Until); i >= 0 {
+					m.reached.Store(true)
+					m.cancel()
 					return
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
 		}()
 	}
-	err := cmd.Run()
-	reproduce := func() string { return o.QEMU + " " + strings.Join(quote(args), " ") }
-	if reached.Load() {
-		return con
+	return m
+}
+
+// Send types s on the serial console.
+func (m *Machine) Send(s string) error {
+	_, err := io.WriteString(m.in, s)
+	return err
+}
+
+// WaitFor waits until the console shows stage s at or after line from, and
+// returns that line's index; the test fails if the VM ends or the VM's
+// deadline passes first.
+func (m *Machine) WaitFor(t TB, from int, s Stage) int {
+	t.Helper()
+	for {
+		if i, _ := m.Console.FindStage(from, s); i >= 0 {
+			return i
+		}
+		select {
+		case <-m.ctx.Done():
+			t.Fatalf("%s: %q not shown before the deadline; last console lines:\n%s", m.name, s.Name, m.Console.Tail(60))
+		case err := <-m.done:
+			m.done <- err
+			if i, _ := m.Console.FindStage(from, s); i >= 0 {
+				return i
+			}
+			t.Fatalf("%s: the VM ended (%v) before %q; last console lines:\n%s", m.name, err, s.Name, m.Console.Tail(60))
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	if ctx.Err() != nil {
-		t.Fatalf("%s: the VM did not finish in %s; last console lines:\n%s\nreproduce with:\n  %s", name, o.Timeout, con.Tail(100), reproduce())
+}
+
+// Wait waits until QEMU exits, or the console reaches o.Until, and returns
+// the console.
+func (m *Machine) Wait(t TB) *Console {
+	t.Helper()
+	defer m.cancel()
+	err := <-m.done
+	m.in.Close()
+	reproduce := func() string { return m.o.QEMU + " " + strings.Join(quote(m.args), " ") }
+	if m.reached.Load() {
+		return m.Console
+	}
+	if m.ctx.Err() != nil {
+		t.Fatalf("%s: the VM did not finish in %s; last console lines:\n%s\nreproduce with:\n  %s", m.name, m.o.Timeout, m.Console.Tail(100), reproduce())
 	}
 	if err != nil {
-		t.Fatalf("%s: qemu: %v\n%s\nreproduce with:\n  %s", name, err, con.Tail(100), reproduce())
+		t.Fatalf("%s: qemu: %v\n%s\nreproduce with:\n  %s", m.name, err, m.Console.Tail(100), reproduce())
 	}
-	return con
+	return m.Console
 }
 
 func quote(args []string) []string {

@@ -1,8 +1,8 @@
 // Command bty-init is PID 1 of bty's live environment: it prepares the
 // machine (package liveinit) and runs bty from the live squashfs. Booted
 // over the network it runs `bty auto` and reboots when that is done; booted
-// from a USB stick or CD it lists the stick's images on the serial console
-// and tty1 and waits for the operator. It never exits: PID 1 exiting panics
+// from a USB stick or CD it lists the stick's images and starts the console
+// wizard (`bty wizard`) on the serial console and on the screen. It never exits: PID 1 exiting panics
 // the kernel.
 package main
 
@@ -12,7 +12,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,14 +66,73 @@ func usb(ctx context.Context, in *liveinit.Init) {
 		operator = io.MultiWriter(in.Out, tty)
 	}
 	in.Out = operator
-	in.PrepareUSB(ctx, version.String())
+	u := in.PrepareUSB(ctx, version.String())
 	cmd := bty(in, operator, "images", imageroot.Default)
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintf(operator, "bty-init: bty images: %v\n", err)
 	}
 	unix.Sync()
 	fmt.Fprintln(operator, "bty-init: usb ready")
+	// Kernel messages on the console would tear the wizard's screen; they
+	// stay in the kernel log.
+	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("1"), 0); err != nil {
+		fmt.Fprintf(operator, "bty-init: quieting the kernel: %v\n", err)
+	}
+	for _, tty := range consoleTTYs() {
+		go wizard(in, tty, u.BootDisk())
+	}
 	idle()
+}
+
+// consoleTTYs are the terminals of the kernel's consoles: tty0 (the
+// screen's current VT) is tty1, where the wizard runs on the screen.
+func consoleTTYs() []string {
+	b, err := os.ReadFile("/sys/class/tty/console/active")
+	if err != nil {
+		return []string{"/dev/console"}
+	}
+	var out []string
+	for _, name := range strings.Fields(string(b)) {
+		if name == "tty0" {
+			name = "tty1"
+		}
+		out = append(out, "/dev/"+name)
+	}
+	return out
+}
+
+// wizard keeps `bty wizard` running on one terminal: started again when
+// the operator quits it.
+func wizard(in *liveinit.Init, tty, bootDisk string) {
+	for {
+		err := runWizard(in, tty, bootDisk)
+		fmt.Fprintf(in.Out, "bty-init: the wizard on %s ended (%v); starting it again\n", tty, err)
+		time.Sleep(time.Second)
+	}
+}
+
+func runWizard(in *liveinit.Init, tty, bootDisk string) error {
+	f, err := os.OpenFile(tty, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	termType := "linux"
+	if strings.HasPrefix(filepath.Base(tty), "ttyS") {
+		// A serial line has no size of its own; the far end is most
+		// likely a terminal of 80x24, which is what vt100 promises.
+		termType = "vt100"
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Row == 0 {
+			unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80})
+		}
+	}
+	cmd := bty(in, f, "wizard")
+	cmd.Stdin = f
+	cmd.Env = append(cmd.Env, "TERM="+termType, "BTY_BOOT_DISK="+bootDisk, "HOME=/run")
+	// Its own session with the terminal as controlling tty, so the
+	// terminal's signals (and hangups) reach the wizard alone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	return cmd.Run()
 }
 
 // consoleIs reports whether /dev/console is one of names: the last console
