@@ -154,6 +154,12 @@ func (m *Model) loadDisks() {
 		return
 	}
 	for _, d := range disks {
+		// Loop devices are the live system's own (its squashfs, its
+		// medium) and CD drives are never targets: neither is listed,
+		// unless it is what the system booted from.
+		if (strings.HasPrefix(d.Name, "loop") || strings.HasPrefix(d.Name, "sr")) && d.Name != m.env.BootDisk {
+			continue
+		}
 		t := target{Disk: d}
 		switch {
 		case d.Name == m.env.BootDisk:

@@ -69,6 +69,8 @@ func newLab(t *testing.T) *lab {
 				disk.Disk{Name: "sda", Path: "/dev/sda", Size: 4 << 30, Serial: "USB-STICK-01", Model: "QEMU HARDDISK", Transport: "usb"},
 				disk.Disk{Name: "sdb", Path: "/dev/sdb", Size: 500 << 30, Serial: "WD-1234", Transport: "sata", InUse: []string{"sdb1 is mounted on /mnt"}},
 				disk.Disk{Name: "sdc", Path: "/dev/sdc", Size: 512 << 10, Serial: "TINY", Transport: "usb"},
+				disk.Disk{Name: "loop0", Path: "/dev/loop0", Size: 20 << 20, ReadOnly: true}, // the live squashfs: not listed
+				disk.Disk{Name: "sr0", Path: "/dev/sr0", Size: 1 << 30, ReadOnly: true},      // a CD drive: not listed
 			), nil
 		},
 	}
