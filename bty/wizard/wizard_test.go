@@ -20,6 +20,7 @@ import (
 	"github.com/bty-lab/bty/bty/disk/disktest"
 	"github.com/bty-lab/bty/bty/flash"
 	"github.com/bty-lab/bty/bty/imagetest"
+	"github.com/bty-lab/bty/internal/testenv"
 )
 
 // lab is a machine with an image root and four disks: BTYTEST (a real
@@ -323,5 +324,22 @@ func TestNoImages(t *testing.T) {
 	press(t, m, "enter", "1")
 	if m.step != stepImages {
 		t.Errorf("step %d", m.step)
+	}
+}
+
+// TestREADMEShowsAScreen: the screen the README shows is the committed
+// snapshot, so the two cannot drift apart.
+func TestREADMEShowsAScreen(t *testing.T) {
+	readme := testenv.Runfile(t, "BTY_README", "//bty/wizard:wizard_test")
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot, err := os.ReadFile(filepath.Join("testdata", "2-disks.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "```\n"+string(shot)+"```\n") {
+		t.Errorf("README.md does not show testdata/2-disks.txt as it is now; copy the file into its console wizard section")
 	}
 }
