@@ -2,7 +2,10 @@
 
 The mirror is the one this machine's apt already uses, or
 BTY_DEBIAN_MIRROR when set, as tools/debian/mirror.sh finds it, so no host
-is written into the repository.
+is written into the repository. Each pin also names the snapshot archive
+timestamp that has its exact file, tried second: sid's pool keeps only
+current versions, so a pin would otherwise stop building once Debian moves
+on. tools/bazel run //tools/debian:update re-pins everything.
 Downloads go through Bazel's repository cache, keyed by the sha256: once
 fetched, a package is never fetched again.
 """
@@ -14,11 +17,20 @@ def _mirror(rctx):
         fail(res.stderr.strip())
     return res.stdout.strip()
 
+# Debian's snapshot archive keeps every file the archive ever published, by
+# date: the second source of each pin, for when the mirror's sid pool has
+# moved on (BTY_DEBIAN_SNAPSHOT overrides it, e.g. with a local copy).
+_SNAPSHOT = "https://snapshot.debian.org/archive/debian"
+
 def _debian_deb_impl(rctx):
-    url = _mirror(rctx) + "/" + rctx.attr.filename
+    snapshot = rctx.os.environ.get("BTY_DEBIAN_SNAPSHOT", _SNAPSHOT).rstrip("/")
+    urls = [
+        _mirror(rctx) + "/" + rctx.attr.filename,
+        "%s/%s/%s" % (snapshot, rctx.attr.snapshot, rctx.attr.filename),
+    ]
     rctx.report_progress("fetching " + rctx.attr.filename)
     rctx.download_and_extract(
-        url = url,
+        url = urls,
         sha256 = rctx.attr.sha256,
         type = "deb",
         output = "deb",
@@ -46,8 +58,12 @@ debian_deb = repository_rule(
             mandatory = True,
             doc = "sha256 of the .deb, as apt-cache show prints it.",
         ),
+        "snapshot": attr.string(
+            mandatory = True,
+            doc = "Timestamp (YYYYMMDDTHHMMSSZ) at which the snapshot archive has this exact file; written by //tools/debian:update.",
+        ),
     },
-    environ = ["BTY_DEBIAN_MIRROR"],
+    environ = ["BTY_DEBIAN_MIRROR", "BTY_DEBIAN_SNAPSHOT"],
 )
 
 _deb = tag_class(attrs = {
@@ -55,6 +71,7 @@ _deb = tag_class(attrs = {
     "filename": attr.string(mandatory = True, doc = "Path below the mirror (pool/main/...)."),
     "name": attr.string(mandatory = True, doc = "Repository name."),
     "sha256": attr.string(mandatory = True, doc = "sha256 of the .deb."),
+    "snapshot": attr.string(mandatory = True, doc = "Snapshot archive timestamp that has the file (//tools/debian:update writes it)."),
 })
 
 def _debian_impl(mctx):
@@ -65,11 +82,12 @@ def _debian_impl(mctx):
                 build_file_content = deb.build_file_content,
                 filename = deb.filename,
                 sha256 = deb.sha256,
+                snapshot = deb.snapshot,
             )
 
 debian = module_extension(
     implementation = _debian_impl,
-    doc = "Pinned Debian packages: debian.deb(name, filename, sha256, build_file_content).",
+    doc = "Pinned Debian packages: debian.deb(name, filename, sha256, snapshot, build_file_content).",
     tag_classes = {"deb": _deb},
 )
 
