@@ -136,16 +136,6 @@ func mountRange(t *testing.T, img string, off, size int64, readOnly bool) (dir s
 	return dir, func() { testenv.Unmount(t, dir); dev.Detach() }
 }
 
-func sum(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
 // demoFiles writes a gzip disk image and a catalog into dir and returns
 // each file's sha256 by path relative to dir.
 func demoFiles(t *testing.T, dir string) map[string]string {
@@ -162,7 +152,7 @@ func demoFiles(t *testing.T, dir string) map[string]string {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		sums[name] = sum(t, filepath.Join(dir, name))
+		sums[name] = testenv.FileSHA256(t, filepath.Join(dir, name))
 	}
 	return sums
 }
@@ -172,7 +162,7 @@ func checkFiles(t *testing.T, dir string, want map[string]string) {
 	for name, s := range want {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("%s: %v", name, err)
-		} else if got := sum(t, filepath.Join(dir, name)); got != s {
+		} else if got := testenv.FileSHA256(t, filepath.Join(dir, name)); got != s {
 			t.Errorf("%s: sha256 %s, want %s", name, got, s)
 		}
 	}

@@ -5,6 +5,8 @@
 package testenv
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -182,4 +184,15 @@ func Registry(t testing.TB) string {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
 	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// FileSHA256 is the lower-case hex sha256 of the file at path.
+func FileSHA256(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }

@@ -2,8 +2,6 @@ package remotecache
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,16 +83,6 @@ func write(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-func digest(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
 // TestSecondRunnerHitsTheCache is CI on two fresh runners at small scale:
 // the first builds and uploads, the second (another output base, another
 // checkout path) executes nothing itself. Then: a blob changed on the
@@ -153,7 +141,7 @@ func TestSecondRunnerHitsTheCache(t *testing.T) {
 		t.Fatalf("first build, empty cache: %+v", st1)
 	}
 	binary := func(b Bazel) string { return filepath.Join(b.Workspace, "bazel-bin/hello_/hello") }
-	want := digest(t, binary(first))
+	want := testenv.FileSHA256(t, binary(first))
 
 	second := runner("runner-2")
 	st2, out, err := second.Build(srv.CacheFlags(), "//:hello")
@@ -163,7 +151,7 @@ func TestSecondRunnerHitsTheCache(t *testing.T) {
 	if st2.Local() != 0 || st2.RemoteHits() == 0 || st2.RemoteHits() != st2.Cacheable() {
 		t.Fatalf("second runner executed %d actions itself (stats %+v):\n%s", st2.Local(), st2, tail(out, 20))
 	}
-	if got := digest(t, binary(second)); got != want {
+	if got := testenv.FileSHA256(t, binary(second)); got != want {
 		t.Fatalf("the second runner's binary differs: %s, want %s", got, want)
 	}
 	status, _ := srv.Status()
@@ -197,7 +185,7 @@ func TestSecondRunnerHitsTheCache(t *testing.T) {
 	switch {
 	case err != nil && !strings.Contains(strings.ToLower(out), "digest"):
 		t.Errorf("with a tampered blob the build failed, but not for its digest:\n%s", tail(out, 30))
-	case err == nil && digest(t, binary(third)) != want:
+	case err == nil && testenv.FileSHA256(t, binary(third)) != want:
 		t.Errorf("a tampered blob became the artifact (stats %+v)", st3)
 	default:
 		t.Logf("tampered blob: build error %v, %d actions rebuilt locally; the artifact is right or absent", err != nil, st3.Local())
@@ -213,7 +201,7 @@ func TestSecondRunnerHitsTheCache(t *testing.T) {
 	if st4.Local() == 0 {
 		t.Errorf("unreachable cache: %+v", st4)
 	}
-	if digest(t, binary(first)) == want {
+	if testenv.FileSHA256(t, binary(first)) == want {
 		t.Error("the changed source did not change the binary")
 	}
 }

@@ -162,8 +162,7 @@ func TestUpdate(t *testing.T) {
 		"amd64": stanza("linux-binary-7.3.2+deb14-amd64", "8.3.2-1", "amd64", "pool/main/l/linux-signed-amd64/linux-binary-7.3.2+deb14-amd64_8.3.2-1_amd64.deb"),
 		"all":   stanzaSum("ipxe", "2.0.0+dfsg-5", "all", "pool/main/i/ipxe/ipxe_2.0.0+dfsg-5_all.deb", ipxeSum),
 	})
-	path := t.TempDir() + "/MODULE.bazel"
-	os.WriteFile(path, []byte(module), 0o644)
+	path := moduleFile(t)
 	changes, err := Update(s.Client(), path, s.URL+"/debian", "sid", true)
 	if err != nil || len(changes) != 2 {
 		t.Fatalf("dry run: %v, %q", err, changes)
@@ -200,8 +199,7 @@ func TestUpdateRefusesAChangedFile(t *testing.T) {
 		"amd64": stanza("linux-binary-7.2.13+deb14-amd64", "7.2.13-1", "amd64", "pool/main/l/linux-signed-amd64/linux-binary-7.2.13+deb14-amd64_7.2.13-1_amd64.deb"),
 		"all":   stanzaSum("ipxe", "2.0.0+dfsg-5", "all", "pool/main/i/ipxe/ipxe_2.0.0+dfsg-5_all.deb", ipxeSum),
 	})
-	path := t.TempDir() + "/MODULE.bazel"
-	os.WriteFile(path, []byte(module), 0o644)
+	path := moduleFile(t)
 	_, err := Update(s.Client(), path, s.URL+"/debian", "sid", false)
 	if err == nil || !strings.Contains(err.Error(), "never changes a published file") {
 		t.Errorf("changed file: %v", err)
@@ -209,4 +207,14 @@ func TestUpdateRefusesAChangedFile(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != module {
 		t.Error("the refused update wrote the file")
 	}
+}
+
+// moduleFile writes the sample MODULE.bazel to a new directory.
+func moduleFile(t *testing.T) string {
+	t.Helper()
+	path := t.TempDir() + "/MODULE.bazel"
+	if err := os.WriteFile(path, []byte(module), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
