@@ -43,7 +43,10 @@ func version(t *testing.T) string {
 // The trio Bazel builds has the names bty-web serves it under
 // (pxescript.NetbootFor): the Starlark and the Go names cannot drift.
 func TestNames(t *testing.T) {
-	nb := pxescript.NetbootFor(version(t))
+	nb, err := pxescript.NetbootFor(version(t), "x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for env, want := range map[string]string{"BTY_VMLINUZ": nb.Kernel, "BTY_INITRD": nb.Initrd, "BTY_SQUASHFS": nb.Squashfs, "BTY_MANIFEST": nb.Manifest} {
 		if got := filepath.Base(artifact(t, env)); got != want {
 			t.Errorf("%s is named %s, want %s (pxescript.NetbootFor)", env, got, want)

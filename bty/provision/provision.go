@@ -13,9 +13,11 @@
 package provision
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/bty-lab/bty/bty/catalog"
@@ -58,8 +60,56 @@ type Machine struct {
 	Flashed          bool              `json:"flashed"`
 	Inventoried      bool              `json:"inventory_received"`
 	Inventory        json.RawMessage   `json:"inventory,omitempty"`
-	UpdatedAt        time.Time         `json:"updated_at"`
+	// Arch and Firmware are what the machine said of itself on its last
+	// PXE boot ("" until it said): see Boot.
+	Arch      string    `json:"arch"`
+	Firmware  string    `json:"firmware"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// Boot is what a PXE client says of itself when it asks for its script:
+// the chain script passes iPXE's own ${buildarch} (corrected to x86_64 when
+// a 32-bit BIOS iPXE, undionly.kpxe, runs on a 64-bit CPU) and ${platform}.
+// iPXE's view is used rather than DHCP option 93, because it is what runs
+// the next kernel, and option 93 reaches bty-web only through a DHCP server
+// it does not run.
+type Boot struct {
+	Arch     string // x86_64, arm64, i386, riscv64, ...
+	Firmware string // efi or pcbios
+}
+
+// DefaultArch is the architecture of a machine that never said (one
+// chained by an older bootstrap script): the one bty has always served.
+const DefaultArch = "x86_64"
+
+var bootWord = regexp.MustCompile(`^[a-z0-9_]{1,16}$`)
+
+// ParseBoot validates what a client said; both may be empty (not said).
+func ParseBoot(arch, firmware string) (Boot, error) {
+	if arch != "" && !bootWord.MatchString(arch) {
+		return Boot{}, fmt.Errorf("arch %q: want iPXE's ${buildarch}, e.g. x86_64 or arm64", arch)
+	}
+	switch firmware {
+	case "", "efi", "pcbios":
+	default:
+		return Boot{}, fmt.Errorf("platform %q: want efi or pcbios (iPXE's ${platform})", firmware)
+	}
+	return Boot{Arch: arch, Firmware: firmware}, nil
+}
+
+// Booted records what m said of itself on this boot.
+func (m Machine) Booted(b Boot) Machine {
+	if b.Arch != "" {
+		m.Arch = b.Arch
+	}
+	if b.Firmware != "" {
+		m.Firmware = b.Firmware
+	}
+	return m
+}
+
+// LiveArch is the architecture m's live environment must be built for.
+func (m Machine) LiveArch() string { return cmp.Or(m.Arch, DefaultArch) }
 
 // New is the machine created when an unknown MAC PXE-boots.
 func New(addr mac.Addr) Machine {
@@ -178,6 +228,21 @@ func (m Machine) Decide(lookup func(ref string) (Image, bool), catalogURL string
 	case ModeTUI:
 		d.Action = BootInteractive
 		d.Plan = Plan{Mode: PlanInteractive, Catalog: catalogURL}
+	}
+	return d
+}
+
+// DecideBoot is Decide for a PXE boot, with the rule that a live boot needs
+// a live system for the machine's architecture: live says why there is
+// none (nil: there is one). Without one the machine is told why and boots
+// its disk, its state unchanged: no kernel it cannot run.
+func (m Machine) DecideBoot(lookup func(ref string) (Image, bool), live func(arch string) error) Decision {
+	d := m.Decide(lookup, "")
+	switch d.Action {
+	case BootFlasher, BootInventory, BootInteractive:
+		if err := live(m.LiveArch()); err != nil {
+			return Decision{Action: BootRefused, Reason: err.Error(), Next: m, Plan: Plan{Mode: PlanExit}}
+		}
 	}
 	return d
 }

@@ -3,6 +3,7 @@ package provision
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -142,6 +143,43 @@ func TestReport(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%s armed %v flashed %v, %s: got %s, want %s", tc.mode, tc.armed, tc.flashed, tc.st.Status, got, tc.want)
+		}
+	}
+}
+
+// TestDecideBoot: a live boot needs a live system for the machine's
+// architecture; without one the machine is told why and boots its disk,
+// its state unchanged but for what it said of itself.
+func TestDecideBoot(t *testing.T) {
+	b, err := ParseBoot("arm64", "efi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New("52:54:00:11:22:33").Booted(b)
+	if m.Arch != "arm64" || m.Firmware != "efi" || m.LiveArch() != "arm64" {
+		t.Fatalf("booted: %+v", m)
+	}
+	if New(m.MAC).LiveArch() != DefaultArch || m.Booted(Boot{}).Arch != "arm64" {
+		t.Error("an unsaid architecture is not the default, or forgets what was said")
+	}
+	none := func(ref string) (Image, bool) { return Image{}, false }
+	var asked string
+	missing := func(arch string) error { asked = arch; return errors.New("no live system for " + arch) }
+	d := m.DecideBoot(none, missing)
+	if d.Action != BootRefused || d.Reason != "no live system for arm64" || asked != "arm64" || d.Plan.Mode != PlanExit || !reflect.DeepEqual(d.Next, m) {
+		t.Errorf("inventory without a trio: %+v", d)
+	}
+	if d := m.DecideBoot(none, func(string) error { return nil }); d.Action != BootInventory {
+		t.Errorf("inventory with a trio: %v", d.Action)
+	}
+	exit := m
+	exit.BootMode = ModeExit
+	if d := exit.DecideBoot(none, missing); d.Action != BootLocal {
+		t.Errorf("a local boot needs no trio: %v", d.Action)
+	}
+	for _, bad := range [][2]string{{"x86_64 ", ""}, {"${x}", ""}, {"", "uefi"}, {strings.Repeat("a", 17), ""}} {
+		if _, err := ParseBoot(bad[0], bad[1]); err == nil {
+			t.Errorf("ParseBoot(%q, %q) accepted", bad[0], bad[1])
 		}
 	}
 }

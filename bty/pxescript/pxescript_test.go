@@ -36,8 +36,16 @@ func must(b []byte, err error) []byte {
 
 func TestScripts(t *testing.T) {
 	const base, mac = "http://10.0.0.1:8080", "52:54:00:11:22:33"
-	nb := NetbootFor("1.4.0")
+	nb, err := NetbootFor("1.4.0", "x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm, err := NetbootFor("1.4.0", "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
 	golden(t, "bootstrap.ipxe", must(Bootstrap(base)))
+	golden(t, "flash-arm64.ipxe", must(Live(base, mac, "flash", arm)))
 	golden(t, "local.ipxe", must(Local(mac, "booting the local disk")))
 	golden(t, "refused.ipxe", must(Local(mac, "no target_disk_serial is set for "+mac+", booting the local disk")))
 	golden(t, "flash.ipxe", must(Live(base, mac, "flash", nb)))
@@ -54,5 +62,17 @@ func TestSanitize(t *testing.T) {
 func TestMissingKeyFails(t *testing.T) {
 	if _, err := render("live", map[string]string{"base": "x"}); err == nil {
 		t.Error("rendering with missing values succeeded")
+	}
+}
+
+func TestNetbootFor(t *testing.T) {
+	nb, err := NetbootFor("1.4.0", "arm64")
+	if err != nil || nb.Kernel != "bty-netboot-arm64-v1.4.0.vmlinuz" || nb.Manifest != "bty-netboot-arm64-v1.4.0.sha256" || len(nb.Files()) != 3 {
+		t.Errorf("arm64: %+v, %v", nb, err)
+	}
+	for _, arch := range []string{"i386", "riscv64", ""} {
+		if _, err := NetbootFor("1.4.0", arch); err == nil {
+			t.Errorf("%q: a trio for an architecture bty does not build", arch)
+		}
 	}
 }

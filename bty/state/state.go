@@ -64,6 +64,9 @@ var migrations = []string{
 		actor TEXT NOT NULL DEFAULT '',
 		detail TEXT NOT NULL DEFAULT '{}'
 	);`,
+	// What each machine said of itself on its last PXE boot.
+	`ALTER TABLE machines ADD COLUMN arch TEXT NOT NULL DEFAULT '';
+	ALTER TABLE machines ADD COLUMN firmware TEXT NOT NULL DEFAULT '';`,
 }
 
 // Store is the state database.
@@ -227,7 +230,7 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]Event, er
 	return out, rows.Err()
 }
 
-const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, updated_at"
+const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, updated_at"
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -235,7 +238,7 @@ func scanMachine(r scanner) (provision.Machine, error) {
 	var m provision.Machine
 	var addr, mode, labels, updated string
 	var inventory sql.NullString
-	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &updated); err != nil {
+	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &m.Arch, &m.Firmware, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, ErrNotFound
 		}
@@ -314,12 +317,13 @@ func (s *Store) Update(ctx context.Context, addr mac.Addr, fn func(m provision.M
 		if m.Inventory != nil {
 			inventory = string(m.Inventory)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (mac) DO UPDATE SET image_ref = excluded.image_ref, boot_mode = excluded.boot_mode,
 			target_disk_serial = excluded.target_disk_serial, labels = excluded.labels, armed = excluded.armed,
 			flashed = excluded.flashed, inventoried = excluded.inventoried, inventory = excluded.inventory,
-			updated_at = excluded.updated_at`,
-			string(addr), m.ImageRef, string(m.BootMode), m.TargetDiskSerial, string(labels), m.Armed, m.Flashed, m.Inventoried, inventory, m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
+			arch = excluded.arch, firmware = excluded.firmware, updated_at = excluded.updated_at`,
+			string(addr), m.ImageRef, string(m.BootMode), m.TargetDiskSerial, string(labels), m.Armed, m.Flashed, m.Inventoried, inventory,
+			m.Arch, m.Firmware, m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
 			return m, err
 		}
 	}

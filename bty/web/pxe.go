@@ -3,7 +3,10 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
@@ -86,25 +89,35 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	boot, err := provision.ParseBoot(r.URL.Query().Get("arch"), r.URL.Query().Get("platform"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	var d provision.Decision
-	var err error
 	if r.Method == http.MethodHead {
-		d, err = s.decideReadOnly(r, addr, lookup)
+		d, err = s.decideReadOnly(r, addr, boot, lookup)
 	} else {
-		d, err = s.decide(r, addr, lookup)
+		d, err = s.decide(r, addr, boot, lookup)
 	}
 	if err != nil {
 		s.log.Error("pxe: cannot record the boot; answering from the stored state", "mac", addr, "err", err)
-		if d, err = s.decideReadOnly(r, addr, lookup); err != nil {
+		if d, err = s.decideReadOnly(r, addr, boot, lookup); err != nil {
 			s.log.Error("pxe: cannot read the state; sending the machine to its disk", "mac", addr, "err", err)
 			d = provision.Decision{Action: provision.BootRefused, Reason: "bty-web cannot read its state"}
 		}
 	}
-	s.log.Info("pxe offer", "mac", addr, "action", d.Action.String())
+	s.log.Info("pxe offer", "mac", addr, "action", d.Action.String(), "arch", d.Next.Arch, "firmware", d.Next.Firmware)
 	switch d.Action {
 	case provision.BootFlasher, provision.BootInventory, provision.BootInteractive:
-		// The live environment, its purpose named by the action.
-		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), s.netboot) })
+		// The live environment for the machine's architecture (DecideBoot
+		// checked it is here), its purpose named by the action.
+		nb, err := pxescript.NetbootFor(s.version, d.Next.LiveArch())
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), nb) })
 	case provision.BootRefused:
 		writeScript(w, func() ([]byte, error) { return pxescript.Local(addr.String(), d.Reason+", booting the local disk") })
 	default:
@@ -116,7 +129,7 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 // unknown MAC is stored as a new machine unless limits.max_machines are
 // stored already (unauthenticated clients must not grow the state without
 // bound); it then boots as a new machine would, unrecorded.
-func (s *Server) decide(r *http.Request, addr mac.Addr, lookup func(string) (provision.Image, bool)) (provision.Decision, error) {
+func (s *Server) decide(r *http.Request, addr mac.Addr, boot provision.Boot, lookup func(string) (provision.Image, bool)) (provision.Decision, error) {
 	n, err := s.store.CountMachines(r.Context())
 	if err != nil {
 		return provision.Decision{}, err
@@ -129,13 +142,15 @@ func (s *Server) decide(r *http.Request, addr mac.Addr, lookup func(string) (pro
 		if created {
 			m = provision.New(addr)
 		}
-		d = m.Decide(lookup, "")
+		m = m.Booted(boot)
+		d = m.DecideBoot(lookup, s.liveFor)
 		next := d.Next
 		if created && full {
 			skipped = true
 			return state.Change{}, nil
 		}
-		detail := map[string]any{"mode": m.BootMode, "action": d.Action.String(), "created": created, "remote": clientAddr(r)}
+		detail := map[string]any{"mode": m.BootMode, "action": d.Action.String(), "created": created, "remote": clientAddr(r),
+			"arch": m.Arch, "firmware": m.Firmware}
 		if d.Reason != "" {
 			detail["reason"] = d.Reason
 		}
@@ -148,7 +163,7 @@ func (s *Server) decide(r *http.Request, addr mac.Addr, lookup func(string) (pro
 }
 
 // decideReadOnly is decide without any change: what the stored state says.
-func (s *Server) decideReadOnly(r *http.Request, addr mac.Addr, lookup func(string) (provision.Image, bool)) (provision.Decision, error) {
+func (s *Server) decideReadOnly(r *http.Request, addr mac.Addr, boot provision.Boot, lookup func(string) (provision.Image, bool)) (provision.Decision, error) {
 	m, err := s.store.Machine(r.Context(), addr)
 	if errors.Is(err, state.ErrNotFound) {
 		m, err = provision.New(addr), nil
@@ -156,7 +171,22 @@ func (s *Server) decideReadOnly(r *http.Request, addr mac.Addr, lookup func(stri
 	if err != nil {
 		return provision.Decision{}, err
 	}
-	return m.Decide(lookup, ""), nil
+	return m.Booted(boot).DecideBoot(lookup, s.liveFor), nil
+}
+
+// liveFor says why this server cannot boot a live environment for arch:
+// bty builds none for it, or its trio is not in /boot.
+func (s *Server) liveFor(arch string) error {
+	nb, err := pxescript.NetbootFor(s.version, arch)
+	if err != nil {
+		return err
+	}
+	for _, name := range nb.Files() {
+		if _, err := os.Stat(filepath.Join(s.bootDir, name)); err != nil {
+			return fmt.Errorf("no live system for %s machines here: upload %s, %s and %s to /boot", arch, nb.Kernel, nb.Initrd, nb.Squashfs)
+		}
+	}
+	return nil
 }
 
 func (s *Server) machine(w http.ResponseWriter, r *http.Request) (provision.Machine, bool) {

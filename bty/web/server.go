@@ -28,7 +28,6 @@ import (
 	"github.com/bty-lab/bty/bty/auth"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/mac"
-	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/bty/state"
 )
 
@@ -41,7 +40,6 @@ type Server struct {
 	lock    *os.File // flock on the state dir, held while the server lives
 	log     *slog.Logger
 	version string
-	netboot pxescript.Netboot
 	bootDir string
 	imgDir  string
 }
@@ -57,7 +55,6 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		cfg:     cfg,
 		log:     log,
 		version: version,
-		netboot: pxescript.NetbootFor(version),
 		bootDir: filepath.Join(cfg.Paths.StateDir, "boot"),
 		imgDir:  filepath.Join(cfg.Paths.StateDir, "images"),
 		limiter: auth.NewLimiter(5, time.Minute),

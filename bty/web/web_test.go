@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/bty-lab/bty/bty/pxescript"
 	"io"
 	"log/slog"
 	"net"
@@ -74,7 +75,22 @@ func startWith(t *testing.T, dir string, edit func(*config.Config)) *env {
 	jar, _ := cookiejar.New(nil)
 	e := &env{t: t, dir: dir, srv: srv, ts: ts, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	t.Cleanup(func() { ts.Close(); srv.Close() })
+	e.trio("x86_64") // as an operator (or the image's seed) puts it there
 	return e
+}
+
+// trio puts stand-ins of the live trio for arch into the boot dir.
+func (e *env) trio(arch string) {
+	e.t.Helper()
+	nb, err := pxescript.NetbootFor("1.4.0", arch)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, name := range nb.Files() {
+		if err := os.WriteFile(filepath.Join(e.dir, "boot", name), []byte(name), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 }
 
 func (e *env) do(method, path string, body io.Reader, header ...string) (*http.Response, []byte) {
@@ -237,8 +253,8 @@ func TestBootFiles(t *testing.T) {
 		e.expect(404, "GET", "/boot/"+name, nil)
 	}
 	left, _ := filepath.Glob(filepath.Join(e.dir, "boot", "*"))
-	if len(left) != 1 {
-		t.Errorf("boot dir holds %v, want only vmlinuz", left)
+	if len(left) != 4 || filepath.Base(left[3]) != "vmlinuz" {
+		t.Errorf("boot dir holds %v, want only the trio and vmlinuz", left)
 	}
 }
 
@@ -583,5 +599,49 @@ func TestBootSeed(t *testing.T) {
 		if string(b) != want {
 			t.Errorf("/boot/%s = %q, want %q", name, b, want)
 		}
+	}
+}
+
+// TestArchitectures: each machine gets the live trio of the architecture
+// its chain script names, or a script that says why it cannot, and
+// GET /machines shows what it said.
+func TestArchitectures(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	const arm = "52:54:00:aa:bb:01"
+	script := string(e.expect(200, "GET", "/pxe/"+arm+"?arch=arm64&platform=efi", nil))
+	for _, want := range []string{"no live system for arm64 machines here: upload bty-netboot-arm64-v1.4.0.vmlinuz", "exit"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("arm64 without its trio: script lacks %q:\n%s", want, script)
+		}
+	}
+	var m map[string]any
+	json.Unmarshal(e.expect(200, "GET", "/machines/"+arm, nil), &m)
+	if m["arch"] != "arm64" || m["firmware"] != "efi" || m["inventory_received"] != false {
+		t.Errorf("machine after the refused boot: %v", m)
+	}
+	e.trio("arm64")
+	script = string(e.expect(200, "GET", "/pxe/"+arm+"?arch=arm64&platform=efi", nil))
+	for _, want := range []string{"/boot/bty-netboot-arm64-v1.4.0.vmlinuz?mac=", "console=ttyAMA0,115200", "/boot/bty-netboot-arm64-v1.4.0.initrd?mac="} {
+		if !strings.Contains(script, want) {
+			t.Errorf("arm64 with its trio: script lacks %q:\n%s", want, script)
+		}
+	}
+	// A chain without the query (an older bootstrap script) keeps what the
+	// machine said before.
+	if s := string(e.expect(200, "GET", "/pxe/"+arm, nil)); !strings.Contains(s, "arm64") {
+		t.Errorf("no query: %s", s)
+	}
+
+	const old = "52:54:00:aa:bb:02"
+	if s := string(e.expect(200, "GET", "/pxe/"+old+"?arch=i386&platform=pcbios", nil)); !strings.Contains(s, "bty has no live system for i386 machines") || !strings.Contains(s, "sanboot") {
+		t.Errorf("i386: %s", s)
+	}
+	e.expect(400, "GET", "/pxe/"+old+"?arch=%24%7Bevil%7D", nil)
+	e.expect(400, "GET", "/pxe/"+old+"?platform=coreboot", nil)
+
+	os.Remove(filepath.Join(e.dir, "boot", "bty-netboot-pc-x86_64-v1.4.0.initrd"))
+	if s := string(e.expect(200, "GET", "/pxe/52:54:00:aa:bb:03?arch=x86_64&platform=efi", nil)); !strings.Contains(s, "no live system for x86_64 machines here") {
+		t.Errorf("x86_64 without its initrd: %s", s)
 	}
 }
