@@ -277,6 +277,12 @@ func chain(t *testing.T) {
 	if !bytes.Equal(got[:len(raw)], raw) {
 		t.Error("the client disk does not hold the image")
 	}
+	// The chain script told bty-web what the machine is.
+	var machine struct{ Arch, Firmware string }
+	json.Unmarshal(a.do("GET", "/machines/"+clientMAC, nil), &machine)
+	if machine.Arch != "x86_64" || machine.Firmware != "efi" {
+		t.Errorf("bty-web learnt arch %q, firmware %q from the boot; want x86_64, efi", machine.Arch, machine.Firmware)
+	}
 	kinds := events(t, a)
 	for _, k := range []string{"pxe.offer", "flash.armed", "flash.done"} {
 		if kinds[k] == 0 {
