@@ -111,7 +111,12 @@ func run(ws, tmp, server string) error {
 		return err
 	}
 	defer second.Shutdown()
-	st2, _, err := second.Build(srv.CacheFlags(), targets...)
+	execLog := filepath.Join(tmp, "runner-2", "exec.json")
+	st2, _, err := second.Build(append(srv.CacheFlags(), "--execution_log_json_file="+execLog), targets...)
+	if err != nil {
+		return err
+	}
+	missed, err := remotecache.Misses(execLog)
 	if err != nil {
 		return err
 	}
@@ -122,5 +127,8 @@ func run(ws, tmp, server string) error {
 	say("runner 2 (fresh clone and output base): %s, %d of %d cacheable actions from the remote cache (%.1f%%), %d executed here",
 		st2.Elapsed.Round(1e9), st2.RemoteHits(), st2.Cacheable(), 100*st2.HitRate(), st2.Local())
 	say("the cache holds %d blobs, %.1f MiB", status.NumFiles, float64(status.CurrSize)/(1<<20))
+	for _, m := range missed {
+		say("  executed on runner 2: %s", m)
+	}
 	return nil
 }

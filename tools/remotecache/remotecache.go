@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -246,4 +247,49 @@ func copyTree(src, dst, rel string, skip func(string) bool) error {
 		}
 	}
 	return nil
+}
+
+// Misses reads an execution log (--execution_log_json_file) and returns,
+// for each mnemonic of a spawn not served by the remote cache, the count
+// and why (not cacheable, not remotable, or a miss), most first.
+func Misses(execLog string) ([]string, error) {
+	f, err := os.Open(execLog)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	counts := map[string]int{}
+	dec := json.NewDecoder(f)
+	for {
+		var sp struct {
+			Mnemonic       string `json:"mnemonic"`
+			RemoteCacheHit bool   `json:"remoteCacheHit"`
+			Cacheable      bool   `json:"cacheable"`
+			Remotable      bool   `json:"remotable"`
+			Runner         string `json:"runner"`
+		}
+		if err := dec.Decode(&sp); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", execLog, err)
+		}
+		if sp.RemoteCacheHit {
+			continue
+		}
+		why := "cache miss"
+		switch {
+		case !sp.Cacheable:
+			why = "not cacheable"
+		case !sp.Remotable:
+			why = "not remotable"
+		}
+		counts[sp.Mnemonic+" ("+why+", "+sp.Runner+")"]++
+	}
+	var out []string
+	for k, n := range counts {
+		out = append(out, fmt.Sprintf("%4d %s", n, k))
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	return out, nil
 }
