@@ -262,18 +262,17 @@ func Misses(execLog string) ([]string, error) {
 	dec := json.NewDecoder(f)
 	for {
 		var sp struct {
-			Mnemonic       string `json:"mnemonic"`
-			RemoteCacheHit bool   `json:"remoteCacheHit"`
-			Cacheable      bool   `json:"cacheable"`
-			Remotable      bool   `json:"remotable"`
-			Runner         string `json:"runner"`
+			Mnemonic  string `json:"mnemonic"`
+			Cacheable bool   `json:"cacheable"`
+			Remotable bool   `json:"remotable"`
+			Runner    string `json:"runner"` // "remote cache hit", "processwrapper-sandbox", ...
 		}
 		if err := dec.Decode(&sp); err == io.EOF {
 			break
 		} else if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", execLog, err)
 		}
-		if sp.RemoteCacheHit {
+		if sp.Runner == "remote cache hit" {
 			continue
 		}
 		why := "cache miss"

@@ -27,6 +27,20 @@ func TestParseStats(t *testing.T) {
 	}
 }
 
+func TestMisses(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "exec.json")
+	os.WriteFile(log, []byte(`{"mnemonic": "GoCompilePkg", "runner": "remote cache hit", "cacheable": true, "remotable": true}
+{"mnemonic": "GoLink", "runner": "processwrapper-sandbox", "cacheable": true, "remotable": true}
+{"mnemonic": "GoLink", "runner": "processwrapper-sandbox", "cacheable": true, "remotable": true}
+{"mnemonic": "Genrule", "runner": "local", "cacheable": false, "remotable": false}
+`), 0o644)
+	got, err := Misses(log)
+	want := []string{"   2 GoLink (cache miss, processwrapper-sandbox)", "   1 Genrule (not cacheable, local)"}
+	if err != nil || strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Misses = %q, %v; want %q", got, err, want)
+	}
+}
+
 // A workspace of a Go library and a binary, as small as a real build gets.
 var workspace = map[string]string{
 	"MODULE.bazel": `module(name = "cachetest")
