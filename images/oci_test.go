@@ -1,7 +1,6 @@
 package images_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"fmt"
 	"io"
@@ -9,69 +8,25 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	pintftp "github.com/pin/tftp/v3"
 
+	"github.com/bty-lab/bty/internal/ocirun"
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
-// index opens the layout directory among an oci_index target's outputs
-// (the layout and its tarball).
+// index opens the layout among an oci_index target's outputs.
 func index(t *testing.T, env string) v1.ImageIndex {
 	t.Helper()
-	var p string
-	for _, f := range testenv.Runfiles(t, env, "//images:images_test") {
-		if !strings.HasSuffix(f, ".tar") {
-			p = f
-		}
-	}
-	if p == "" {
-		testenv.Require(t, "Bazel-built OCI layouts ("+env+")", os.ErrNotExist)
-	}
-	// The runfiles tree holds the layout's blobs as symlinks, which the
-	// layout reader refuses (rightly, for a layout it might write to): read
-	// a real copy.
-	cp := filepath.Join(t.TempDir(), "layout")
-	if err := copyTree(p, cp); err != nil {
-		t.Fatal(err)
-	}
-	idx, err := layout.ImageIndexFromPath(cp)
-	if err != nil {
-		t.Fatalf("%s: %v", p, err)
-	}
-	return idx
-}
-
-func platformImage(t *testing.T, idx v1.ImageIndex, arch string) v1.Image {
-	t.Helper()
-	m, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range m.Manifests {
-		if d.Platform != nil && d.Platform.Architecture == arch && d.Platform.OS == "linux" {
-			img, err := idx.Image(d.Digest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return img
-		}
-	}
-	t.Fatalf("no linux/%s image", arch)
-	return nil
+	return ocirun.Open(t, testenv.Runfiles(t, env, "//images:images_test"))
 }
 
 func TestOCIIndexes(t *testing.T) {
@@ -82,7 +37,7 @@ func TestOCIIndexes(t *testing.T) {
 			t.Errorf("%s: %v", env, err)
 		}
 		for _, arch := range []string{"amd64", "arm64"} {
-			cfg, err := platformImage(t, idx, arch).ConfigFile()
+			cfg, err := ocirun.Platform(t, idx, arch).ConfigFile()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,34 +88,6 @@ func TestPushToRegistries(t *testing.T) {
 }
 
 // unpack extracts an image's filesystem into dir, owners included.
-func unpack(t *testing.T, img v1.Image, dir string) {
-	t.Helper()
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, h.Name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			os.MkdirAll(p, os.FileMode(h.Mode))
-		case tar.TypeReg:
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			var b bytes.Buffer
-			io.Copy(&b, tr)
-			os.WriteFile(p, b.Bytes(), os.FileMode(h.Mode))
-		}
-		os.Chown(p, h.Uid, h.Gid)
-		os.Chmod(p, os.FileMode(h.Mode)&os.ModePerm|os.FileMode(h.Mode)&os.ModeSticky)
-	}
-}
-
 // The amd64 images run: their entrypoint, chrooted into the unpacked
 // rootfs as the image user, serves /healthz (bty-web, writing its state to
 // the volume) and a TFTP read of ipxe.efi (bty-tftp).
@@ -172,15 +99,8 @@ func TestEntrypointsRunAsImageUser(t *testing.T) {
 		return nil
 	}())
 	run := func(img v1.Image, extra []string, env ...string) {
-		dir := t.TempDir()
-		os.Chmod(dir, 0o755)
-		unpack(t, img, dir)
-		cfg, _ := img.ConfigFile()
-		argv := append(cfg.Config.Entrypoint, extra...)
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Env = append(cfg.Config.Env, env...)
-		cmd.Dir = "/"
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir, Credential: &syscall.Credential{Uid: 1000, Gid: 1000}}
+		cmd := ocirun.Command(t, img, extra, env...)
+		argv := cmd.Args
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -195,7 +115,7 @@ func TestEntrypointsRunAsImageUser(t *testing.T) {
 		})
 	}
 	port := testenv.FreePort(t)
-	run(platformImage(t, index(t, "BTY_OCI_WEB"), "amd64"), nil, "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=x")
+	run(ocirun.Platform(t, index(t, "BTY_OCI_WEB"), "amd64"), nil, "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=x")
 	testenv.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 	// The image's iPXE files were seeded into bty-web's boot files.
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/boot/ipxe.efi", port))
@@ -209,7 +129,7 @@ func TestEntrypointsRunAsImageUser(t *testing.T) {
 	}
 
 	tftpPort := testenv.FreePort(t)
-	run(platformImage(t, index(t, "BTY_OCI_TFTP"), "amd64"), []string{"-listen", fmt.Sprintf("127.0.0.1:%d", tftpPort)})
+	run(ocirun.Platform(t, index(t, "BTY_OCI_TFTP"), "amd64"), []string{"-listen", fmt.Sprintf("127.0.0.1:%d", tftpPort)})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, _ := pintftp.NewClient(fmt.Sprintf("127.0.0.1:%d", tftpPort))
@@ -227,22 +147,4 @@ func TestEntrypointsRunAsImageUser(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func copyTree(src, dst string) error {
-	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if info.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/e2e/vm"
+	"github.com/bty-lab/bty/internal/ocirun"
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
@@ -138,15 +139,17 @@ func dhcpServer(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 }
 
-// start runs a binary, logging to a file, and stops it at cleanup.
-func start(t *testing.T, logs, name string, env []string, bin string, args ...string) {
+// startImage runs the linux/amd64 image of an oci_index target (its
+// outputs in the environment variable env) with extra environment,
+// logging to a file, and stops it at cleanup.
+func startImage(t *testing.T, logs, name, env string, extra ...string) {
 	t.Helper()
 	f, err := os.Create(filepath.Join(logs, name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	img := ocirun.Platform(t, ocirun.Open(t, testenv.Runfiles(t, env, "//e2e/pxe:pxe_test")), "amd64")
+	cmd := ocirun.Command(t, img, nil, extra...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -219,18 +222,16 @@ func chain(t *testing.T) {
 	network(t)
 	dhcpServer(t)
 
-	// bty-tftp serves a copy of the iPXE directory (os.Root refuses the
-	// runfiles' symlinks, which point outside it).
-	tftpRoot := t.TempDir()
-	for _, name := range []string{"ipxe.efi", "autoexec.ipxe"} {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(runfile(t, "BTY_IPXE_EFI")), name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(tftpRoot, name), b, 0o644)
+	// The servers are the container images the release pushes, run as a
+	// runtime would (internal/ocirun): bty-tftp serves the iPXE files baked
+	// into its image from its own entrypoint's arguments; bty-web keeps its
+	// state in the image's volume. Like Docker, the namespace lets the
+	// image's unprivileged user bind port 69.
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", []byte("0"), 0); err != nil {
+		t.Fatalf("letting the images' user bind low ports in the test's namespace: %v", err)
 	}
-	start(t, logs, "bty-tftp", nil, runfile(t, "BTY_TFTP_BINARY"), "-root", tftpRoot, "-listen", serverIP+":69")
-	start(t, logs, "bty-web", []string{"BTY_PATHS_STATE_DIR=" + t.TempDir(), "BTY_SERVER_LISTEN=" + serverIP, "BTY_SERVER_PORT=8080", "BTY_ADMIN_PASSWORD=test"}, runfile(t, "BTY_WEB_BINARY"))
+	startImage(t, logs, "bty-tftp", "BTY_OCI_TFTP")
+	startImage(t, logs, "bty-web", "BTY_OCI_WEB", "BTY_SERVER_LISTEN="+serverIP, "BTY_SERVER_PORT=8080", "BTY_ADMIN_PASSWORD=test")
 	testenv.WaitHTTP(t, base+"/healthz")
 
 	// Seed bty-web as an operator would, through its API only.
