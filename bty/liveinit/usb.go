@@ -157,9 +157,20 @@ func (i *Init) PrepareUSB(ctx context.Context, version string) *USB {
 		i.say("creating %s: %v", imageroot.Default, err)
 	}
 	if part, ok := u.imagesPartition(i.sys()); ok {
-		i.grow(part, version)
-		if err := unix.Mount(part.Path(), imageroot.Default, "exfat", unix.MS_RDONLY, ""); err != nil {
-			i.say("mounting %s (%s) on %s: %v", stick.ImagesLabel, part.Path(), imageroot.Default, err)
+		// Operators may have reformatted it (Windows offers FAT32): a
+		// FAT one is used as it is, never remade.
+		switch fs := readDev(part.Path(), fsType); fs {
+		case "exfat":
+			i.grow(part, version)
+		case "":
+			fmt.Fprintf(i.Out, "bty: usb-grow skipped: %s (%s) holds no FAT or exFAT filesystem\n", stick.ImagesLabel, part.Path())
+		default:
+			fmt.Fprintf(i.Out, "bty: usb-grow skipped: %s (%s) holds %s, not the exFAT bty made; it is used as it is\n", stick.ImagesLabel, part.Path(), fs)
+		}
+		if fs := readDev(part.Path(), fsType); fs != "" {
+			if err := unix.Mount(part.Path(), imageroot.Default, fs, unix.MS_RDONLY, ""); err != nil {
+				i.say("mounting %s (%s) on %s: %v", stick.ImagesLabel, part.Path(), imageroot.Default, err)
+			}
 		}
 	} else {
 		i.say("no %s partition; looking for a %s folder on FAT and exFAT partitions", stick.ImagesLabel, stick.ImagesFolder)

@@ -388,3 +388,54 @@ func TestWizardFlashes(t *testing.T) {
 		t.Errorf("the disk does not hold the image (first difference at byte %d)", testenv.FirstDiff(got[:len(raw)], raw))
 	}
 }
+
+// TestStickReformattedAsFAT: an operator who reformats BTY_IMAGES as FAT
+// (Windows offers it) keeps a working stick: nothing is grown or remade,
+// and the images on it are listed.
+func TestStickReformattedAsFAT(t *testing.T) {
+	stickImg := filepath.Join(t.TempDir(), "stick.img")
+	copyFile(t, iso(t), stickImg)
+	images := partition(t, stickImg, stick.ImagesLabel)
+	off, size := int64(images.First)*gpt.SectorSize, int64(images.Sectors())*gpt.SectorSize
+	testenv.Require(t, "loop devices", loopdev.Available())
+	dev, err := loopdev.AttachWith(stickImg, loopdev.Options{Offset: off, Size: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testenv.Tool(t, "mkfs.vfat", "dosfstools"), "-n", stick.ImagesLabel, dev.Path).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.vfat: %v\n%s", err, out)
+	}
+	dev.Detach()
+	demo := filepath.Join(t.TempDir(), "fat-demo.img.gz")
+	if err := os.WriteFile(demo, imagetest.Encode(t, catalog.Gzip, imagetest.Disk(1<<20, 7)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testenv.Tool(t, "mcopy", "mtools"), "-i", stickImg+"@@"+strconv.FormatInt(off, 10), demo, "::/fat-demo.img.gz").CombinedOutput(); err != nil {
+		t.Fatalf("mcopy: %v\n%s", err, out)
+	}
+	before := testenv.FileSHA256(t, stickImg)
+	if err := os.Truncate(stickImg, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	con := machine(t, "usb-fat", uefi(t, vm.Options{USBStick: stickImg}))
+	t.Logf("FAT BTY_IMAGES:\n%s", con.Stages(t, append(bootStages("/dev/sda"),
+		vm.Literal("bty: usb-grow skipped: BTY_IMAGES (/dev/sda2) holds vfat, not the exFAT bty made"),
+		vm.Literal("image_root: /var/lib/bty/images"),
+		vm.Literal("fat-demo.img.gz"),
+		ready)...))
+	if err := os.Truncate(stickImg, fileSize(t, iso(t))); err != nil {
+		t.Fatal(err)
+	}
+	if after := testenv.FileSHA256(t, stickImg); after != before {
+		t.Error("the boot changed the stick's first bytes (partition table or filesystem)")
+	}
+}
+
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
