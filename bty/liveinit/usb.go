@@ -168,7 +168,7 @@ func (i *Init) PrepareUSB(ctx context.Context, version string) *USB {
 			fmt.Fprintf(i.Out, "bty: usb-grow skipped: %s (%s) holds %s, not the exFAT bty made; it is used as it is\n", stick.ImagesLabel, part.Path(), fs)
 		}
 		if fs := readDev(part.Path(), fsType); fs != "" {
-			if err := unix.Mount(part.Path(), imageroot.Default, fs, unix.MS_RDONLY, ""); err != nil {
+			if err := mountFS(part.Path(), imageroot.Default, fs); err != nil {
 				i.say("mounting %s (%s) on %s: %v", stick.ImagesLabel, part.Path(), imageroot.Default, err)
 			}
 		}
@@ -280,11 +280,23 @@ func (u *USB) mountStick(d blockDev) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	if err := unix.Mount(d.Path(), dir, fs, unix.MS_RDONLY, ""); err != nil {
+	if err := mountFS(d.Path(), dir, fs); err != nil {
 		return "", err
 	}
 	u.stickMounts[d.Name] = dir
 	return dir, nil
+}
+
+// mountFS mounts a FAT or exFAT filesystem read-only. FAT names are read
+// as UTF-8: the kernel's default character set for FAT (Debian builds it
+// as "ascii") is a module the initrd does not carry, and would mangle
+// operators' non-ASCII file names anyway.
+func mountFS(dev, dir, fs string) error {
+	data := ""
+	if fs == "vfat" {
+		data = "iocharset=utf8"
+	}
+	return unix.Mount(dev, dir, fs, unix.MS_RDONLY, data)
 }
 
 // findISO looks for an .iso file with the wanted volume id in dir and its
