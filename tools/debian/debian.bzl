@@ -3,31 +3,28 @@
 The mirror is the one this machine's apt already uses, or
 BTY_DEBIAN_MIRROR when set, as tools/debian/mirror.sh finds it, so no host
 is written into the repository. Each pin also names the snapshot archive
-timestamp that has its exact file, tried second: sid's pool keeps only
-current versions, so a pin would otherwise stop building once Debian moves
-on. tools/bazel run //tools/debian:update re-pins everything.
+timestamp that has its exact file, tried second on a machine that names a
+snapshot archive: sid's pool keeps only current versions, so a pin would
+otherwise stop building once Debian moves on. tools/bazel run //tools/debian:update re-pins everything.
 Downloads go through Bazel's repository cache, keyed by the sha256: once
 fetched, a package is never fetched again.
 """
 
-def _mirror(rctx):
+def _mirror(rctx, *args):
     # One implementation for Bazel and tools/bazel: tools/debian/mirror.sh.
-    res = rctx.execute(["/bin/sh", str(rctx.path(Label("//tools/debian:mirror.sh")))])
+    res = rctx.execute(["/bin/sh", str(rctx.path(Label("//tools/debian:mirror.sh")))] + list(args))
     if res.return_code != 0:
         fail(res.stderr.strip())
     return res.stdout.strip()
 
-# Debian's snapshot archive keeps every file the archive ever published, by
-# date: the second source of each pin, for when the mirror's sid pool has
-# moved on (BTY_DEBIAN_SNAPSHOT overrides it, e.g. with a local copy).
-_SNAPSHOT = "https://snapshot.debian.org/archive/debian"
-
 def _debian_deb_impl(rctx):
-    snapshot = rctx.os.environ.get("BTY_DEBIAN_SNAPSHOT", _SNAPSHOT).rstrip("/")
-    urls = [
-        _mirror(rctx) + "/" + rctx.attr.filename,
-        "%s/%s/%s" % (snapshot, rctx.attr.snapshot, rctx.attr.filename),
-    ]
+    # The machine's mirror first; then, when the machine names a snapshot
+    # archive (apt sources or BTY_DEBIAN_SNAPSHOT), the pin's exact file
+    # there, for when the mirror's sid pool has moved on.
+    urls = [_mirror(rctx) + "/" + rctx.attr.filename]
+    snapshot = _mirror(rctx, "snapshot")
+    if snapshot:
+        urls.append("%s/%s/%s" % (snapshot, rctx.attr.snapshot, rctx.attr.filename))
     rctx.report_progress("fetching " + rctx.attr.filename)
     rctx.download_and_extract(
         url = urls,

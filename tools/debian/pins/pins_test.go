@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -217,4 +218,21 @@ func moduleFile(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestMirrorScript: the overrides tools/debian/mirror.sh honours, for the
+// mirror and for the snapshot archive.
+func TestMirrorScript(t *testing.T) {
+	script := testenv.Runfile(t, "BTY_MIRROR_SH", "//tools/debian/pins:pins_test")
+	for _, c := range []struct{ arg, env, want string }{
+		{"", "BTY_DEBIAN_MIRROR=http://m.example/debian/", "http://m.example/debian"},
+		{"snapshot", "BTY_DEBIAN_SNAPSHOT=http://s.example/archive/debian/", "http://s.example/archive/debian"},
+	} {
+		cmd := exec.Command("/bin/sh", script, c.arg)
+		cmd.Env = append(os.Environ(), c.env)
+		out, err := cmd.Output()
+		if got := strings.TrimSpace(string(out)); err != nil || got != c.want {
+			t.Errorf("mirror.sh %s with %s: %q, %v; want %q", c.arg, c.env, got, err, c.want)
+		}
+	}
 }
