@@ -8,12 +8,13 @@
 package gpt
 
 import (
-	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strings"
 	"unicode/utf16"
 )
 
@@ -42,15 +43,9 @@ type GUID [16]byte
 // C12A7328-F81F-11D2-BA4B-00A0C93EC93B.
 func ParseGUID(s string) (GUID, error) {
 	var g GUID
-	var raw [16]byte
-	hex := bytes.ReplaceAll([]byte(s), []byte("-"), nil)
-	if len(s) != 36 || len(hex) != 32 {
+	raw, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+	if len(s) != 36 || err != nil || len(raw) != 16 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return g, fmt.Errorf("GUID %q: want 8-4-4-4-12 hex digits", s)
-	}
-	for i := range 16 {
-		if _, err := fmt.Sscanf(string(hex[2*i:2*i+2]), "%02x", &raw[i]); err != nil {
-			return g, fmt.Errorf("GUID %q: %w", s, err)
-		}
 	}
 	// The first three fields are little-endian on disk.
 	g[0], g[1], g[2], g[3] = raw[3], raw[2], raw[1], raw[0]

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Reporter writes progress to one output and mirrors marker lines to any
@@ -198,7 +200,7 @@ func Bytes(n int64) string {
 // at debug level, so the kernel does not echo them to the console again.
 func Consoles() []io.WriteCloser {
 	var out []io.WriteCloser
-	if !sameDevice(os.Stderr, "/dev/console") {
+	if !IsConsole(os.Stderr) {
 		if f, err := os.OpenFile("/dev/console", os.O_WRONLY|os.O_APPEND, 0); err == nil {
 			out = append(out, f)
 		}
@@ -209,8 +211,32 @@ func Consoles() []io.WriteCloser {
 	return out
 }
 
-// IsConsole reports whether f is the system console (/dev/console).
-func IsConsole(f *os.File) bool { return sameDevice(f, "/dev/console") }
+// IsConsole reports whether f is the system console: /dev/console itself,
+// or the terminal /dev/console writes to (ttyS0 when opened as
+// /dev/ttyS0, as bty-init does for the wizard), so a line written to both
+// would show twice.
+func IsConsole(f *os.File) bool {
+	dev, ok := rdev(f)
+	if !ok {
+		return false
+	}
+	c, err := os.OpenFile("/dev/console", os.O_WRONLY|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if cdev, ok := rdev(c); ok && cdev == dev {
+		return true
+	}
+	// TIOCGDEV names the terminal behind /dev/console, in the kernel's
+	// dev_t encoding (new_encode_dev).
+	t, err := unix.IoctlGetUint32(int(c.Fd()), unix.TIOCGDEV)
+	if err != nil {
+		return false
+	}
+	major, minor := (t&0xfff00)>>8, (t&0xff)|((t>>12)&0xfff00)
+	return unix.Major(dev) == major && unix.Minor(dev) == minor
+}
 
 // kmsg writes each line as one kernel log record of level 7 (debug).
 type kmsg struct{ f *os.File }
@@ -224,16 +250,15 @@ func (k kmsg) Write(b []byte) (int, error) {
 
 func (k kmsg) Close() error { return k.f.Close() }
 
-// sameDevice reports whether f is the character device at path (compared by
-// device number: the console node in an initramfs and the one devtmpfs
-// provides are different inodes for the same device).
-func sameDevice(f *os.File, path string) bool {
-	a, err1 := f.Stat()
-	b, err2 := os.Stat(path)
-	if err1 != nil || err2 != nil || a.Mode()&os.ModeCharDevice == 0 || b.Mode()&os.ModeCharDevice == 0 {
-		return false
+// rdev is the device number of the character device f.
+func rdev(f *os.File) (uint64, bool) {
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return 0, false
 	}
-	sa, ok1 := a.Sys().(*syscall.Stat_t)
-	sb, ok2 := b.Sys().(*syscall.Stat_t)
-	return ok1 && ok2 && sa.Rdev == sb.Rdev
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Rdev, true
 }

@@ -23,12 +23,12 @@ import (
 
 // Server is a running bazel-remote.
 type Server struct {
-	Dir      string // its store
-	GRPC     string // grpc://127.0.0.1:PORT
-	HTTP     string // http://127.0.0.1:PORT
-	cmd      *exec.Cmd
-	log      bytes.Buffer
-	stopOnce bool
+	Dir     string // its store
+	GRPC    string // grpc://127.0.0.1:PORT
+	HTTP    string // http://127.0.0.1:PORT
+	cmd     *exec.Cmd
+	log     bytes.Buffer
+	stopped bool
 }
 
 // freePort asks the kernel for a free loopback port.
@@ -72,10 +72,10 @@ func Start(bin, dir string) (*Server, error) {
 	}
 }
 
-// Stop ends the server.
+// Stop ends the server; it may be called again.
 func (s *Server) Stop() {
-	if s.cmd.Process != nil && !s.stopOnce {
-		s.stopOnce = true
+	if s.cmd.Process != nil && !s.stopped {
+		s.stopped = true
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
 	}
@@ -209,44 +209,6 @@ func (s *Server) CacheFlags() []string {
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// CopyTree copies the regular files and directories of src into dst (a
-// fresh "clone" at another path, as a new CI runner has).
-func CopyTree(src, dst string, skip func(rel string) bool) error {
-	return copyTree(src, dst, "", skip)
-}
-
-func copyTree(src, dst, rel string, skip func(string) bool) error {
-	entries, err := os.ReadDir(src + "/" + rel)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dst+"/"+rel, 0o755); err != nil {
-		return err
-	}
-	for _, e := range entries {
-		r := strings.TrimPrefix(rel+"/"+e.Name(), "/")
-		if skip != nil && skip(r) {
-			continue
-		}
-		switch {
-		case e.IsDir():
-			if err := copyTree(src, dst, r, skip); err != nil {
-				return err
-			}
-		case e.Type().IsRegular():
-			b, err := os.ReadFile(src + "/" + r)
-			if err != nil {
-				return err
-			}
-			info, _ := e.Info()
-			if err := os.WriteFile(dst+"/"+r, b, info.Mode().Perm()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // Misses reads an execution log (--execution_log_json_file) and returns,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/imageroot"
 	"github.com/bty-lab/bty/bty/liveinit"
+	"github.com/bty-lab/bty/bty/progress"
 	"github.com/bty-lab/bty/bty/version"
 )
 
@@ -58,13 +59,16 @@ func main() {
 }
 
 // usb is the stick's flow: the medium, BTY_IMAGES, then the images listed
-// for the operator on the serial console and on tty1 (the screen), where
-// the kernel's console= order may not send them.
+// for the operator on every console (the serial line and the screen; only
+// one of them is /dev/console), then the wizard on each.
 func usb(ctx context.Context, in *liveinit.Init) {
-	operator := io.Writer(in.Out)
-	if tty, err := os.OpenFile("/dev/tty1", os.O_WRONLY, 0); err == nil && !consoleIs("tty0", "tty1") {
-		operator = io.MultiWriter(in.Out, tty)
+	writers := []io.Writer{in.Out}
+	for _, tty := range consoleTTYs() {
+		if f, err := os.OpenFile(tty, os.O_WRONLY, 0); err == nil && !progress.IsConsole(f) {
+			writers = append(writers, f)
+		}
 	}
+	operator := io.MultiWriter(writers...)
 	in.Out = operator
 	u := in.PrepareUSB(ctx, version.String())
 	cmd := bty(in, operator, "images", imageroot.Default)
@@ -133,25 +137,6 @@ func runWizard(in *liveinit.Init, tty, bootDisk string) error {
 	// terminal's signals (and hangups) reach the wizard alone.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	return cmd.Run()
-}
-
-// consoleIs reports whether /dev/console is one of names: the last console
-// sysfs lists as active is the one /dev/console writes to.
-func consoleIs(names ...string) bool {
-	b, err := os.ReadFile("/sys/class/tty/console/active")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return false
-	}
-	for _, n := range names {
-		if f[len(f)-1] == n {
-			return true
-		}
-	}
-	return false
 }
 
 // bty is a command running bty from the live squashfs.
