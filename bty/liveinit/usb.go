@@ -159,7 +159,8 @@ func (i *Init) PrepareUSB(ctx context.Context, version string) *USB {
 	if part, ok := u.imagesPartition(i.sys()); ok {
 		// Operators may have reformatted it (Windows offers FAT32): a
 		// FAT one is used as it is, never remade.
-		switch fs := readDev(part.Path(), fsType); fs {
+		fs := readDev(part.Path(), fsType)
+		switch fs {
 		case "exfat":
 			i.grow(part, version)
 		case "":
@@ -167,7 +168,7 @@ func (i *Init) PrepareUSB(ctx context.Context, version string) *USB {
 		default:
 			fmt.Fprintf(i.Out, "bty: usb-grow skipped: %s (%s) holds %s, not the exFAT bty made; it is used as it is\n", stick.ImagesLabel, part.Path(), fs)
 		}
-		if fs := readDev(part.Path(), fsType); fs != "" {
+		if fs != "" {
 			if err := mountFS(part.Path(), imageroot.Default, fs); err != nil {
 				i.say("mounting %s (%s) on %s: %v", stick.ImagesLabel, part.Path(), imageroot.Default, err)
 			}

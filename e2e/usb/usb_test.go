@@ -45,21 +45,28 @@ func iso(t *testing.T) string {
 	return testenv.Runfile(t, "BTY_USB_ISO", "//e2e/usb:usb_test")
 }
 
-// machine is what every boot shares: QEMU, and a serial log kept with the
-// test's outputs.
-func machine(t *testing.T, name string, o vm.Options) *vm.Console {
+// machine is what every boot shares: QEMU, its deadline, and a serial log
+// kept with the test's outputs (closed when the test ends).
+func machine(t *testing.T, name string, o vm.Options) vm.Options {
 	t.Helper()
 	o.QEMU = testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
 	o.Timeout = bootTimeout
-	o.Until = &ready
 	if dir := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR"); dir != "" {
 		f, err := os.Create(filepath.Join(dir, name+"-serial.log"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer f.Close()
+		t.Cleanup(func() { f.Close() })
 		o.Serial = f
 	}
+	return o
+}
+
+// boot runs a machine until the live environment is ready.
+func boot(t *testing.T, name string, o vm.Options) *vm.Console {
+	t.Helper()
+	o = machine(t, name, o)
+	o.Until = &ready
 	return vm.Run(t, name, o)
 }
 
@@ -181,7 +188,7 @@ func TestStickGrowsOnFirstBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	con := machine(t, "usb-first-boot", uefi(t, vm.Options{USBStick: stickImg}))
+	con := boot(t, "usb-first-boot", uefi(t, vm.Options{USBStick: stickImg}))
 	t.Logf("first boot (%s):\n%s", vm.Accel(testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"), ""), con.Stages(t, append(bootStages("/dev/sda"),
 		vm.Literal("bty: usb-grow grew BTY_IMAGES to "),
 		vm.Literal("image_root: /var/lib/bty/images"),
@@ -205,7 +212,7 @@ func TestStickGrowsOnFirstBoot(t *testing.T) {
 	}
 	unmount()
 
-	con = machine(t, "usb-second-boot", uefi(t, vm.Options{USBStick: stickImg}))
+	con = boot(t, "usb-second-boot", uefi(t, vm.Options{USBStick: stickImg}))
 	t.Logf("second boot:\n%s", con.Stages(t, append(bootStages("/dev/sda"),
 		vm.Literal("bty: usb-grow skipped: grown before"),
 		vm.Literal("image_root: /var/lib/bty/images"),
@@ -274,7 +281,7 @@ func TestVentoyStick(t *testing.T) {
 		t.Fatalf("the boot entry has no options line:\n%s", entry)
 	}
 
-	con := machine(t, "ventoy", vm.Options{Kernel: kernel, Initrd: initrd, Append: cmdline,
+	con := boot(t, "ventoy", vm.Options{Kernel: kernel, Initrd: initrd, Append: cmdline,
 		Disks: []vm.Disk{{Path: disk, Serial: "VENTOY"}}})
 	t.Logf("Ventoy-style boot:\n%s", con.Stages(t,
 		vm.Literal("bty-init: entered v"),
@@ -289,7 +296,7 @@ func TestVentoyStick(t *testing.T) {
 }
 
 func TestCD(t *testing.T) {
-	con := machine(t, "cd", uefi(t, vm.Options{CDROM: iso(t)}))
+	con := boot(t, "cd", uefi(t, vm.Options{CDROM: iso(t)}))
 	t.Logf("CD boot:\n%s", con.Stages(t, append(bootStages("/dev/sr0"),
 		vm.Literal("bty-init: no BTY_IMAGES partition"),
 		vm.Literal("image_root: /var/lib/bty/images"),
@@ -331,18 +338,7 @@ func TestWizardFlashes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	o := uefi(t, vm.Options{USBStick: stickImg, Disks: []vm.Disk{{Path: target, Serial: "BTYTEST"}}})
-	o.QEMU = testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
-	o.Timeout = bootTimeout
-	if dir := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR"); dir != "" {
-		f, err := os.Create(filepath.Join(dir, "wizard-serial.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		o.Serial = f
-	}
-	m := vm.Start(t, "wizard", o)
+	m := vm.Start(t, "wizard", machine(t, "wizard", uefi(t, vm.Options{USBStick: stickImg, Disks: []vm.Disk{{Path: target, Serial: "BTYTEST"}}})))
 	at := m.WaitFor(t, 0, vm.Literal("Pick the image to write"))
 	_, first := m.Console.FindStage(0, vm.Literal("Pick the image to write"))
 	// Keys as an operator types them: one at a time.
@@ -420,7 +416,7 @@ func TestStickReformattedAsFAT(t *testing.T) {
 	if err := os.Truncate(stickImg, 1<<30); err != nil {
 		t.Fatal(err)
 	}
-	con := machine(t, "usb-fat", uefi(t, vm.Options{USBStick: stickImg}))
+	con := boot(t, "usb-fat", uefi(t, vm.Options{USBStick: stickImg}))
 	t.Logf("FAT BTY_IMAGES:\n%s", con.Stages(t, append(bootStages("/dev/sda"),
 		vm.Literal("bty: usb-grow skipped: BTY_IMAGES (/dev/sda2) holds vfat, not the exFAT bty made"),
 		vm.Literal("image_root: /var/lib/bty/images"),
