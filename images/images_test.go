@@ -1,14 +1,17 @@
-// Package images_test validates the netboot trio as built: the kernel is an
-// EFI-stub x86_64 image, the initrd holds exactly bty-init, the device nodes
-// and the listed modules with all their dependencies, the squashfs mounts and
-// runs the right bty, and the manifest matches.
+// Package images_test validates the netboot trios as built, x86_64 and
+// arm64: the kernel is an EFI-stub image of its architecture, the initrd
+// holds exactly bty-init (of that architecture), the device nodes and the
+// listed modules with all their dependencies, the squashfs mounts and holds
+// the right bty, and the manifest matches.
 package images_test
 
 import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -40,33 +43,77 @@ func version(t *testing.T) string {
 	return strings.TrimSpace(string(b))
 }
 
-// The trio Bazel builds has the names bty-web serves it under
+// trio is one netboot trio: its architecture as bty-web names it, the
+// machine its binaries are for, and the suffix of its files' environment
+// variables.
+type trio struct {
+	arch    string
+	efi     uint16
+	elf     elf.Machine
+	envName string
+}
+
+var trios = []trio{
+	{"x86_64", efi.AMD64, elf.EM_X86_64, ""},
+	{"arm64", efi.ARM64, elf.EM_AARCH64, "_ARM64"},
+}
+
+// file is the path of one of the trio's files: env is BTY_VMLINUZ,
+// BTY_INITRD, BTY_SQUASHFS or BTY_MANIFEST.
+func (tr trio) file(t *testing.T, env string) string { return artifact(t, env+tr.envName) }
+
+func eachTrio(t *testing.T, f func(*testing.T, trio)) {
+	for _, tr := range trios {
+		t.Run(tr.arch, func(t *testing.T) { f(t, tr) })
+	}
+}
+
+// The trios Bazel builds have the names bty-web serves them under
 // (pxescript.NetbootFor): the Starlark and the Go names cannot drift.
 func TestNames(t *testing.T) {
-	nb, err := pxescript.NetbootFor(version(t), "x86_64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for env, want := range map[string]string{"BTY_VMLINUZ": nb.Kernel, "BTY_INITRD": nb.Initrd, "BTY_SQUASHFS": nb.Squashfs, "BTY_MANIFEST": nb.Manifest} {
-		if got := filepath.Base(artifact(t, env)); got != want {
-			t.Errorf("%s is named %s, want %s (pxescript.NetbootFor)", env, got, want)
+	eachTrio(t, func(t *testing.T, tr trio) {
+		nb, err := pxescript.NetbootFor(version(t), tr.arch)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		for env, want := range map[string]string{"BTY_VMLINUZ": nb.Kernel, "BTY_INITRD": nb.Initrd, "BTY_SQUASHFS": nb.Squashfs, "BTY_MANIFEST": nb.Manifest} {
+			if got := filepath.Base(tr.file(t, env)); got != want {
+				t.Errorf("%s is named %s, want %s (pxescript.NetbootFor)", env+tr.envName, got, want)
+			}
+		}
+	})
 	if got, want := filepath.Base(artifact(t, "BTY_USB_ISO")), "bty-usbboot-pc-x86_64-v"+version(t)+".iso"; got != want {
 		t.Errorf("the USB ISO is named %s, want %s", got, want)
 	}
 }
 
 func TestEFIBinaries(t *testing.T) {
-	for _, env := range []string{"BTY_VMLINUZ", "BTY_SYSTEMD_BOOT"} {
-		if err := efi.Check(artifact(t, env), efi.AMD64); err != nil {
+	eachTrio(t, func(t *testing.T, tr trio) {
+		if err := efi.Check(tr.file(t, "BTY_VMLINUZ"), tr.efi); err != nil {
 			t.Error(err)
 		}
+	})
+	if err := efi.Check(artifact(t, "BTY_SYSTEMD_BOOT"), efi.AMD64); err != nil {
+		t.Error(err)
 	}
 }
 
-func TestInitrd(t *testing.T) {
-	f, err := os.Open(artifact(t, "BTY_INITRD"))
+// isFor says why b is not an executable for machine m, or nil.
+func isFor(b []byte, m elf.Machine) error {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	if f.Machine != m {
+		return fmt.Errorf("an executable for %v, not %v", f.Machine, m)
+	}
+	return nil
+}
+
+func TestInitrd(t *testing.T) { eachTrio(t, testInitrd) }
+
+func testInitrd(t *testing.T, tr trio) {
+	f, err := os.Open(tr.file(t, "BTY_INITRD"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +136,7 @@ func TestInitrd(t *testing.T) {
 	}
 	want := map[string]bool{"init": true, "dev/console": true, "dev/null": true, "etc/bty/modules": true}
 	builtin := map[string]bool{}
-	b, err := os.ReadFile(artifact(t, "BTY_MODULES_BUILTIN"))
+	b, err := os.ReadFile(tr.file(t, "BTY_MODULES_BUILTIN"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,14 +178,20 @@ func TestInitrd(t *testing.T) {
 	if len(unexpected) > 0 {
 		t.Errorf("unexpected files in the initrd: %v", unexpected)
 	}
-	if !bytes.HasPrefix(files["init"], []byte("\x7fELF")) {
-		t.Error("/init is not an ELF executable")
+	if err := isFor(files["init"], tr.elf); err != nil {
+		t.Errorf("/init: %v", err)
 	}
 }
 
-func TestSquashfsRunsTheRightBty(t *testing.T) {
+// The squashfs holds bty for its architecture; the x86_64 one runs here and
+// must be this release's.
+func TestSquashfsHoldsTheRightBty(t *testing.T) {
 	testenv.Require(t, "loop devices (root)", loopdev.Available())
-	dev, err := loopdev.Attach(artifact(t, "BTY_SQUASHFS"), false)
+	eachTrio(t, testSquashfs)
+}
+
+func testSquashfs(t *testing.T, tr trio) {
+	dev, err := loopdev.Attach(tr.file(t, "BTY_SQUASHFS"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +201,16 @@ func TestSquashfsRunsTheRightBty(t *testing.T) {
 		t.Fatalf("mounting the squashfs: %v", err)
 	}
 	defer unix.Unmount(mnt, unix.MNT_DETACH)
+	bin, err := os.ReadFile(filepath.Join(mnt, "bin/bty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := isFor(bin, tr.elf); err != nil {
+		t.Fatalf("bin/bty: %v", err)
+	}
+	if tr.elf != elf.EM_X86_64 {
+		return
+	}
 	out, err := exec.Command(filepath.Join(mnt, "bin/bty"), "--version").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -157,8 +220,10 @@ func TestSquashfsRunsTheRightBty(t *testing.T) {
 	}
 }
 
-func TestManifest(t *testing.T) {
-	b, err := os.ReadFile(artifact(t, "BTY_MANIFEST"))
+func TestManifest(t *testing.T) { eachTrio(t, testManifest) }
+
+func testManifest(t *testing.T, tr trio) {
+	b, err := os.ReadFile(tr.file(t, "BTY_MANIFEST"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,12 +232,12 @@ func TestManifest(t *testing.T) {
 		t.Fatalf("manifest has %d lines:\n%s", len(lines), b)
 	}
 	for _, env := range []string{"BTY_VMLINUZ", "BTY_INITRD", "BTY_SQUASHFS"} {
-		data, err := os.ReadFile(artifact(t, env))
+		data, err := os.ReadFile(tr.file(t, env))
 		if err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(data)
-		line := hex.EncodeToString(sum[:]) + "  " + filepath.Base(artifact(t, env))
+		line := hex.EncodeToString(sum[:]) + "  " + filepath.Base(tr.file(t, env))
 		if !strings.Contains(string(b), line) {
 			t.Errorf("manifest lacks %q", line)
 		}

@@ -24,6 +24,11 @@ const (
 	ExitWriteError = 4
 )
 
+// ExitCodes lists every exit code bty ends with, in order.
+func ExitCodes() []int {
+	return []int{ExitOK, ExitUsage, ExitNoTarget, ExitRefused, ExitWriteError}
+}
+
 // exitError carries the exit code a failure should end the process with.
 type exitError struct {
 	code int

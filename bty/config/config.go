@@ -150,6 +150,24 @@ func envName(section, key string) string {
 	return "BTY_" + strings.ToUpper(section) + "_" + strings.ToUpper(key)
 }
 
+// Key describes one setting, for its documentation.
+type Key struct {
+	Name    string // section.key, as in bty.toml
+	Env     string // the environment variable that sets it
+	Default string // the built-in value, as it would be written in bty.toml ("" for none)
+}
+
+// Keys lists every setting with its environment variable and default, in
+// the order of the Config struct.
+func Keys() []Key {
+	var keys []Key
+	d := Defaults()
+	fields(&d, func(s, k string, v reflect.Value) {
+		keys = append(keys, Key{Name: s + "." + k, Env: envName(s, k), Default: fmt.Sprint(v.Interface())})
+	})
+	return keys
+}
+
 func knownKeys() []string {
 	var keys []string
 	fields(&Config{}, func(s, k string, _ reflect.Value) { keys = append(keys, s+"."+k) })

@@ -203,35 +203,71 @@ func (s *Server) Listen(addr string) (net.Listener, error) {
 
 func (s *Server) idle() time.Duration { return time.Duration(s.cfg.Limits.IdleSeconds) * time.Second }
 
+// route is one of bty-web's routes: open ones serve PXE clients, which
+// carry no credentials; the others need the operator's session cookie.
+type route struct {
+	pattern string
+	open    bool
+	handler http.HandlerFunc
+}
+
+// routes is the one list of what bty-web serves; Handler serves it and
+// Routes describes it.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET /healthz", true, s.healthz},
+		{"GET /version", true, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
+		}},
+		{"GET /pxe-bootstrap.ipxe", true, s.bootstrap},
+		{"GET /pxe/{mac}", true, s.pxeScript},
+		{"GET /pxe/{mac}/plan", true, s.plan},
+		{"POST /pxe/{mac}/status", true, s.status},
+		{"POST /pxe/{mac}/inventory", true, s.inventory},
+		{"GET /boot/{name}", true, s.getBoot},
+		{"GET /images", true, s.listImages},
+		{"GET /images/{ref}/{name}", true, s.getImage},
+		{"GET /catalog.toml", true, s.catalogTOML},
+		{"POST /ui/login", true, s.login},
+		{"POST /ui/logout", false, s.logout},
+		{"PUT /boot/{name}", false, s.putBoot},
+		{"PUT /images/{name}", false, s.putImage},
+		{"DELETE /images/{name}", false, s.deleteImage},
+		{"POST /catalog/entries", false, s.addEntry},
+		{"GET /machines", false, s.listMachines},
+		{"GET /machines/{mac}", false, s.getMachine},
+		{"PUT /machines/{mac}", false, s.putMachine},
+		{"DELETE /machines/{mac}", false, s.deleteMachine},
+		{"GET /events", false, s.events},
+	}
+}
+
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
-	})
-	mux.HandleFunc("GET /pxe-bootstrap.ipxe", s.bootstrap)
-	mux.HandleFunc("GET /pxe/{mac}", s.pxeScript)
-	mux.HandleFunc("GET /pxe/{mac}/plan", s.plan)
-	mux.HandleFunc("POST /pxe/{mac}/status", s.status)
-	mux.HandleFunc("POST /pxe/{mac}/inventory", s.inventory)
-	mux.HandleFunc("GET /boot/{name}", s.getBoot)
-	mux.HandleFunc("GET /images", s.listImages)
-	mux.HandleFunc("GET /images/{ref}/{name}", s.getImage)
-	mux.HandleFunc("GET /catalog.toml", s.catalogTOML)
-	mux.HandleFunc("POST /ui/login", s.login)
-	mux.Handle("POST /ui/logout", s.protect(s.logout))
-
-	mux.Handle("PUT /boot/{name}", s.protect(s.putBoot))
-	mux.Handle("PUT /images/{name}", s.protect(s.putImage))
-	mux.Handle("DELETE /images/{name}", s.protect(s.deleteImage))
-	mux.Handle("POST /catalog/entries", s.protect(s.addEntry))
-	mux.Handle("GET /machines", s.protect(s.listMachines))
-	mux.Handle("GET /machines/{mac}", s.protect(s.getMachine))
-	mux.Handle("PUT /machines/{mac}", s.protect(s.putMachine))
-	mux.Handle("DELETE /machines/{mac}", s.protect(s.deleteMachine))
-	mux.Handle("GET /events", s.protect(s.events))
+	for _, r := range s.routes() {
+		if r.open {
+			mux.HandleFunc(r.pattern, r.handler)
+		} else {
+			mux.Handle(r.pattern, s.protect(r.handler))
+		}
+	}
 	return s.logRequests(mux)
+}
+
+// Route describes one route bty-web serves, for its documentation.
+type Route struct {
+	Pattern string // "METHOD /path", as http.ServeMux takes it
+	Open    bool   // served without the session cookie
+}
+
+// Routes lists every route bty-web serves, in the order it registers them.
+func Routes() []Route {
+	var out []Route
+	for _, r := range (&Server{}).routes() {
+		out = append(out, Route{r.pattern, r.open})
+	}
+	return out
 }
 
 // healthz answers 503 when the state cannot be written (a full disk, a

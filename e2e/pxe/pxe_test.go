@@ -1,14 +1,15 @@
-// Package pxe_test is the end-to-end proof: a UEFI machine in QEMU
-// PXE-boots from the artifacts Bazel built, flashes its own disk from
-// bty-web, and reboots; then a machine bound to an image with a wrong
-// digest fails loudly.
+// Package pxe_test is the end-to-end proof that every kind of machine a
+// lab has PXE-boots from the artifacts Bazel built, flashes its own disk
+// from bty-web, and reboots: an x86_64 UEFI machine (then one bound to an
+// image with a wrong digest fails loudly), an arm64 UEFI machine (QEMU's
+// virt board, AAVMF) and an x86_64 BIOS machine (SeaBIOS, undionly.kpxe).
 //
-// The test re-runs itself in a new network namespace (CLONE_NEWNET): there
-// it builds a bridge and a tap with netlink and runs everything (DHCP,
-// bty-tftp, bty-web, QEMU) on that private network. When the inner process
-// ends, however it ends, the kernel removes the namespace with all its
-// links: nothing is left to clean up and nothing from a killed run can
-// linger.
+// Each test re-runs itself in a new network namespace (CLONE_NEWNET):
+// there it builds a bridge and a tap with netlink and runs everything (DHCP,
+// bty-tftp and bty-web from the release's container images, QEMU) on that
+// private network. When the inner process ends, however it ends, the kernel
+// removes the namespace with all its links: nothing is left to clean up and
+// nothing from a killed run can linger.
 package pxe_test
 
 import (
@@ -21,13 +22,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/insomniacslk/dhcp/iana"
 	"github.com/vishvananda/netlink"
 
 	"github.com/bty-lab/bty/bty/catalog"
@@ -45,9 +49,63 @@ const (
 	inside    = "BTY_PXE_INSIDE"
 )
 
+// TestPXEChain: an x86_64 UEFI machine (OVMF, the firmware's own PXE, as
+// on real UEFI hardware) flashes its disk; then a wrong declared digest
+// fails loudly.
 func TestPXEChain(t *testing.T) {
-	if os.Getenv(inside) != "" {
-		chain(t)
+	inNamespace(t, "TestPXEChain", func(t *testing.T, s *servers) {
+		s.seed(t, "")
+		s.flash(t, uefiX86(t), "flash")
+		s.learnt(t, "x86_64", "efi")
+		if s := string(s.api.do("GET", "/pxe/"+clientMAC, nil)); !strings.Contains(s, "booting the local disk") {
+			t.Errorf("after the flash the machine is not sent to its disk:\n%s", s)
+		}
+
+		// A wrong declared digest: the flash fails and says so.
+		var entry struct{ Ref string }
+		body, _ := json.Marshal(map[string]string{"name": "bad-digest", "src": base + "/images/" + s.ref + "/test.img.zst", "sha256": strings.Repeat("0", 64)})
+		json.Unmarshal(s.api.do("POST", "/catalog/entries", body), &entry)
+		s.bind(t, entry.Ref)
+		disk2 := blankDisk(t)
+		con2 := boot(t, s.logs, "bad-digest", uefiX86(t), disk2)
+		con2.Stages(t, vm.Literal("bty: auto-flash starting"), vm.Literal("UNVERIFIED"), vm.Literal("bty-init: bty auto failed"))
+		if kinds := s.events(t); kinds["flash.failed"] == 0 {
+			t.Errorf("bty-web recorded no flash.failed event (events: %v)", kinds)
+		}
+	})
+}
+
+// TestPXEChainArm64: an arm64 UEFI machine (QEMU's virt board under TCG,
+// Debian's AAVMF, virtio-net with the firmware's PXE) gets ipxe-arm64.efi
+// by the DHCP rule for client architecture 11, and bty-web the arm64 trio
+// because the chain script reports iPXE's ${buildarch}.
+func TestPXEChainArm64(t *testing.T) {
+	inNamespace(t, "TestPXEChainArm64", func(t *testing.T, s *servers) {
+		s.seed(t, "_ARM64")
+		s.flash(t, uefiArm64(t), "flash-arm64")
+		s.learnt(t, "arm64", "efi")
+	})
+}
+
+// TestPXEChainBIOS: an x86_64 BIOS machine (SeaBIOS) loads undionly.kpxe
+// through its NIC's PXE ROM; undionly.kpxe's own DHCP request (user class
+// iPXE) gets bty-web's bootstrap script, not undionly.kpxe again.
+func TestPXEChainBIOS(t *testing.T) {
+	inNamespace(t, "TestPXEChainBIOS", func(t *testing.T, s *servers) {
+		s.dhcp.plainROM = true
+		s.seed(t, "")
+		s.flash(t, biosX86(t), "flash-bios")
+		s.learnt(t, "x86_64", "pcbios")
+	})
+}
+
+// inNamespace runs chain inside a new network namespace (the test binary
+// re-runs itself there), with the network, DHCP, bty-tftp and bty-web up.
+func inNamespace(t *testing.T, name string, chain func(*testing.T, *servers)) {
+	if os.Getenv(inside) == name {
+		total := time.Now()
+		chain(t, start(t))
+		t.Logf("whole %s in its namespace: %s", name, time.Since(total).Round(time.Millisecond))
 		return
 	}
 	testenv.Require(t, "root (network namespaces, taps)", func() error {
@@ -57,8 +115,8 @@ func TestPXEChain(t *testing.T) {
 		_, err := os.Stat("/dev/net/tun")
 		return err
 	}())
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPXEChain$", "-test.v")
-	cmd.Env = append(os.Environ(), inside+"=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.v")
+	cmd.Env = append(os.Environ(), inside+"="+name)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -99,10 +157,52 @@ func network(t *testing.T) {
 	}
 }
 
-// dhcpServer answers every client on br0 with clientIP and ipxe.efi, with
-// the fixes E2E.md measured: no ping probe before offering, and iPXE's
-// option 175.176 = 1 so it does not wait for ProxyDHCP.
-func dhcpServer(t *testing.T) {
+// dhcp is the test's DHCP server. It applies the rule the README gives
+// operators for dnsmasq and ISC Kea ("PXE with your DHCP server"): a
+// request with user class iPXE gets bty-web's bootstrap script, any other
+// the iPXE binary for its client architecture (option 93). It also has the
+// fixes E2E.md measured: no ping probe before offering, and iPXE's option
+// 175.176 = 1 so it does not wait for ProxyDHCP.
+type dhcp struct {
+	// plainROM makes the server treat the first client transaction it sees
+	// as coming from a PXE ROM that is not iPXE (Intel's or Realtek's on
+	// real machines), that is, as if it had no user class. QEMU's NIC ROMs
+	// are iPXE builds and send user class iPXE from the first request, so
+	// by the rule alone a QEMU BIOS machine would never load undionly.kpxe,
+	// which every real BIOS machine with a stock ROM does.
+	plainROM bool
+
+	mu      sync.Mutex
+	romXID  *dhcpv4.TransactionID
+	handout []string // each boot file offered, in order
+}
+
+// bootFile is the README's rule.
+func (d *dhcp) bootFile(m *dhcpv4.DHCPv4) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.plainROM && d.romXID == nil {
+		d.romXID = &m.TransactionID
+	}
+	rom := d.plainROM && *d.romXID == m.TransactionID
+	if string(m.Options.Get(dhcpv4.OptionUserClassInformation)) == "iPXE" && !rom {
+		return base + "/pxe-bootstrap.ipxe"
+	}
+	arch := iana.INTEL_X86PC
+	if a := m.ClientArch(); len(a) > 0 {
+		arch = a[0]
+	}
+	switch arch {
+	case iana.EFI_BC, iana.EFI_X86_64:
+		return "ipxe.efi"
+	case iana.EFI_ARM64:
+		return "ipxe-arm64.efi"
+	default:
+		return "undionly.kpxe"
+	}
+}
+
+func (d *dhcp) serve(t *testing.T) {
 	t.Helper()
 	handler := func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
 		var typ dhcpv4.MessageType
@@ -114,6 +214,7 @@ func dhcpServer(t *testing.T) {
 		default:
 			return
 		}
+		file := d.bootFile(m)
 		reply, err := dhcpv4.NewReplyFromRequest(m,
 			dhcpv4.WithMessageType(typ),
 			dhcpv4.WithYourIP(net.ParseIP(clientIP)),
@@ -121,13 +222,18 @@ func dhcpServer(t *testing.T) {
 			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP(serverIP))),
 			dhcpv4.WithOption(dhcpv4.OptSubnetMask(net.CIDRMask(24, 32))),
 			dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(time.Hour)),
-			dhcpv4.WithOption(dhcpv4.OptBootFileName("ipxe.efi")),
+			dhcpv4.WithOption(dhcpv4.OptBootFileName(file)),
 			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(175), []byte{176, 1, 1})),
 		)
 		if err != nil {
 			return
 		}
-		reply.BootFileName = "ipxe.efi"
+		reply.BootFileName = file
+		if typ == dhcpv4.MessageTypeAck {
+			d.mu.Lock()
+			d.handout = append(d.handout, file)
+			d.mu.Unlock()
+		}
 		dst := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
 		conn.WriteTo(reply.ToBytes(), dst)
 	}
@@ -137,6 +243,13 @@ func dhcpServer(t *testing.T) {
 	}
 	go srv.Serve()
 	t.Cleanup(func() { srv.Close() })
+}
+
+// acked returns the boot files acknowledged so far, in order.
+func (d *dhcp) acked() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.handout)
 }
 
 // startImage runs the linux/amd64 image of an oci_index target (its
@@ -177,50 +290,24 @@ func (a api) do(method, path string, body []byte) []byte {
 	return b
 }
 
-// boot PXE-boots the client until QEMU exits (it reboots with -no-reboot)
-// and returns its console.
-func boot(t *testing.T, logs, name, disk string) *vm.Console {
-	t.Helper()
-	code, vars, err := vm.OVMF()
-	testenv.Require(t, "OVMF", err)
-	f, err := os.Create(filepath.Join(logs, name+"-serial.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	con := vm.Run(t, name, vm.Options{
-		QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
-		OVMFCode: code, OVMFVars: vars,
-		ProbeKernel: runfile(t, "BTY_VMLINUZ"),
-		// romfile= drops QEMU's iPXE option ROM: the firmware's own PXE
-		// boots, as on real UEFI hardware.
-		NICs:    []vm.NIC{{Netdev: "tap,ifname=tap0,script=no,downscript=no", Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}},
-		Disks:   []vm.Disk{{Path: disk, Serial: "BTYTEST"}},
-		Timeout: 150 * time.Second,
-		Serial:  f,
-	})
-	t.Logf("%s: QEMU ran %s", name, time.Since(con.Start).Round(time.Millisecond))
-	return con
+// servers is the lab side of a chain: the network, the DHCP server and
+// bty-tftp and bty-web from the images the release pushes.
+type servers struct {
+	logs string
+	dhcp *dhcp
+	api  api
+	raw  []byte // the test image, decoded
+	ref  string // its ref in bty-web
 }
 
-func events(t *testing.T, a api) map[string]int {
-	var ev []struct{ Kind, MAC string }
-	json.Unmarshal(a.do("GET", "/events?limit=10000", nil), &ev)
-	kinds := map[string]int{}
-	for _, e := range ev {
-		kinds[e.Kind]++
-	}
-	return kinds
-}
-
-func chain(t *testing.T) {
-	total := time.Now()
+func start(t *testing.T) *servers {
 	logs := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR")
 	if logs == "" {
 		logs = t.TempDir()
 	}
 	network(t)
-	dhcpServer(t)
+	s := &servers{logs: logs, dhcp: &dhcp{}}
+	s.dhcp.serve(t)
 
 	// The servers are the container images the release pushes, run as a
 	// runtime would (internal/ocirun): bty-tftp serves the iPXE files baked
@@ -233,34 +320,149 @@ func chain(t *testing.T) {
 	startImage(t, logs, "bty-tftp", "BTY_OCI_TFTP")
 	startImage(t, logs, "bty-web", "BTY_OCI_WEB", "BTY_SERVER_LISTEN="+serverIP, "BTY_SERVER_PORT=8080", "BTY_ADMIN_PASSWORD=test")
 	testenv.WaitHTTP(t, base+"/healthz")
+	s.api = api{t, testenv.Login(t, base, "test")}
+	return s
+}
 
-	// Seed bty-web as an operator would, through its API only.
-	a := api{t, testenv.Login(t, base, "test")}
+// seed gives bty-web, through its API only as an operator would, the
+// netboot trio whose files' environment variables end in suffix ("" for
+// x86_64, "_ARM64"), a test image, and binds the machine to it.
+func (s *servers) seed(t *testing.T, suffix string) {
 	for _, env := range []string{"BTY_VMLINUZ", "BTY_INITRD", "BTY_SQUASHFS"} {
-		b, err := os.ReadFile(runfile(t, env))
+		path := runfile(t, env+suffix)
+		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.do("PUT", "/boot/"+filepath.Base(runfile(t, env)), b)
+		s.api.do("PUT", "/boot/"+filepath.Base(path), b)
 	}
-	raw := imagetest.Disk(8<<20, 21)
-	img := imagetest.Encode(t, catalog.Zstd, raw)
-	var up struct{ Ref, SHA256 string }
-	json.Unmarshal(a.do("PUT", "/images/test.img.zst", img), &up)
-	bind := func(ref string) {
-		body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": ref, "target_disk_serial": "BTYTEST"})
-		a.do("PUT", "/machines/"+clientMAC, body)
-	}
-	bind(up.Ref)
+	s.raw = imagetest.Disk(8<<20, 21)
+	var up struct{ Ref string }
+	json.Unmarshal(s.api.do("PUT", "/images/test.img.zst", imagetest.Encode(t, catalog.Zstd, s.raw)), &up)
+	s.ref = up.Ref
+	s.bind(t, up.Ref)
+}
 
-	// 1. The chain flashes the disk.
+func (s *servers) bind(t *testing.T, ref string) {
+	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": ref, "target_disk_serial": "BTYTEST"})
+	s.api.do("PUT", "/machines/"+clientMAC, body)
+}
+
+func (s *servers) events(t *testing.T) map[string]int {
+	var ev []struct{ Kind, MAC string }
+	json.Unmarshal(s.api.do("GET", "/events?limit=10000", nil), &ev)
+	kinds := map[string]int{}
+	for _, e := range ev {
+		kinds[e.Kind]++
+	}
+	return kinds
+}
+
+// learnt checks what bty-web learnt of the machine from its boot.
+func (s *servers) learnt(t *testing.T, arch, firmware string) {
+	var machine struct{ Arch, Firmware string }
+	json.Unmarshal(s.api.do("GET", "/machines/"+clientMAC, nil), &machine)
+	if machine.Arch != arch || machine.Firmware != firmware {
+		t.Errorf("bty-web learnt arch %q, firmware %q from the boot; want %s, %s", machine.Arch, machine.Firmware, arch, firmware)
+	}
+}
+
+// client is one kind of machine: how QEMU runs it, and the stages its
+// firmware and iPXE show before bty-web's bootstrap script runs.
+type client struct {
+	opts   vm.Options
+	stages []vm.Stage
+	// files are the boot files the DHCP server must have handed out, in
+	// order: the firmware's, then iPXE's own.
+	files []string
+}
+
+func uefiX86(t *testing.T) client {
+	code, vars, err := vm.OVMF()
+	testenv.Require(t, "OVMF", err)
+	return client{
+		opts: vm.Options{
+			QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
+			OVMFCode: code, OVMFVars: vars,
+			ProbeKernel: runfile(t, "BTY_VMLINUZ"),
+			// romfile= drops QEMU's iPXE option ROM: the firmware's own
+			// PXE boots, as on real UEFI hardware.
+			NICs: []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}},
+		},
+		stages: []vm.Stage{vm.Literal(">>Start PXE over IPv4"), vm.Literal("iPXE"), vm.Literal("bty: iPXE")},
+		files:  []string{"ipxe.efi", base + "/pxe-bootstrap.ipxe"},
+	}
+}
+
+func uefiArm64(t *testing.T) client {
+	code, vars, err := vm.AAVMF()
+	testenv.Require(t, "AAVMF", err)
+	return client{
+		opts: vm.Options{
+			QEMU:     testenv.Tool(t, "qemu-system-aarch64", "qemu-system-arm"),
+			Arch:     "aarch64",
+			OVMFCode: code, OVMFVars: vars,
+			NICs: []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}},
+		},
+		stages: []vm.Stage{vm.Literal(">>Start PXE over IPv4"), vm.Literal("iPXE"), vm.Literal("bty: iPXE")},
+		files:  []string{"ipxe-arm64.efi", base + "/pxe-bootstrap.ipxe"},
+	}
+}
+
+func biosX86(t *testing.T) client {
+	return client{
+		opts: vm.Options{
+			QEMU:        testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
+			ProbeKernel: runfile(t, "BTY_VMLINUZ"),
+			// QEMU's NIC option ROM is the PXE ROM; SeaBIOS boots it first.
+			NICs: []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",bootindex=1"}},
+		},
+		stages: []vm.Stage{
+			vm.Literal("SeaBIOS"),
+			vm.Literal("Booting from ROM"),
+			vm.Download("undionly.kpxe"),
+			vm.Literal("using undionly"),
+			vm.Download("pxe-bootstrap.ipxe"),
+		},
+		files: []string{"undionly.kpxe", base + "/pxe-bootstrap.ipxe"},
+	}
+}
+
+const tapNetdev = "tap,ifname=tap0,script=no,downscript=no"
+
+func blankDisk(t *testing.T) string {
 	disk := filepath.Join(t.TempDir(), "disk.raw")
-	os.WriteFile(disk, make([]byte, 64<<20), 0o644)
-	con := boot(t, logs, "flash", disk)
-	timeline := con.Stages(t,
-		vm.Literal(">>Start PXE over IPv4"),
-		vm.Literal("iPXE"),
-		vm.Literal("bty: iPXE"),
+	if err := os.WriteFile(disk, make([]byte, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return disk
+}
+
+// boot PXE-boots the client until QEMU exits (it reboots with -no-reboot)
+// and returns its console.
+func boot(t *testing.T, logs, name string, c client, disk string) *vm.Console {
+	t.Helper()
+	f, err := os.Create(filepath.Join(logs, name+"-serial.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o := c.opts
+	o.Disks = []vm.Disk{{Path: disk, Serial: "BTYTEST"}}
+	o.Timeout = 240 * time.Second
+	o.Serial = f
+	con := vm.Run(t, name, o)
+	t.Logf("%s: QEMU ran %s", name, time.Since(con.Start).Round(time.Millisecond))
+	return con
+}
+
+// flash boots the client through the whole chain onto a blank disk and
+// checks every stage, the boot files DHCP handed out, bty-web's events and
+// the flashed bytes.
+func (s *servers) flash(t *testing.T, c client, name string) {
+	disk := blankDisk(t)
+	con := boot(t, s.logs, name, c, disk)
+	stages := append(slices.Clone(c.stages),
 		vm.Literal("pxe-bootstrap.ipxe"),
 		vm.Literal("/pxe/52-54-00-11-22-33"),
 		vm.Download(".vmlinuz"),
@@ -273,38 +475,22 @@ func chain(t *testing.T) {
 		vm.Literal("bty: flash complete; rebooting"),
 		vm.Literal("reboot: Restarting system"),
 	)
-	t.Logf("flash run timeline (QEMU start = 0):\n%s", timeline)
-	got, _ := os.ReadFile(disk)
-	if !bytes.Equal(got[:len(raw)], raw) {
+	timeline := con.Stages(t, stages...)
+	t.Logf("%s timeline (QEMU start = 0):\n%s", name, timeline)
+	if got := s.dhcp.acked(); !slices.Equal(got[:min(len(got), len(c.files))], c.files) {
+		t.Errorf("DHCP handed out boot files %q; want %q first", got, c.files)
+	}
+	got, err := os.ReadFile(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:len(s.raw)], s.raw) {
 		t.Error("the client disk does not hold the image")
 	}
-	// The chain script told bty-web what the machine is.
-	var machine struct{ Arch, Firmware string }
-	json.Unmarshal(a.do("GET", "/machines/"+clientMAC, nil), &machine)
-	if machine.Arch != "x86_64" || machine.Firmware != "efi" {
-		t.Errorf("bty-web learnt arch %q, firmware %q from the boot; want x86_64, efi", machine.Arch, machine.Firmware)
-	}
-	kinds := events(t, a)
+	kinds := s.events(t)
 	for _, k := range []string{"pxe.offer", "flash.armed", "flash.done"} {
 		if kinds[k] == 0 {
 			t.Errorf("bty-web recorded no %s event (events: %v)", k, kinds)
 		}
 	}
-	if s := string(a.do("GET", "/pxe/"+clientMAC, nil)); !strings.Contains(s, "booting the local disk") {
-		t.Errorf("after the flash the machine is not sent to its disk:\n%s", s)
-	}
-
-	// 2. A wrong declared digest: the flash fails and says so.
-	var entry struct{ Ref string }
-	body, _ := json.Marshal(map[string]string{"name": "bad-digest", "src": base + "/images/" + up.Ref + "/test.img.zst", "sha256": strings.Repeat("0", 64)})
-	json.Unmarshal(a.do("POST", "/catalog/entries", body), &entry)
-	bind(entry.Ref)
-	disk2 := filepath.Join(t.TempDir(), "disk2.raw")
-	os.WriteFile(disk2, make([]byte, 64<<20), 0o644)
-	con2 := boot(t, logs, "bad-digest", disk2)
-	con2.Stages(t, vm.Literal("bty: auto-flash starting"), vm.Literal("UNVERIFIED"), vm.Literal("bty-init: bty auto failed"))
-	if kinds := events(t, a); kinds["flash.failed"] == 0 {
-		t.Errorf("bty-web recorded no flash.failed event (events: %v)", kinds)
-	}
-	t.Logf("whole test in its namespace: %s", time.Since(total).Round(time.Millisecond))
 }

@@ -61,3 +61,28 @@ func TestStagesInOrder(t *testing.T) {
 		t.Errorf("out-of-order stages: %q", f.msg)
 	}
 }
+
+// An arm64 guest is QEMU's virt board, emulated whatever the host (no probe
+// of /dev/kvm, which would be an x86_64 KVM here), with the fast pointer
+// authentication; an unknown architecture is refused by name.
+func TestArm64Machine(t *testing.T) {
+	args := strings.Join(Options{QEMU: "qemu-system-aarch64", Arch: "aarch64"}.args(t), " ")
+	for _, want := range []string{"-machine virt,accel=tcg", "-cpu max,pauth-impdef=on"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("arm64 command line %q lacks %q", args, want)
+		}
+	}
+	ft := &fatalTB{TB: t}
+	Options{Arch: "riscv64"}.args(ft)
+	if !strings.Contains(ft.msg, `"riscv64"`) {
+		t.Errorf("an unknown architecture gave %q", ft.msg)
+	}
+}
+
+// fatalTB records Fatalf instead of stopping the test.
+type fatalTB struct {
+	TB
+	msg string
+}
+
+func (f *fatalTB) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
