@@ -2,7 +2,7 @@
 // module) finds nothing, and the workflow keeps the invariants a release
 // depends on: publishing only from tags and only after the suite, fork pull
 // requests never writing the cache, least permissions per job, one publish
-// of a tag at a time.
+// of a tag at a time, the guide to GitHub Pages only from a published tag.
 package ci
 
 import (
@@ -108,7 +108,19 @@ func TestInvariants(t *testing.T) {
 		}
 		slices.Sort(writes)
 		publishes := strings.Contains(j.runs(), "//release:publish")
+		pages := slices.ContainsFunc(j.Steps, func(s step) bool { return strings.HasPrefix(s.Uses, "actions/deploy-pages@") })
 		switch {
+		case pages:
+			// The guide goes to GitHub Pages from a tag, after the release.
+			if !slices.Equal(writes, []string{"id-token", "pages"}) {
+				t.Errorf("pages job %s may write %v, want id-token, pages", name, writes)
+			}
+			if !strings.Contains(j.If, "refs/tags/v") || !j.needs("publish") {
+				t.Errorf("pages job %s runs %q after %v; want v* tags, after publish", name, j.If, j.Needs)
+			}
+			if !strings.Contains(j.runs(), "//docs:html") {
+				t.Errorf("pages job %s does not deploy //docs:html", name)
+			}
 		case !publishes && len(writes) > 0:
 			t.Errorf("job %s publishes nothing but may write %v", name, writes)
 		case strings.Contains(j.runs(), "--tag-only"):
@@ -138,7 +150,7 @@ func TestInvariants(t *testing.T) {
 		if publishes && !j.needs("test") {
 			t.Errorf("job %s publishes without needing the test job", name)
 		}
-		if name != "publish" && j.Permissions["id-token"] == "write" {
+		if name != "publish" && name != "pages" && j.Permissions["id-token"] == "write" {
 			t.Errorf("job %s may mint OIDC tokens", name)
 		}
 	}
