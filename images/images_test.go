@@ -12,6 +12,7 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -89,13 +90,37 @@ func TestNames(t *testing.T) {
 
 func TestEFIBinaries(t *testing.T) {
 	eachTrio(t, func(t *testing.T, tr trio) {
-		if err := efi.Check(tr.file(t, "BTY_VMLINUZ"), tr.efi); err != nil {
+		if err := efi.Check(unpacked(t, tr.file(t, "BTY_VMLINUZ")), tr.efi); err != nil {
 			t.Error(err)
 		}
 	})
 	if err := efi.Check(artifact(t, "BTY_SYSTEMD_BOOT"), efi.AMD64); err != nil {
 		t.Error(err)
 	}
+}
+
+// unpacked returns the kernel as the firmware gets it: the arm64 kernel
+// ships gzip-compressed (iPXE unpacks it), the x86_64 one as it is.
+func unpacked(t *testing.T, kernel string) string {
+	f, err := os.Open(kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return kernel
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(kernel))
+	w, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := io.Copy(w, zr); err != nil {
+		t.Fatalf("unpacking %s: %v", kernel, err)
+	}
+	return out
 }
 
 // isFor says why b is not an executable for machine m, or nil.
