@@ -21,8 +21,8 @@ func opts(chapters ...Source) Options {
 
 func TestLoad(t *testing.T) {
 	b, err := Load(opts(
-		src("docs/guide/01-one.md", "# One\n\nVersion @VERSION@ from @REGISTRY@/bty-web.\n\n## Setup here\n\n![chain](../pictures/chain.svg)\n"),
-		src("docs/guide/02-two.md", "# Two\n\nSee [setup](01-one.md#setup-here), [top](01-one.md), [here](#lines) and [out](https://example.org/x.md).\n\n## Lines\n\n<!-- bty-docs: console-lines -->\n"),
+		src("guide/01-one.md", "# One\n\nVersion @VERSION@ from @REGISTRY@/bty-web.\n\n## Setup here\n\n![chain](../pictures/chain.svg)\n"),
+		src("guide/02-two.md", "# Two\n\nSee [setup](01-one.md#setup-here), [top](01-one.md), [here](#lines) and [out](https://example.org/x.md).\n\n## Lines\n\n<!-- bty-docs: console-lines -->\n"),
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestLoad(t *testing.T) {
 
 // Every broken link, anchor and picture is found and named.
 func TestCheck(t *testing.T) {
-	b, err := Load(opts(src("docs/guide/01-one.md", "# One\n\n[a](02-none.md) [b](01-one.md#nowhere) [c](#gone)\n\n![p](../pictures/missing.svg) ![q](pictures/chain.svg)\n")))
+	b, err := Load(opts(src("guide/01-one.md", "# One\n\n[a](02-none.md) [b](01-one.md#nowhere) [c](#gone)\n\n![p](../pictures/missing.svg) ![q](pictures/chain.svg)\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +55,8 @@ func TestCheck(t *testing.T) {
 	}
 	all := strings.Join(got, "\n")
 	for _, want := range []string{
-		"docs/guide/01-one.md links to 02-none.md: no chapter 02-none.md",
-		"docs/guide/01-one.md links to 01-one.md#nowhere: docs/guide/01-one.md has no heading with anchor #nowhere",
+		"guide/01-one.md links to 02-none.md: no chapter 02-none.md",
+		"guide/01-one.md links to 01-one.md#nowhere: guide/01-one.md has no heading with anchor #nowhere",
 		"links to #gone",
 		"shows ../pictures/missing.svg: there is no docs/pictures/missing.diagram",
 		"shows pictures/chain.svg: pictures live in docs/pictures",
@@ -76,7 +76,7 @@ func TestLoadErrors(t *testing.T) {
 		"# T\n\n@NOPE@\n":                   "unknown placeholder @NOPE@",
 		"# T\n\n<!-- bty-docs: other -->\n": `unknown generated part "other"`,
 	} {
-		if _, err := Load(opts(src("docs/guide/x.md", data))); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "docs/guide/x.md") {
+		if _, err := Load(opts(src("guide/x.md", data))); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "guide/x.md") {
 			t.Errorf("%q: err = %v, want %q naming the file", data, err, want)
 		}
 	}

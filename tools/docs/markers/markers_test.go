@@ -18,13 +18,13 @@ func f(i *I, p P) {
 `
 
 func TestScan(t *testing.T) {
-	lines, err := Scan(map[string][]byte{"bty/x/x.go": []byte(src)})
+	lines, err := Scan(map[string][]byte{"pkg/x/x.go": []byte(src)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, l := range lines {
-		if l.Package != "bty/x" {
+		if l.Package != "pkg/x" {
 			t.Errorf("%q: package %q", l.Text, l.Package)
 		}
 		got = append(got, l.Text)
@@ -38,7 +38,7 @@ func TestScan(t *testing.T) {
 // A documented line with placeholders matches the format string that
 // prints it, and only that one.
 func TestPrinted(t *testing.T) {
-	lines, _ := Scan(map[string][]byte{"bty/x/x.go": []byte(src)})
+	lines, _ := Scan(map[string][]byte{"pkg/x/x.go": []byte(src)})
 	for doc, want := range map[string]string{
 		"bty: write <n>%":                  "bty: write %d%%",
 		"bty-init: squashfs <url> mounted": "bty-init: squashfs %s mounted",

@@ -13,8 +13,8 @@ func guide(t *testing.T) *book.Book {
 	b, err := book.Load(book.Options{
 		Version: "1.2.3",
 		Chapters: []book.Source{
-			{Path: "docs/guide/01-a.md", Data: []byte("# Alpha\n\n" + long + "\n\n## Part\n\n- one `code`\n- **two** [link](02-b.md#more)\n\n| a | b |\n|---|---|\n| `x` | a long cell that has to wrap in its column because the table is narrow |\n\n![pic](../pictures/p.svg)\n")},
-			{Path: "docs/guide/02-b.md", Data: []byte("# Beta\n\n" + long + "\n\n## More\n\n```sh\ntools/bazel test //... # " + strings.Repeat("x", 150) + "\n```\n")},
+			{Path: "guide/01-a.md", Data: []byte("# Alpha\n\n" + long + "\n\n## Part\n\n- one `code`\n- **two** [link](02-b.md#more)\n\n| a | b |\n|---|---|\n| `x` | a long cell that has to wrap in its column because the table is narrow |\n\n![pic](../pictures/p.svg)\n")},
+			{Path: "guide/02-b.md", Data: []byte("# Beta\n\n" + long + "\n\n## More\n\n```sh\ntools/bazel test //... # " + strings.Repeat("x", 150) + "\n```\n")},
 		},
 		Pictures: []book.Source{{Path: "docs/pictures/p.diagram", Data: []byte("box a 0 0 \"A\"\nbox b 1 0 \"B\"\narrow a b \"x\"\n")}},
 	})

@@ -12,8 +12,8 @@ func guide(t *testing.T) *book.Book {
 	b, err := book.Load(book.Options{
 		Version: "1.2.3",
 		Chapters: []book.Source{
-			{Path: "docs/guide/01-a.md", Data: []byte("# A\n\n## Part\n\n[next](02-b.md#more) ![pic](../pictures/p.svg)\n\n```toml\nport = 8080 # the port\n```\n")},
-			{Path: "docs/guide/02-b.md", Data: []byte("# B & C\n\n## More\n\n[back](01-a.md)\n")},
+			{Path: "guide/01-a.md", Data: []byte("# A\n\n## Part\n\n[next](02-b.md#more) ![pic](../pictures/p.svg)\n\n```toml\nport = 8080 # the port\n```\n")},
+			{Path: "guide/02-b.md", Data: []byte("# B & C\n\n## More\n\n[back](01-a.md)\n")},
 		},
 		Pictures: []book.Source{{Path: "docs/pictures/p.diagram", Data: []byte("box a 0 0 \"A\"\n")}},
 	})
