@@ -37,7 +37,20 @@ def _debian_deb_impl(rctx):
         fail("%s: expected one data.tar.* member in the .deb, found %s" % (rctx.attr.filename, data))
     rctx.extract(data[0])
     rctx.delete("deb")
-    rctx.file("BUILD.bazel", rctx.attr.build_file_content)
+
+    # What the release's SBOMs say of this input (tools/sbom): the package
+    # as Debian names it, the .deb's digest and its license.
+    base = rctx.attr.filename.split("/")[-1].removesuffix(".deb")
+    package, version, arch = base.split("_")
+    rctx.file("metadata.json", json.encode({
+        "architecture": arch,
+        "filename": rctx.attr.filename,
+        "license": rctx.attr.license,
+        "package": package,
+        "sha256": rctx.attr.sha256,
+        "version": version,
+    }))
+    rctx.file("BUILD.bazel", rctx.attr.build_file_content + '\nexports_files(["metadata.json"], visibility = ["//visibility:public"])\n')
 
 debian_deb = repository_rule(
     implementation = _debian_deb_impl,
@@ -55,6 +68,10 @@ debian_deb = repository_rule(
             mandatory = True,
             doc = "sha256 of the .deb, as apt-cache show prints it.",
         ),
+        "license": attr.string(
+            mandatory = True,
+            doc = "The package's license as an SPDX expression, from its debian/copyright; the SBOMs carry it.",
+        ),
         "snapshot": attr.string(
             mandatory = True,
             doc = "Timestamp (YYYYMMDDTHHMMSSZ) at which the snapshot archive has this exact file; written by //tools/debian:update.",
@@ -68,6 +85,7 @@ _deb = tag_class(attrs = {
     "filename": attr.string(mandatory = True, doc = "Path below the mirror (pool/main/...)."),
     "name": attr.string(mandatory = True, doc = "Repository name."),
     "sha256": attr.string(mandatory = True, doc = "sha256 of the .deb."),
+    "license": attr.string(mandatory = True, doc = "SPDX license expression (from the package's debian/copyright)."),
     "snapshot": attr.string(mandatory = True, doc = "Snapshot archive timestamp that has the file (//tools/debian:update writes it)."),
 })
 
@@ -79,6 +97,7 @@ def _debian_impl(mctx):
                 build_file_content = deb.build_file_content,
                 filename = deb.filename,
                 sha256 = deb.sha256,
+                license = deb.license,
                 snapshot = deb.snapshot,
             )
 
