@@ -70,6 +70,7 @@ func run(ctx context.Context, dryRun, tagOnly bool, ver, configPath string) erro
 	}
 	return publish.Run(ctx, publish.Options{
 		Config: cfg, Version: ver, DryRun: dryRun, TagOnly: tagOnly, Report: report, Files: files,
-		Workspace: workspace, Env: os.Getenv, Out: os.Stdout,
+		Provenance: runfile(os.Getenv("BTY_PROVENANCE")),
+		Workspace:  workspace, Env: os.Getenv, Out: os.Stdout,
 	})
 }

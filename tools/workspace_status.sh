@@ -8,3 +8,11 @@ if [[ $rev != unknown ]] && [[ -n $(git status --porcelain --untracked-files=no 
 	rev=$rev-dirty
 fi
 echo "STABLE_GIT_COMMIT $rev"
+# Who built it, for the release's provenance: the GitHub Actions workflow
+# run when there is one, else this machine's build (named by nothing that
+# identifies it).
+if [[ -n ${GITHUB_RUN_ID:-} ]]; then
+	echo "STABLE_BUILDER ${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/.github/workflows/ci.yml"
+else
+	echo "STABLE_BUILDER local"
+fi

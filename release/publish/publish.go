@@ -20,6 +20,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/bty-lab/bty/release/gittag"
 	"github.com/bty-lab/bty/release/ocipush"
 	"github.com/bty-lab/bty/release/plan"
+	"github.com/bty-lab/bty/release/provenance"
 	"github.com/bty-lab/bty/release/pypi"
 	"github.com/bty-lab/bty/release/report"
 )
@@ -41,13 +43,17 @@ type Options struct {
 	// TagOnly runs the tag step alone (CI does it on each push to main, so
 	// the tag starts the release workflow); it needs only GITHUB_TOKEN and
 	// skips the PyPI check, which the tag's own run does first.
-	TagOnly   bool
-	Report    string   // //:verify's report
-	Files     []string // the artifacts to publish
-	Workspace string   // the git checkout to tag
-	Env       func(string) string
-	Out       io.Writer
-	HTTP      *http.Client
+	TagOnly bool
+	Report  string   // //:verify's report
+	Files   []string // the artifacts to publish
+	// Provenance is the release's provenance (bty-v<ver>.intoto.jsonl),
+	// made from the report; it is published beside the artifacts once it
+	// is found to agree with the report.
+	Provenance string
+	Workspace  string // the git checkout to tag
+	Env        func(string) string
+	Out        io.Writer
+	HTTP       *http.Client
 }
 
 func (o Options) say(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
@@ -108,6 +114,14 @@ func Run(ctx context.Context, o Options) error {
 	for _, a := range artifacts {
 		o.say("        %s  %10d  %s", a.SHA256, a.Size, a.Name)
 	}
+	if o.Provenance != "" {
+		prov, err := checkProvenance(o.Provenance, o.Report)
+		if err != nil {
+			return err
+		}
+		o.say("        provenance %s: its %d subjects are the report's artifacts, and it carries the report", prov.Name, len(artifacts))
+		artifacts = append(artifacts, prov)
+	}
 	// release.toml's time is the released commit's, so every run of one
 	// release renders the same bytes (an asset is never replaced).
 	tagger := gittag.Tagger{Dir: o.Workspace, Remote: c.GitHub.GitRemote, Token: o.Env("GITHUB_TOKEN")}
@@ -154,6 +168,23 @@ func Run(ctx context.Context, o Options) error {
 	}
 	o.say("released v%s", o.Version)
 	return nil
+}
+
+// checkProvenance refuses a provenance that disagrees with the report, and
+// returns it as an asset.
+func checkProvenance(path, reportPath string) (report.Artifact, error) {
+	st, err := os.ReadFile(path)
+	if err != nil {
+		return report.Artifact{}, err
+	}
+	rep, err := os.ReadFile(reportPath)
+	if err != nil {
+		return report.Artifact{}, err
+	}
+	if err := provenance.Check(st, rep); err != nil {
+		return report.Artifact{}, fmt.Errorf("%s: %w; refusing to publish it", filepath.Base(path), err)
+	}
+	return report.Digest(path)
 }
 
 // Steps lists every remote write of the release, in order.

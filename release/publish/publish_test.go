@@ -3,11 +3,13 @@ package publish
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/bty-lab/bty/release/fakes"
 	"github.com/bty-lab/bty/release/github"
 	"github.com/bty-lab/bty/release/plan"
+	"github.com/bty-lab/bty/release/provenance"
 	"github.com/bty-lab/bty/release/report"
 )
 
@@ -90,12 +93,24 @@ func setup(t *testing.T, files []string) *world {
 		t.Fatal(err)
 	}
 
+	// The provenance the build makes from that report.
+	raw, _ := os.ReadFile(reportPath)
+	st, err := provenance.New(raw, provenance.Inputs{Repository: "bty-lab/bty", Version: "0.1.0", Commit: "c0ffee", BazelVersion: "7.7.1", Builder: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provPath := filepath.Join(t.TempDir(), "bty-v0.1.0.intoto.jsonl")
+	line, _ := st.JSONL()
+	if err := os.WriteFile(provPath, line, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	var c plan.Config
 	c.GitHub.API, c.GitHub.Uploads, c.GitHub.Repository, c.GitHub.GitRemote = ghs.URL, ghs.URL, "bty-lab/bty", w.bare
 	c.Registry.Host, c.Registry.Namespace, c.Registry.Insecure = w.registry, "bty-lab", true
 	c.PyPI.Project, c.PyPI.JSONAPI, c.PyPI.Upload, c.PyPI.MintToken = "bty-lab", pys.URL+"/pypi", pys.URL+"/legacy/", mints.URL+"/_/oidc/mint-token"
 	env := map[string]string{"GITHUB_TOKEN": "gh-token", "PYPI_TOKEN": "pypi-token"}
-	w.opts = Options{Config: c, Version: "0.1.0", Report: reportPath, Files: files, Workspace: work,
+	w.opts = Options{Config: c, Version: "0.1.0", Report: reportPath, Files: files, Provenance: provPath, Workspace: work,
 		Env: func(k string) string { return env[k] }, Out: w.out}
 	return w
 }
@@ -168,6 +183,9 @@ func TestPlanIsTheRelease(t *testing.T) {
 			t.Errorf("unknown step kind in %q", s)
 		}
 	}
+	if !slices.Contains(gh, "asset bty-v0.1.0.intoto.jsonl") {
+		t.Errorf("the plan does not publish the provenance: %v", gh)
+	}
 	if diff := cmp.Diff(gh, w.gh.Writes); diff != "" {
 		t.Errorf("GitHub writes differ from the plan (-plan +writes):\n%s", diff)
 	}
@@ -193,8 +211,8 @@ func TestReleaseCompletesAfterFailure(t *testing.T) {
 		t.Fatalf("first run: %v, want a failure at step 6\n%s", err, w.out)
 	}
 	assets := w.gh.Uploads
-	if assets != 2*len(files)+1 {
-		t.Errorf("%d assets after the first run, want %d (files, their .sha256, release.toml)", assets, 2*len(files)+1)
+	if want := 2*(len(files)+1) + 1; assets != want {
+		t.Errorf("%d assets after the first run, want %d (files and the provenance, their .sha256, release.toml)", assets, want)
 	}
 	if err := Run(context.Background(), w.opts); err != nil {
 		t.Fatalf("second run: %v\n%s", err, w.out)
@@ -253,6 +271,18 @@ func TestRefusalsWriteNothing(t *testing.T) {
 	opts.Files = append([]string{tampered}, files[1:]...)
 	if err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "refusing to publish") {
 		t.Errorf("tampered artifact: %v", err)
+	}
+	// A provenance that names another digest than the report.
+	prov, _ := os.ReadFile(w.opts.Provenance)
+	var rep report.Report
+	raw, _ := os.ReadFile(w.opts.Report)
+	json.Unmarshal(raw, &rep)
+	bad := filepath.Join(t.TempDir(), "bty-v0.1.0.intoto.jsonl")
+	os.WriteFile(bad, bytes.Replace(prov, []byte(rep.Artifacts[0].SHA256), []byte(strings.Repeat("0", 64)), 1), 0o644)
+	opts = w.opts
+	opts.Provenance = bad
+	if err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "refusing to publish it") {
+		t.Errorf("provenance for other bytes: %v", err)
 	}
 	opts = w.opts
 	opts.Env = func(string) string { return "" }

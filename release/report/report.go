@@ -92,23 +92,39 @@ func (r Report) Write(path string) error {
 // Read reads the report at path and checks that it lists tests and that
 // every one passed.
 func Read(path string) (Report, error) {
-	var r Report
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return r, fmt.Errorf("verification report: %w (build //:verify)", err)
+		return Report{}, fmt.Errorf("verification report: %w (build //:verify)", err)
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
+	r, err := Parse(b)
+	if err != nil {
 		return r, fmt.Errorf("verification report %s: %w", path, err)
 	}
+	return r, nil
+}
+
+// Parse reads a report's bytes and checks that it lists tests and that
+// every one passed.
+func Parse(b []byte) (Report, error) {
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, err
+	}
 	if len(r.Tests) == 0 {
-		return r, fmt.Errorf("verification report %s lists no tests", path)
+		return r, fmt.Errorf("the report lists no tests")
 	}
 	for _, t := range r.Tests {
 		if !t.Passed {
-			return r, fmt.Errorf("verification report: %s did not pass", t.Label)
+			return r, fmt.Errorf("%s did not pass", t.Label)
 		}
 	}
 	return r, nil
+}
+
+// SHA256 is the hex sha256 of b (a report's bytes, say).
+func SHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // ErrUnverified marks bytes the report does not pin.
