@@ -14,8 +14,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/BurntSushi/toml"
-
+	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/tools/docs/book"
 	"github.com/bty-lab/bty/tools/docs/markers"
 	"github.com/bty-lab/bty/tools/docs/pdf"
@@ -54,14 +53,9 @@ func registryOf(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("-release-config is required")
 	}
-	var c struct {
-		Registry struct{ Host, Namespace string }
-	}
-	if _, err := toml.DecodeFile(path, &c); err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, err)
-	}
-	if c.Registry.Host == "" || c.Registry.Namespace == "" {
-		return "", fmt.Errorf("%s: [registry] host and namespace are required", path)
+	c, err := plan.LoadConfig(path)
+	if err != nil {
+		return "", err
 	}
 	return c.Registry.Host + "/" + c.Registry.Namespace, nil
 }

@@ -17,8 +17,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/BurntSushi/toml"
-
+	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/release/provenance"
 )
 
@@ -52,9 +51,9 @@ func run(reportPath, status, bazelVersion, releaseConfig, version, out string) e
 	if err != nil {
 		return err
 	}
-	var c struct{ GitHub struct{ Repository string } }
-	if _, err := toml.DecodeFile(releaseConfig, &c); err != nil {
-		return fmt.Errorf("reading %s: %w", releaseConfig, err)
+	c, err := plan.LoadConfig(releaseConfig)
+	if err != nil {
+		return err
 	}
 	st, err := provenance.New(rep, provenance.Inputs{
 		Repository:   c.GitHub.Repository,

@@ -21,8 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
+	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/tools/sbom/spdx"
 )
 
@@ -61,14 +60,8 @@ func repositoryOf(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("-release-config is required")
 	}
-	var c struct{ GitHub struct{ Repository string } }
-	if _, err := toml.DecodeFile(path, &c); err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, err)
-	}
-	if c.GitHub.Repository == "" {
-		return "", fmt.Errorf("%s: [github] repository is empty", path)
-	}
-	return c.GitHub.Repository, nil
+	c, err := plan.LoadConfig(path)
+	return c.GitHub.Repository, err
 }
 
 func run(artifact, version, repository, purpose, license, gomod, gosum string, oci bool, bins, debs []string, out string) error {
