@@ -161,8 +161,9 @@ func network(t *testing.T) {
 // operators for dnsmasq and ISC Kea ("PXE with your DHCP server"): a
 // request with user class iPXE gets bty-web's bootstrap script, any other
 // the iPXE binary for its client architecture (option 93). It also has the
-// fixes E2E.md measured: no ping probe before offering, and iPXE's option
-// 175.176 = 1 so it does not wait for ProxyDHCP.
+// fixes measured on these machines (each worth seconds under TCG): no ping
+// probe before offering, and iPXE's option 175.176 = 1 so it does not wait
+// for ProxyDHCP.
 type dhcp struct {
 	// plainROM makes the server treat the first client transaction it sees
 	// as coming from a PXE ROM that is not iPXE (Intel's or Realtek's on
@@ -174,7 +175,7 @@ type dhcp struct {
 
 	mu      sync.Mutex
 	romXID  *dhcpv4.TransactionID
-	handout []string // each boot file offered, in order
+	handout []string // each boot file acknowledged, in order
 }
 
 // bootFile is the README's rule.
