@@ -19,6 +19,7 @@ import (
 	"github.com/bty-lab/bty/bty/version"
 	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/release/publish"
+	"github.com/bty-lab/bty/release/sign"
 )
 
 func main() {
@@ -68,7 +69,9 @@ func run(ctx context.Context, dryRun, tagOnly bool, ver, configPath string) erro
 	if workspace == "" {
 		workspace = "."
 	}
+	signer, signErr := sign.New(os.Getenv, os.Environ())
 	return publish.Run(ctx, publish.Options{
+		Signer: signer, SignErr: signErr,
 		Config: cfg, Version: ver, DryRun: dryRun, TagOnly: tagOnly, Report: report, Files: files,
 		Provenance: runfile(os.Getenv("BTY_PROVENANCE")),
 		Workspace:  workspace, Env: os.Getenv, Out: os.Stdout,

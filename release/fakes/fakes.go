@@ -29,6 +29,8 @@ type GitHub struct {
 	Uploads  int
 	// Writes lists every write in order: "release TAG", "asset NAME".
 	Writes []string
+	// Data holds each uploaded asset's bytes, by name.
+	Data map[string][]byte
 }
 
 func (f *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +66,10 @@ func (f *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				rel.Assets = append(rel.Assets, github.Asset{ID: int64(len(rel.Assets) + 1), Name: r.URL.Query().Get("name"), Size: int64(len(data)), Digest: "sha256:" + hex.EncodeToString(sum[:])})
 				f.Uploads++
 				f.Writes = append(f.Writes, "asset "+r.URL.Query().Get("name"))
+				if f.Data == nil {
+					f.Data = map[string][]byte{}
+				}
+				f.Data[r.URL.Query().Get("name")] = data
 				w.WriteHeader(http.StatusCreated)
 				w.Write([]byte(`{}`))
 				return

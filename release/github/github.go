@@ -40,6 +40,16 @@ type Release struct {
 	Assets []Asset `json:"assets"`
 }
 
+// Has says whether the release has an asset of that name.
+func (r Release) Has(name string) bool {
+	for _, a := range r.Assets {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Client) do(ctx context.Context, method, url, ctype string, body []byte, out any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/bty-lab/bty/release/provenance"
 	"github.com/bty-lab/bty/release/pypi"
 	"github.com/bty-lab/bty/release/report"
+	"github.com/bty-lab/bty/release/sign"
 )
 
 // Options describe one run.
@@ -50,10 +51,15 @@ type Options struct {
 	// made from the report; it is published beside the artifacts once it
 	// is found to agree with the report.
 	Provenance string
-	Workspace  string // the git checkout to tag
-	Env        func(string) string
-	Out        io.Writer
-	HTTP       *http.Client
+	// Signer signs each published file (a sigstore bundle beside it);
+	// SignErr says why there is none (a dry run plans the signatures
+	// anyway, a real run refuses to start).
+	Signer    sign.Signer
+	SignErr   error
+	Workspace string // the git checkout to tag
+	Env       func(string) string
+	Out       io.Writer
+	HTTP      *http.Client
 }
 
 func (o Options) say(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
@@ -156,6 +162,9 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("%s is not set; nothing was written", k)
 		}
 	}
+	if !o.TagOnly && o.SignErr != nil {
+		return fmt.Errorf("%w; nothing was written", o.SignErr)
+	}
 	if !o.TagOnly && o.Env("PYPI_TOKEN") == "" && (o.Env(pypi.EnvOIDCURL) == "" || o.Env(pypi.EnvOIDCToken) == "") {
 		return fmt.Errorf("PYPI_TOKEN is not set and %w; nothing was written", pypi.ErrNoOIDC)
 	}
@@ -214,10 +223,33 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 				return gh.Upload(ctx, rel, name, b, log)
 			}}
 	}
+	// A signature differs each time it is made, so one is uploaded unless
+	// the release has one of that name: any signature of these exact bytes
+	// will do.
+	identity := o.Signer.Identity()
+	if o.SignErr != nil {
+		identity = o.SignErr.Error()
+	}
+	signature := func(a report.Artifact) Step {
+		name := a.Name + ".sigstore.json"
+		return Step{PhaseGitHub, "asset", name, "its sigstore bundle, signed now (" + identity + "); uploaded unless the release has one of that name",
+			func(ctx context.Context, log func(string, ...any)) error {
+				if rel.Has(name) {
+					log("release asset %s already present; skipped", name)
+					return nil
+				}
+				b, err := o.Signer.Blob(ctx, a.Path)
+				if err != nil {
+					return err
+				}
+				return gh.Upload(ctx, rel, name, b, log)
+			}}
+	}
 	for _, a := range artifacts {
 		steps = append(steps,
 			asset(a.Name, fmt.Sprintf("%d bytes, sha256 %s", a.Size, a.SHA256), func() ([]byte, error) { return os.ReadFile(a.Path) }),
-			asset(a.Name+".sha256", "its digest line", func() ([]byte, error) { return []byte(a.SHA256 + "  " + a.Name + "\n"), nil }))
+			asset(a.Name+".sha256", "its digest line", func() ([]byte, error) { return []byte(a.SHA256 + "  " + a.Name + "\n"), nil }),
+			signature(a))
 	}
 	steps = append(steps, asset("release.toml", "the manifest above", func() ([]byte, error) { return manifest, nil }))
 

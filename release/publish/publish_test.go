@@ -23,6 +23,7 @@ import (
 	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/release/provenance"
 	"github.com/bty-lab/bty/release/report"
+	"github.com/bty-lab/bty/release/sign"
 )
 
 type world struct {
@@ -35,6 +36,8 @@ type world struct {
 	bare     string
 	opts     Options
 	out      *bytes.Buffer
+	// cosign and the public half of the key the release is signed with.
+	cosign, pub string
 }
 
 func artifacts(t *testing.T) []string {
@@ -109,8 +112,23 @@ func setup(t *testing.T, files []string) *world {
 	c.GitHub.API, c.GitHub.Uploads, c.GitHub.Repository, c.GitHub.GitRemote = ghs.URL, ghs.URL, "bty-lab/bty", w.bare
 	c.Registry.Host, c.Registry.Namespace, c.Registry.Insecure = w.registry, "bty-lab", true
 	c.PyPI.Project, c.PyPI.JSONAPI, c.PyPI.Upload, c.PyPI.MintToken = "bty-lab", pys.URL+"/pypi", pys.URL+"/legacy/", mints.URL+"/_/oidc/mint-token"
+	// The release is signed with a key pair of the test's, by the stock
+	// cosign.
+	cosign := testenv.Tool(t, "cosign", "cosign")
+	keys := t.TempDir()
+	gen := exec.Command(cosign, "generate-key-pair")
+	gen.Dir, gen.Env = keys, append(os.Environ(), "COSIGN_PASSWORD=")
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+	}
+	w.cosign, w.pub = cosign, filepath.Join(keys, "cosign.pub")
+	signer, err := sign.New(func(k string) string { return map[string]string{sign.EnvKey: filepath.Join(keys, "cosign.key")}[k] }, append(os.Environ(), "COSIGN_PASSWORD="))
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	env := map[string]string{"GITHUB_TOKEN": "gh-token", "PYPI_TOKEN": "pypi-token"}
-	w.opts = Options{Config: c, Version: "0.1.0", Report: reportPath, Files: files, Provenance: provPath, Workspace: work,
+	w.opts = Options{Config: c, Version: "0.1.0", Report: reportPath, Files: files, Provenance: provPath, Signer: signer, Workspace: work,
 		Env: func(k string) string { return env[k] }, Out: w.out}
 	return w
 }
@@ -183,8 +201,22 @@ func TestPlanIsTheRelease(t *testing.T) {
 			t.Errorf("unknown step kind in %q", s)
 		}
 	}
-	if !slices.Contains(gh, "asset bty-v0.1.0.intoto.jsonl") {
-		t.Errorf("the plan does not publish the provenance: %v", gh)
+	if !slices.Contains(gh, "asset bty-v0.1.0.intoto.jsonl") || !slices.Contains(gh, "asset bty-v0.1.0.intoto.jsonl.sigstore.json") {
+		t.Errorf("the plan does not publish the provenance and its signature: %v", gh)
+	}
+	// Every published file's signature verifies with the stock cosign, and
+	// not for another file.
+	for i, f := range append(files, w.opts.Provenance) {
+		bundle := filepath.Join(t.TempDir(), "b.sigstore.json")
+		os.WriteFile(bundle, w.gh.Data[filepath.Base(f)+".sigstore.json"], 0o644)
+		if out, err := exec.Command(w.cosign, "verify-blob", "--key", w.pub, "--bundle", bundle, "--insecure-ignore-tlog", f).CombinedOutput(); err != nil {
+			t.Errorf("cosign verify-blob %s: %v\n%s", filepath.Base(f), err, out)
+		}
+		if i == 0 {
+			if err := exec.Command(w.cosign, "verify-blob", "--key", w.pub, "--bundle", bundle, "--insecure-ignore-tlog", files[1]).Run(); err == nil {
+				t.Errorf("%s's signature verifies %s", filepath.Base(f), filepath.Base(files[1]))
+			}
+		}
 	}
 	if diff := cmp.Diff(gh, w.gh.Writes); diff != "" {
 		t.Errorf("GitHub writes differ from the plan (-plan +writes):\n%s", diff)
@@ -211,8 +243,8 @@ func TestReleaseCompletesAfterFailure(t *testing.T) {
 		t.Fatalf("first run: %v, want a failure at step 6\n%s", err, w.out)
 	}
 	assets := w.gh.Uploads
-	if want := 2*(len(files)+1) + 1; assets != want {
-		t.Errorf("%d assets after the first run, want %d (files and the provenance, their .sha256, release.toml)", assets, want)
+	if want := 3*(len(files)+1) + 1; assets != want {
+		t.Errorf("%d assets after the first run, want %d (files and the provenance, their .sha256 and .sigstore.json, release.toml)", assets, want)
 	}
 	if err := Run(context.Background(), w.opts); err != nil {
 		t.Fatalf("second run: %v\n%s", err, w.out)
@@ -283,6 +315,11 @@ func TestRefusalsWriteNothing(t *testing.T) {
 	opts.Provenance = bad
 	if err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "refusing to publish it") {
 		t.Errorf("provenance for other bytes: %v", err)
+	}
+	opts = w.opts
+	opts.SignErr = sign.ErrNoIdentity
+	if err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "nothing to sign with") {
+		t.Errorf("no signing identity: %v", err)
 	}
 	opts = w.opts
 	opts.Env = func(string) string { return "" }
