@@ -105,3 +105,50 @@ func Push(ctx context.Context, idx v1.ImageIndex, refs []string, auth authn.Auth
 	}
 	return nil
 }
+
+// SigstoreReferrers counts the sigstore bundles (signatures, attestations)
+// that refer to the index or image ref (host/name@sha256:...) in its
+// registry: through the referrers API, or the tag schema registries without
+// it use.
+func SigstoreReferrers(ctx context.Context, ref string, insecure bool, auth authn.Authenticator) (int, error) {
+	opts := []name.Option{}
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	d, err := name.NewDigest(ref, opts...)
+	if err != nil {
+		return 0, err
+	}
+	idx, err := remote.Referrers(d, remote.WithContext(ctx), remote.WithAuth(auth))
+	if err != nil {
+		return 0, fmt.Errorf("referrers of %s: %w", ref, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return 0, err
+	}
+	// A registry without the referrers API gets its artifact type from the
+	// manifest's config (cosign's is empty): the bundle is the layer.
+	n := 0
+	for _, desc := range m.Manifests {
+		if strings.Contains(desc.ArtifactType, "sigstore.bundle") {
+			n++
+			continue
+		}
+		img, err := remote.Image(d.Context().Digest(desc.Digest.String()), remote.WithContext(ctx), remote.WithAuth(auth))
+		if err != nil {
+			return 0, fmt.Errorf("referrer %s of %s: %w", desc.Digest, ref, err)
+		}
+		man, err := img.Manifest()
+		if err != nil {
+			return 0, err
+		}
+		for _, l := range man.Layers {
+			if strings.Contains(string(l.MediaType), "sigstore.bundle") {
+				n++
+				break
+			}
+		}
+	}
+	return n, nil
+}

@@ -179,6 +179,66 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
+// signImage is the step that signs an index the release pushed and attests
+// its SBOM, both as sigstore bundles beside it in the registry (OCI
+// referrers); it is skipped when the index already has both, so a re-run
+// adds nothing.
+func signImage(o Options, a report.Artifact, base string, artifacts []report.Artifact, identity string) Step {
+	sbom := ""
+	for _, x := range artifacts {
+		if x.Name == a.Name+".spdx.json" {
+			sbom = x.Path
+		}
+	}
+	c := o.Config
+	reg := sign.Registry{Username: cmp.Or(o.Env("BTY_REGISTRY_USERNAME"), "bty"), Password: o.Env("BTY_REGISTRY_TOKEN"), Insecure: c.Registry.Insecure}
+	return Step{PhaseOCI, "oci-sign", base + "@<digest of " + a.Name + ">",
+		fmt.Sprintf("cosign signature and the SBOM %s.spdx.json as an spdxjson attestation (%s); skipped when the index has both", a.Name, identity),
+		func(ctx context.Context, log func(string, ...any)) error {
+			if sbom == "" {
+				return fmt.Errorf("%s has no SBOM among the artifacts (%s.spdx.json)", a.Name, a.Name)
+			}
+			dir, err := os.MkdirTemp("", "bty-oci-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			idx, err := ocipush.Open(a.Path, dir)
+			if err != nil {
+				return err
+			}
+			digest, err := idx.Digest()
+			if err != nil {
+				return err
+			}
+			ref := base + "@" + digest.String()
+			n, err := ocipush.SigstoreReferrers(ctx, ref, reg.Insecure, authFor(o))
+			if err != nil {
+				return err
+			}
+			if n >= 2 {
+				log("%s is signed and attested already; skipped", ref)
+				return nil
+			}
+			if err := o.Signer.Image(ctx, ref, reg); err != nil {
+				return err
+			}
+			if err := o.Signer.Attest(ctx, ref, sbom, reg); err != nil {
+				return err
+			}
+			log("signed %s and attested its SBOM", ref)
+			return nil
+		}}
+}
+
+// authFor is the registry login the release uses.
+func authFor(o Options) authn.Authenticator {
+	if tok := o.Env("BTY_REGISTRY_TOKEN"); tok != "" {
+		return &authn.Basic{Username: cmp.Or(o.Env("BTY_REGISTRY_USERNAME"), "bty"), Password: tok}
+	}
+	return authn.Anonymous
+}
+
 // checkProvenance refuses a provenance that disagrees with the report, and
 // returns it as an asset.
 func checkProvenance(path, reportPath string) (report.Artifact, error) {
@@ -253,10 +313,7 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 	}
 	steps = append(steps, asset("release.toml", "the manifest above", func() ([]byte, error) { return manifest, nil }))
 
-	var auth authn.Authenticator = authn.Anonymous
-	if tok := o.Env("BTY_REGISTRY_TOKEN"); tok != "" {
-		auth = &authn.Basic{Username: cmp.Or(o.Env("BTY_REGISTRY_USERNAME"), "bty"), Password: tok}
-	}
+	auth := authFor(o)
 	for _, a := range artifacts {
 		image, ok := strings.CutSuffix(a.Name, ".tar")
 		if !ok {
@@ -278,6 +335,7 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 				}
 				return ocipush.Push(ctx, idx, refs, auth, c.Registry.Insecure, log)
 			}})
+		steps = append(steps, signImage(o, a, base, artifacts, identity))
 	}
 
 	// PyPI: PYPI_TOKEN, or else trusted publishing. The minted token lives

@@ -14,12 +14,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bty-lab/bty/internal/testenv"
 	"github.com/bty-lab/bty/release/fakes"
 	"github.com/bty-lab/bty/release/github"
+	"github.com/bty-lab/bty/release/ocipush"
 	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/release/provenance"
 	"github.com/bty-lab/bty/release/report"
@@ -44,7 +46,7 @@ func artifacts(t *testing.T) []string {
 	t.Helper()
 	var files []string
 	for _, f := range testenv.Runfiles(t, "BTY_RELEASE_FILES", "//release/publish:publish_test") {
-		if strings.HasSuffix(f, ".whl") || strings.HasSuffix(f, ".tar") || strings.HasSuffix(f, ".efi") {
+		if strings.HasSuffix(f, ".whl") || strings.HasSuffix(f, ".tar") || strings.HasSuffix(f, ".efi") || strings.HasSuffix(f, ".spdx.json") {
 			files = append(files, f)
 		}
 	}
@@ -197,6 +199,23 @@ func TestPlanIsTheRelease(t *testing.T) {
 					t.Errorf("planned push of %s did not happen: %v", r, err)
 				}
 			}
+		case "oci-sign":
+			// The index is signed and its SBOM attested: the stock cosign
+			// verifies both with the release's key.
+			base, _, _ := strings.Cut(object, "@")
+			ref, _ := name.ParseReference(base+":0.1.0", name.Insecure)
+			desc, err := remote.Head(ref)
+			if err != nil {
+				t.Errorf("%s: %v", base, err)
+				continue
+			}
+			signed := base + "@" + desc.Digest.String()
+			for _, args := range [][]string{{"verify"}, {"verify-attestation", "--type", "spdxjson"}} {
+				cmd := append(args, "--key", w.pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", signed)
+				if out, err := exec.Command(w.cosign, cmd...).CombinedOutput(); err != nil {
+					t.Errorf("cosign %s %s: %v\n%s", args[0], signed, err, out)
+				}
+			}
 		default:
 			t.Errorf("unknown step kind in %q", s)
 		}
@@ -258,6 +277,16 @@ func TestReleaseCompletesAfterFailure(t *testing.T) {
 	ref, _ := name.ParseReference(w.registry+"/bty-lab/bty-tftp:0.1.0", name.Insecure)
 	if _, err := remote.Index(ref); err != nil {
 		t.Errorf("the image was not pushed: %v", err)
+	}
+	// The second run found the index signed and attested, and added no
+	// signature: still one signature and one attestation.
+	desc, err := remote.Head(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ocipush.SigstoreReferrers(context.Background(), w.registry+"/bty-lab/bty-tftp@"+desc.Digest.String(), true, authn.Anonymous)
+	if err != nil || n != 2 || !strings.Contains(w.out.String(), "signed and attested already; skipped") {
+		t.Errorf("after two runs the index has %d sigstore referrers (%v), want 2, the second run skipping", n, err)
 	}
 	if strings.Contains(w.out.String(), "gh-token") || strings.Contains(w.out.String(), "pypi-token") {
 		t.Error("a token was printed")

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	gname "github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
@@ -91,5 +95,65 @@ func TestIdentity(t *testing.T) {
 	s, err := New(oidc, nil)
 	if err != nil || !strings.HasPrefix(s.Identity(), "keyless") {
 		t.Errorf("OIDC: %v %q", err, s.Identity())
+	}
+}
+
+// An image index pushed to a real registry (Debian's docker-registry) is
+// signed and its SBOM attested; the stock cosign verifies both with the
+// public key, and neither with another key nor for another image.
+func TestImage(t *testing.T) {
+	cosign := testenv.Tool(t, "cosign", "cosign")
+	t.Setenv("PATH", filepath.Dir(cosign)+":"+os.Getenv("PATH"))
+	dir := t.TempDir()
+	priv, pub := keyPair(t, cosign, dir)
+	_, pub2 := keyPair(t, cosign, t.TempDir())
+	s, err := New(func(k string) string { return map[string]string{EnvKey: priv}[k] }, append(os.Environ(), "COSIGN_PASSWORD="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := testenv.Registry(t)
+	push := func(name string) string {
+		idx, err := random.Index(64, 1, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := gname.ParseReference(reg+"/bty/"+name+":1.0.0", gname.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.WriteIndex(ref, idx); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := idx.Digest()
+		return reg + "/bty/" + name + "@" + d.String()
+	}
+	signed, unsigned := push("bty-web"), push("bty-tftp")
+	sbom := filepath.Join(dir, "bty-web.tar.spdx.json")
+	os.WriteFile(sbom, []byte(`{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"bty-web.tar","dataLicense":"CC0-1.0","documentNamespace":"https://example.org/x","creationInfo":{"created":"1970-01-01T00:00:00Z","creators":["Tool: t"]},"packages":[]}`), 0o644)
+	ctx := context.Background()
+	if err := s.Image(ctx, signed, Registry{Insecure: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Attest(ctx, signed, sbom, Registry{Insecure: true}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(args ...string) error {
+		out, err := exec.Command(cosign, append(args, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry")...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := check("verify", "--key", pub, signed); err != nil {
+		t.Errorf("cosign verify refuses the signed index: %v", err)
+	}
+	if err := check("verify-attestation", "--key", pub, "--type", "spdxjson", signed); err != nil {
+		t.Errorf("cosign verify-attestation refuses the SBOM: %v", err)
+	}
+	if err := check("verify", "--key", pub2, signed); err == nil {
+		t.Error("the index verifies with another key")
+	}
+	if err := check("verify", "--key", pub, unsigned); err == nil {
+		t.Error("an index never signed verifies")
 	}
 }
