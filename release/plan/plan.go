@@ -71,15 +71,30 @@ func CheckPyPI(ctx context.Context, c Config, version string, client *http.Clien
 	return nil
 }
 
-// Manifest renders release.toml.
+// Signature names a file's sigstore bundle in release.toml. Its digest is
+// not listed: a signature differs each time it is made.
+type Signature struct {
+	Name  string `toml:"name"`
+	Signs string `toml:"signs"`
+}
+
+// Manifest renders release.toml: the release, every artifact with its size
+// and sha256, and the signature bundle of each.
 func Manifest(version string, released time.Time, artifacts []report.Artifact) ([]byte, error) {
 	var b strings.Builder
 	doc := struct {
-		Version   string            `toml:"version"`
-		Tag       string            `toml:"tag"`
-		Released  string            `toml:"released"`
-		Artifacts []report.Artifact `toml:"artifacts"`
-	}{version, "v" + version, released.UTC().Format(time.RFC3339), artifacts}
+		Version    string            `toml:"version"`
+		Tag        string            `toml:"tag"`
+		Released   string            `toml:"released"`
+		Artifacts  []report.Artifact `toml:"artifacts"`
+		Signatures []Signature       `toml:"signatures"`
+	}{version, "v" + version, released.UTC().Format(time.RFC3339), artifacts, nil}
+	for _, a := range artifacts {
+		doc.Signatures = append(doc.Signatures, Signature{SignatureName(a.Name), a.Name})
+	}
 	err := toml.NewEncoder(&b).Encode(doc)
 	return []byte(b.String()), err
 }
+
+// SignatureName is the name of file's sigstore bundle.
+func SignatureName(file string) string { return file + ".sigstore.json" }

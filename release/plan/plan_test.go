@@ -47,7 +47,8 @@ func TestCheckPyPI(t *testing.T) {
 func TestManifest(t *testing.T) {
 	arts := []report.Artifact{{Name: "a.whl", Size: 8, SHA256: strings.Repeat("a", 64)}}
 	m, err := Manifest("1.2.3", time.Unix(0, 0), arts)
-	if err != nil || !strings.Contains(string(m), `tag = "v1.2.3"`) || !strings.Contains(string(m), "[[artifacts]]") || !strings.Contains(string(m), `name = "a.whl"`) {
+	if err != nil || !strings.Contains(string(m), `tag = "v1.2.3"`) || !strings.Contains(string(m), "[[artifacts]]") || !strings.Contains(string(m), `name = "a.whl"`) ||
+		!strings.Contains(string(m), "[[signatures]]\n  name = \"a.whl.sigstore.json\"\n  signs = \"a.whl\"") {
 		t.Errorf("release.toml:\n%s %v", m, err)
 	}
 }

@@ -291,7 +291,7 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 		identity = o.SignErr.Error()
 	}
 	signature := func(a report.Artifact) Step {
-		name := a.Name + ".sigstore.json"
+		name := plan.SignatureName(a.Name)
 		return Step{PhaseGitHub, "asset", name, "its sigstore bundle, signed now (" + identity + "); uploaded unless the release has one of that name",
 			func(ctx context.Context, log func(string, ...any)) error {
 				if rel.Has(name) {
