@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bty-lab/bty/release/github"
 	"github.com/bty-lab/bty/release/gittag"
@@ -198,17 +199,11 @@ func signImage(o Options, a report.Artifact, base string, artifacts []report.Art
 			if sbom == "" {
 				return fmt.Errorf("%s has no SBOM among the artifacts (%s.spdx.json)", a.Name, a.Name)
 			}
-			dir, err := os.MkdirTemp("", "bty-oci-")
-			if err != nil {
+			var digest v1.Hash
+			if err := withIndex(a.Path, func(idx v1.ImageIndex) (err error) {
+				digest, err = idx.Digest()
 				return err
-			}
-			defer os.RemoveAll(dir)
-			idx, err := ocipush.Open(a.Path, dir)
-			if err != nil {
-				return err
-			}
-			digest, err := idx.Digest()
-			if err != nil {
+			}); err != nil {
 				return err
 			}
 			ref := base + "@" + digest.String()
@@ -229,6 +224,21 @@ func signImage(o Options, a report.Artifact, base string, artifacts []report.Art
 			log("signed %s and attested its SBOM", ref)
 			return nil
 		}}
+}
+
+// withIndex opens the OCI index in the tarball at path for fn, in a
+// temporary directory removed after.
+func withIndex(path string, fn func(v1.ImageIndex) error) error {
+	dir, err := os.MkdirTemp("", "bty-oci-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	idx, err := ocipush.Open(path, dir)
+	if err != nil {
+		return err
+	}
+	return fn(idx)
 }
 
 // authFor is the registry login the release uses.
@@ -324,16 +334,9 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 		steps = append(steps, Step{PhaseOCI, "oci", strings.Join(refs, " "),
 			fmt.Sprintf("index from %s (sha256 %s): blobs, platform manifests, then the index; digest confirmed; skipped when present", a.Name, a.SHA256),
 			func(ctx context.Context, log func(string, ...any)) error {
-				dir, err := os.MkdirTemp("", "bty-oci-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
-				idx, err := ocipush.Open(a.Path, dir)
-				if err != nil {
-					return err
-				}
-				return ocipush.Push(ctx, idx, refs, auth, c.Registry.Insecure, log)
+				return withIndex(a.Path, func(idx v1.ImageIndex) error {
+					return ocipush.Push(ctx, idx, refs, auth, c.Registry.Insecure, log)
+				})
 			}})
 		steps = append(steps, signImage(o, a, base, artifacts, identity))
 	}
