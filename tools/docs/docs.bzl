@@ -1,6 +1,7 @@
 """guide: the user guide, built by //tools/docs as HTML (.tar.gz) or PDF."""
 
 load("@bty_version//:version.bzl", "VERSION")
+load("@io_bazel_rules_go//go:def.bzl", "GoArchive")
 
 def _guide_impl(ctx):
     out = ctx.actions.declare_file(ctx.attr.out)
@@ -32,5 +33,19 @@ guide = rule(
         "pictures": attr.label_list(allow_files = [".diagram"], doc = "The pictures the chapters show (docs/pictures/NAME.diagram for ../pictures/NAME.svg)."),
         "release_config": attr.label(allow_single_file = True, mandatory = True, doc = "release/config.toml: the registry the guide names for the images."),
         "_tool": attr.label(default = "//tools/docs", executable = True, cfg = "exec"),
+    },
+)
+
+def _go_srcs_impl(ctx):
+    srcs = []
+    for t in ctx.attr.targets:
+        srcs += [f for f in t[GoArchive].data.srcs if f.extension == "go"]
+    return [DefaultInfo(files = depset(srcs))]
+
+go_srcs = rule(
+    implementation = _go_srcs_impl,
+    doc = "The Go source files of Go libraries and binaries (not their tests), as rules_go knows them: what the guide's console lines are read from.",
+    attrs = {
+        "targets": attr.label_list(mandatory = True, providers = [GoArchive], doc = "go_library or go_binary targets."),
     },
 )
