@@ -12,8 +12,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
+	"github.com/bty-lab/bty/internal/flags"
 	"github.com/bty-lab/bty/release/plan"
 	"github.com/bty-lab/bty/tools/docs/book"
 	"github.com/bty-lab/bty/tools/docs/markers"
@@ -21,13 +21,8 @@ import (
 	"github.com/bty-lab/bty/tools/docs/site"
 )
 
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(s string) error { *l = append(*l, s); return nil }
-
 func main() {
-	var chapters, pictures, goSrc list
+	var chapters, pictures, goSrc flags.Strings
 	version := flag.String("version", "", "the release version")
 	releaseConfig := flag.String("release-config", "", "release/config.toml: where the container images are pushed")
 	html := flag.String("html", "", "write the HTML site as this .tar.gz")

@@ -18,17 +18,13 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/bty-lab/bty/internal/flags"
 	"github.com/bty-lab/bty/tools/cpio"
 	"github.com/bty-lab/bty/tools/kmod"
 )
 
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error { *l = append(*l, v); return nil }
-
 func main() {
-	var modules, files list
+	var modules, files flags.Strings
 	out := flag.String("out", "", "output initrd (gzip-compressed cpio)")
 	initBin := flag.String("init", "", "the /init executable (bty-init)")
 	modDir := flag.String("modules-dir", "", "the kernel's module tree (…/lib/modules/VERSION)")

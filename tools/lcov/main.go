@@ -34,12 +34,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/bty-lab/bty/internal/flags"
 )
-
-type multi []string
-
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -53,7 +50,7 @@ func run(args []string) error {
 	coverageDir := fs.String("coverage_dir", "", "merge every *.dat file in this directory")
 	reportsFile := fs.String("reports_file", "", "merge every report listed in this file, one path a line")
 	output := fs.String("output_file", "", "where the merged LCOV report goes")
-	var filters multi
+	var filters flags.Strings
 	fs.Var(&filters, "filter_sources", "leave out source files matching this regular expression (repeatable)")
 	// Accepted for compatibility with Bazel's tools; the Go reports need
 	// neither.

@@ -30,18 +30,15 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/bty-lab/bty/internal/flags"
 )
-
-type pairs []string
-
-func (p *pairs) String() string     { return strings.Join(*p, ",") }
-func (p *pairs) Set(v string) error { *p = append(*p, v); return nil }
 
 type options struct {
 	layoutDir, tarFile, binPath, certs, status string
-	binaries, files, ports, labels             pairs
+	binaries, files, ports, labels             flags.Strings
 	volume                                     string
-	args                                       pairs
+	args                                       flags.Strings
 }
 
 func main() {

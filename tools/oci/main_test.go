@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/bty-lab/bty/internal/flags"
 )
 
 func buildOnce(t *testing.T) (string, []byte) {
@@ -19,8 +21,8 @@ func buildOnce(t *testing.T) (string, []byte) {
 	os.WriteFile(bin, []byte("\x7fELF static"), 0o755)
 	os.WriteFile(crt, []byte("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"), 0o644)
 	o := options{layoutDir: filepath.Join(dir, "layout"), tarFile: filepath.Join(dir, "out.tar"), binPath: "/usr/local/bin/x",
-		certs: filepath.Join(dir, "certs"), volume: "/var/lib/bty", binaries: pairs{"linux/amd64=" + bin, "linux/arm64=" + bin},
-		ports: pairs{"8080/tcp"}, labels: pairs{"org.opencontainers.image.version=1.2.3"}}
+		certs: filepath.Join(dir, "certs"), volume: "/var/lib/bty", binaries: flags.Strings{"linux/amd64=" + bin, "linux/arm64=" + bin},
+		ports: flags.Strings{"8080/tcp"}, labels: flags.Strings{"org.opencontainers.image.version=1.2.3"}}
 	if err := build(o); err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,17 +19,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bty-lab/bty/internal/flags"
 	"github.com/bty-lab/bty/release/plan"
+	"github.com/bty-lab/bty/release/report"
 	"github.com/bty-lab/bty/tools/sbom/spdx"
 )
 
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, " ") }
-func (l *list) Set(s string) error { *l = append(*l, s); return nil }
-
 func main() {
-	var bins, debs list
+	var bins, debs flags.Strings
 	artifact := flag.String("artifact", "", "the artifact the SBOM describes")
 	version := flag.String("version", "", "the release version")
 	releaseConfig := flag.String("release-config", "", "release/config.toml: the GitHub repository that publishes the release")
@@ -68,12 +63,11 @@ func run(artifact, version, repository, purpose, license, gomod, gosum string, o
 	if artifact == "" || version == "" || repository == "" || out == "" {
 		return errors.New("-artifact, -version, -repository and -out are required")
 	}
-	data, err := os.ReadFile(artifact)
+	art, err := report.Digest(artifact)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(data)
-	b := spdx.New(filepath.Base(artifact), hex.EncodeToString(sum[:]), version, purpose, repository, time.Unix(0, 0))
+	b := spdx.New(art.Name, art.SHA256, version, purpose, repository, time.Unix(0, 0))
 	if len(bins) > 0 {
 		mod, err := os.ReadFile(gomod)
 		if err != nil {

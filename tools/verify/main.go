@@ -18,16 +18,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bty-lab/bty/internal/flags"
 	"github.com/bty-lab/bty/release/report"
 )
 
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error { *l = append(*l, v); return nil }
-
 func main() {
-	var envs, results, artifacts list
+	var envs, results, artifacts flags.Strings
 	label := flag.String("label", "", "the test's label")
 	exe := flag.String("test", "", "the test executable")
 	pkg := flag.String("package", "", "the test's package (its working directory in the runfiles)")
