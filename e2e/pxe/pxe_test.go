@@ -381,32 +381,33 @@ type client struct {
 func uefiX86(t *testing.T) client {
 	code, vars, err := vm.OVMF()
 	testenv.Require(t, "OVMF", err)
-	return client{
-		opts: vm.Options{
-			QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
-			OVMFCode: code, OVMFVars: vars,
-			ProbeKernel: runfile(t, "BTY_VMLINUZ"),
-			// romfile= drops QEMU's iPXE option ROM: the firmware's own
-			// PXE boots, as on real UEFI hardware.
-			NICs: []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}},
-		},
-		stages: []vm.Stage{vm.Literal(">>Start PXE over IPv4"), vm.Literal("iPXE"), vm.Literal("bty: iPXE")},
-		files:  []string{"ipxe.efi", base + "/pxe-bootstrap.ipxe"},
-	}
+	return uefi(vm.Options{
+		QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
+		OVMFCode: code, OVMFVars: vars,
+		ProbeKernel: runfile(t, "BTY_VMLINUZ"),
+	}, "ipxe.efi")
 }
 
 func uefiArm64(t *testing.T) client {
 	code, vars, err := vm.AAVMF()
 	testenv.Require(t, "AAVMF", err)
+	return uefi(vm.Options{
+		QEMU:     testenv.Tool(t, "qemu-system-aarch64", "qemu-system-arm"),
+		Arch:     "aarch64",
+		OVMFCode: code, OVMFVars: vars,
+	}, "ipxe-arm64.efi")
+}
+
+// uefi is a UEFI machine booting its firmware's own PXE, which loads the
+// iPXE binary bootFile and, through it, autoexec.ipxe.
+func uefi(o vm.Options, bootFile string) client {
+	// romfile= drops QEMU's iPXE option ROM: the firmware's own PXE boots,
+	// as on real UEFI hardware.
+	o.NICs = []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}}
 	return client{
-		opts: vm.Options{
-			QEMU:     testenv.Tool(t, "qemu-system-aarch64", "qemu-system-arm"),
-			Arch:     "aarch64",
-			OVMFCode: code, OVMFVars: vars,
-			NICs: []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}},
-		},
+		opts:   o,
 		stages: []vm.Stage{vm.Literal(">>Start PXE over IPv4"), vm.Literal("iPXE"), vm.Literal("bty: iPXE")},
-		files:  []string{"ipxe-arm64.efi", base + "/pxe-bootstrap.ipxe"},
+		files:  []string{bootFile, base + "/pxe-bootstrap.ipxe"},
 	}
 }
 
