@@ -31,7 +31,7 @@ func main() {
 	version := flag.String("version", "", "the release version")
 	releaseConfig := flag.String("release-config", "", "release/config.toml: the GitHub repository that publishes the release")
 	purpose := flag.String("purpose", "FILE", "SPDX primary package purpose of the artifact (APPLICATION, CONTAINER, OPERATING-SYSTEM, ...)")
-	license := flag.String("license", "Apache-2.0", "the license of bty's own code")
+	license := flag.String("license", "", "the license of bty's own code (SPDX identifier)")
 	gomod := flag.String("go-mod", "", "go.mod")
 	gosum := flag.String("go-sum", "", "go.sum")
 	oci := flag.Bool("oci", false, "the artifact is an OCI image layout tarball: list its layers")
@@ -60,8 +60,8 @@ func repositoryOf(path string) (string, error) {
 }
 
 func run(artifact, version, repository, purpose, license, gomod, gosum string, oci bool, bins, debs []string, out string) error {
-	if artifact == "" || version == "" || repository == "" || out == "" {
-		return errors.New("-artifact, -version, -repository and -out are required")
+	if artifact == "" || version == "" || repository == "" || license == "" || out == "" {
+		return errors.New("-artifact, -version, -release-config, -license and -out are required")
 	}
 	art, err := report.Digest(artifact)
 	if err != nil {

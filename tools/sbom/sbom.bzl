@@ -1,6 +1,7 @@
 """spdx_sbom: an artifact's SPDX 2.3 SBOM, written by //tools/sbom from what Bazel knows."""
 
 load("@bty_version//:version.bzl", "VERSION")
+load("//:project.bzl", "LICENSE")
 
 GoReposInfo = provider(
     doc = "The Bazel repositories whose Go code a binary links.",
@@ -39,6 +40,7 @@ def _spdx_sbom_impl(ctx):
     args.add("-version", VERSION)
     args.add("-release-config", ctx.file._release_config)
     args.add("-purpose", ctx.attr.purpose)
+    args.add("-license", LICENSE)
     args.add("-go-mod", ctx.file._go_mod)
     args.add("-go-sum", ctx.file._go_sum)
     for b, name in ctx.attr.go_binaries.items():
