@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bty-lab/bty/bty/catalog"
@@ -33,6 +35,9 @@ type Options struct {
 	// PlanTries bounds how often the plan is asked for while bty-web is
 	// unreachable (1 s, 2 s, 4 s, ... apart).
 	PlanTries int
+	// ProgressEvery is how often a flash's progress is reported to bty-web
+	// (default 1 s), for the operator watching it.
+	ProgressEvery time.Duration
 }
 
 // Run carries out the plan. A flash failure is reported to bty-web and
@@ -43,6 +48,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.PlanTries == 0 {
 		o.PlanTries = 6
+	}
+	if o.ProgressEvery == 0 {
+		o.ProgressEvery = time.Second
 	}
 	p := o.Progress
 	p.Marker("bty: entered v%s", version.String())
@@ -119,10 +127,12 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	p := o.Progress
 	p.Marker("bty: auto-flash starting")
 	p.Marker("bty: image %s (%s) to the disk with serial %q", plan.Image, plan.Format, plan.TargetDiskSerial)
-	report := func(err error) error {
-		st := provision.Status{Status: "done"}
+	stopProgress := o.reportProgress(ctx)
+	report := func(err error, sum string) error {
+		stopProgress()
+		st := provision.Status{Status: provision.StatusDone, SHA256: sum}
 		if err != nil {
-			st = provision.Status{Status: "failed", Reason: err.Error()}
+			st = provision.Status{Status: provision.StatusFailed, Reason: err.Error()}
 		}
 		if perr := o.post(ctx, "/status", st); perr != nil {
 			p.Marker("bty: reporting %s to %s failed: %v", st.Status, o.Server, perr)
@@ -131,12 +141,12 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	}
 	disks, err := o.System.List()
 	if err != nil {
-		return report(&flash.Error{Kind: flash.NoTarget, Err: err})
+		return report(&flash.Error{Kind: flash.NoTarget, Err: err}, "")
 	}
 	target, err := disk.BySerial(disks, plan.TargetDiskSerial)
 	if err != nil {
 		p.Marker("bty: %v", err)
-		return report(&flash.Error{Kind: flash.NoTarget, Err: err})
+		return report(&flash.Error{Kind: flash.NoTarget, Err: err}, "")
 	}
 	format := catalog.Format(plan.Format)
 	res, err := flash.Run(ctx, flash.Job{
@@ -145,14 +155,52 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	})
 	if err != nil {
 		p.Marker("bty: flash failed: %v", err)
-		return report(err)
+		return report(err, "")
 	}
 	p.Marker("bty: wrote %s to %s (sha256 %s)", progress.Bytes(res.Written), target.Path, orNone(res.SHA256))
-	if err := report(nil); err != nil {
+	if err := report(nil, res.SHA256); err != nil {
 		return err
 	}
 	p.Marker("bty: flash complete; rebooting")
 	return nil
+}
+
+// reportProgress sends the flash's newest progress to bty-web every
+// ProgressEvery until stop is called. The flash never waits for it: the
+// reporter only records the newest update, and a report that fails is
+// skipped (the next one says more), so a slow bty-web costs a view, not
+// write speed.
+func (o Options) reportProgress(ctx context.Context) (stop func()) {
+	var latest atomic.Pointer[progress.Update]
+	o.Progress.Watch(func(u progress.Update) { latest.Store(&u) })
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(o.ProgressEvery)
+		defer t.Stop()
+		var sent *progress.Update
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			u := latest.Load()
+			if u == nil || u == sent {
+				continue
+			}
+			sent = u
+			st := provision.Status{Status: provision.StatusProgress, Stage: u.Stage, Done: u.Done, Total: max(u.Total, 0),
+				Fraction: min(max(u.Fraction, 0), 1), Elapsed: u.Elapsed.Seconds()}
+			_ = o.post(ctx, "/status", st)
+		}
+	}()
+	return sync.OnceFunc(func() {
+		cancel()
+		<-done
+		o.Progress.Watch(nil)
+	})
 }
 
 func orNone(s string) string {

@@ -10,13 +10,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/disk/disktest"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/progress"
+	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/web"
 	"github.com/bty-lab/bty/internal/testenv"
 )
@@ -24,6 +27,12 @@ import (
 // server runs a real bty-web on an ephemeral port and returns its URL and a
 // client logged in as the operator.
 func server(t *testing.T) (string, *http.Client) {
+	return serverWith(t, func(h http.Handler) http.Handler { return h })
+}
+
+// serverWith is server with wrap around bty-web's handler (to watch the
+// requests it gets).
+func serverWith(t *testing.T, wrap func(http.Handler) http.Handler) (string, *http.Client) {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Admin.Password, cfg.Paths.StateDir, cfg.Paths.BootSeed = "pw", t.TempDir(), ""
@@ -32,15 +41,35 @@ func server(t *testing.T) (string, *http.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(wrap(srv.Handler()))
 	t.Cleanup(ts.Close)
 	return ts.URL, testenv.Login(t, ts.URL, "pw")
 }
 
-// A real bty-web tells bty auto to flash; the disk gets the image and the
-// server hears "done", so the next PXE boot is from disk.
+// A real bty-web tells bty auto to flash; the disk gets the image, the
+// server hears its progress while it writes and then "done" with the
+// verified digest, so the next PXE boot is from disk.
 func TestFlashAgainstRealServer(t *testing.T) {
-	base, c := server(t)
+	var mu sync.Mutex
+	var reports []provision.Status
+	base, c := serverWith(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/images/") && r.Method == http.MethodGet {
+				trickle(w, r, h)
+				return
+			}
+			if strings.HasSuffix(r.URL.Path, "/status") {
+				b, _ := io.ReadAll(r.Body)
+				var st provision.Status
+				json.Unmarshal(b, &st)
+				mu.Lock()
+				reports = append(reports, st)
+				mu.Unlock()
+				r.Body = io.NopCloser(bytes.NewReader(b))
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
 	raw := imagetest.Disk(3<<20, 9)
 	img := imagetest.Encode(t, catalog.Zstd, raw)
 	req, _ := http.NewRequest("PUT", base+"/images/test.img.zst", bytes.NewReader(img))
@@ -48,7 +77,7 @@ func TestFlashAgainstRealServer(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("upload: %v %v", err, resp)
 	}
-	var up struct{ Ref string }
+	var up struct{ Ref, SHA256 string }
 	json.NewDecoder(resp.Body).Decode(&up)
 	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST"})
 	req, _ = http.NewRequest("PUT", base+"/machines/52:54:00:11:22:33", bytes.NewReader(body))
@@ -62,9 +91,30 @@ func TestFlashAgainstRealServer(t *testing.T) {
 
 	sys, dev := disktest.OneDisk(t, "BTYTEST", 8<<20, 0)
 	var out bytes.Buffer
-	err = Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys})
+	err = Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys, ProgressEvery: time.Millisecond})
 	if err != nil {
 		t.Fatalf("auto: %v\n%s", err, out.String())
+	}
+	mu.Lock()
+	var progressed int
+	for _, st := range reports[:len(reports)-1] {
+		if st.Status != provision.StatusProgress || st.Stage == "" || st.Fraction < 0 || st.Fraction > 1 {
+			t.Errorf("report before the last: %+v", st)
+		}
+		progressed++
+	}
+	last := reports[len(reports)-1]
+	mu.Unlock()
+	if progressed == 0 || last.Status != provision.StatusDone || last.SHA256 != up.SHA256 {
+		t.Errorf("%d progress reports, then %+v (want done with sha256 %s)", progressed, last, up.SHA256)
+	}
+	var m provision.Machine
+	if resp, err := c.Get(base + "/machines/52:54:00:11:22:33"); err == nil {
+		json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+	}
+	if m.Flash.State != provision.FlashVerified || m.Flash.SHA256 != up.SHA256 {
+		t.Errorf("the machine's flash: %+v", m.Flash)
 	}
 	for _, m := range []string{"bty: entered v", "bty: auto-flash starting", "bty: download 100%", "bty: write 50%", "bty: write 100%", "bty: flash complete; rebooting"} {
 		if !strings.Contains(out.String(), m) {
@@ -79,6 +129,26 @@ func TestFlashAgainstRealServer(t *testing.T) {
 	script, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(script), "booting the local disk") {
 		t.Errorf("after a reported flash the next boot is not local:\n%s", script)
+	}
+}
+
+// trickle serves h's answer to r in ten parts 20 ms apart, so that a
+// download spans many progress ticks.
+func trickle(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	part := len(body)/10 + 1
+	for len(body) > 0 {
+		n := min(part, len(body))
+		w.Write(body[:n])
+		w.(http.Flusher).Flush()
+		body = body[n:]
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -62,9 +62,63 @@ type Machine struct {
 	Inventory        json.RawMessage   `json:"inventory,omitempty"`
 	// Arch and Firmware are what the machine said of itself on its last
 	// PXE boot ("" until it said): see Boot.
-	Arch      string    `json:"arch"`
-	Firmware  string    `json:"firmware"`
+	Arch     string `json:"arch"`
+	Firmware string `json:"firmware"`
+	// Flash is what the machine's flasher last reported of its flash.
+	Flash     Flash     `json:"flash"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// FlashState is where a machine's flash stands, as its reports tell it.
+type FlashState string
+
+// The flash states. A flash is "verified" only when the flasher checked
+// the image's sha256 against the one the plan gave; "written" when there
+// was none to check.
+const (
+	FlashNone     FlashState = ""         // no flash since the machine was saved
+	FlashBooting  FlashState = "booting"  // the live kernel was fetched for a flash
+	FlashRunning  FlashState = "flashing" // progress reports arrive
+	FlashVerified FlashState = "verified" // done, sha256 checked
+	FlashWritten  FlashState = "written"  // done, no sha256 known
+	FlashFailed   FlashState = "failed"   // the flasher reported a failure
+)
+
+// Flash is a machine's current (or last) flash as its reports told it:
+// enough for an operator to see it advance and when it will end.
+type Flash struct {
+	State FlashState `json:"state"`
+	// Stage is the flasher's current stage ("download", "write").
+	Stage string `json:"stage,omitempty"`
+	// Done and Total are the stage's bytes (Total 0: unknown, as for a
+	// compressed stream's output); Fraction is the stage's progress, 0 to 1.
+	Done     int64   `json:"bytes_done"`
+	Total    int64   `json:"bytes_total"`
+	Fraction float64 `json:"fraction"`
+	// Elapsed is how long the stage has run, as the flasher measured it.
+	Elapsed float64 `json:"elapsed_seconds"`
+	// SHA256 is the digest a "verified" flash checked.
+	SHA256    string    `json:"sha256,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// Rate is the stage's average speed in bytes per second (0: unknown).
+func (f Flash) Rate() float64 {
+	if f.Elapsed <= 0 || f.Done <= 0 {
+		return 0
+	}
+	return float64(f.Done) / f.Elapsed
+}
+
+// ETA is how long the stage will still take at its average pace (false:
+// unknown).
+func (f Flash) ETA() (time.Duration, bool) {
+	if f.State != FlashRunning || f.Fraction <= 0 || f.Fraction > 1 || f.Elapsed <= 0 {
+		return 0, false
+	}
+	left := f.Elapsed * (1 - f.Fraction) / f.Fraction
+	return time.Duration(left * float64(time.Second)).Round(time.Second), true
 }
 
 // Boot is what a PXE client says of itself when it asks for its script:
@@ -247,24 +301,62 @@ func (m Machine) DecideBoot(lookup func(ref string) (Image, bool), live func(arc
 	return d
 }
 
-// Arm records that m fetched the live kernel: it is booting the flasher.
+// Arm records that m fetched the live kernel: it is booting the flasher,
+// and a new flash begins.
 func (m Machine) Arm() Machine {
-	if m.IsFlashMode() {
+	if m.IsFlashMode() && !m.Armed {
 		m.Armed = true
+		m.Flash = Flash{State: FlashBooting}
 	}
 	return m
 }
 
-// Status is a flasher's report.
+// Status is a flasher's report: "progress" while it works, then "done" or
+// "failed" once.
 type Status struct {
-	Status string `json:"status"` // "done" or "failed"
+	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// For "progress": the stage and its bytes (see Flash).
+	Stage    string  `json:"stage,omitempty"`
+	Done     int64   `json:"bytes_done,omitempty"`
+	Total    int64   `json:"bytes_total,omitempty"`
+	Fraction float64 `json:"fraction,omitempty"`
+	Elapsed  float64 `json:"elapsed_seconds,omitempty"`
+	// For "done": the sha256 the flasher verified ("" if none was known).
+	SHA256 string `json:"sha256,omitempty"`
 }
 
-// Validate checks a report.
+// Status values.
+const (
+	StatusProgress = "progress"
+	StatusDone     = "done"
+	StatusFailed   = "failed"
+)
+
+var stageWord = regexp.MustCompile(`^[a-z]{1,16}$`)
+
+// Validate checks a report; the route that takes it is open, so every
+// field is bounded.
 func (s Status) Validate() error {
-	if s.Status != "done" && s.Status != "failed" {
-		return fmt.Errorf(`status %q: want "done" or "failed"`, s.Status)
+	switch s.Status {
+	case StatusDone, StatusFailed:
+	case StatusProgress:
+		switch {
+		case !stageWord.MatchString(s.Stage):
+			return fmt.Errorf("stage %q: want a short lower-case word such as write", s.Stage)
+		case s.Done < 0 || s.Total < 0 || (s.Total > 0 && s.Done > s.Total):
+			return fmt.Errorf("bytes_done %d, bytes_total %d: want 0 <= done <= total (total 0: unknown)", s.Done, s.Total)
+		case s.Fraction < 0 || s.Fraction > 1 || s.Elapsed < 0:
+			return fmt.Errorf("fraction %g, elapsed_seconds %g: want a fraction from 0 to 1 and a positive time", s.Fraction, s.Elapsed)
+		}
+	default:
+		return fmt.Errorf(`status %q: want "progress", "done" or "failed"`, s.Status)
+	}
+	if s.SHA256 != "" && !catalog.IsSHA256(s.SHA256) {
+		return fmt.Errorf("sha256 %q: want 64 lower-case hex digits", s.SHA256)
+	}
+	if len(s.Reason) > 1024 {
+		return fmt.Errorf("reason longer than 1024 bytes")
 	}
 	return nil
 }
@@ -278,13 +370,28 @@ var ErrNotFlashing = errors.New("not flashing now (its live kernel was not fetch
 // report counts only while the machine is armed and not yet flashed (it
 // really booted the flasher): PXE clients carry no credentials, so anyone
 // else's "done" must not end a machine's flashing.
-func (m Machine) Report(s Status) (Machine, error) {
+// Progress reports move the flash along; "done" is verified when it names
+// the sha256 checked. now is when the report arrived.
+func (m Machine) Report(s Status, now time.Time) (Machine, error) {
 	if m.IsFlashMode() && !(m.Armed && !m.Flashed) {
 		return m, ErrNotFlashing
 	}
-	if s.Status == "done" && m.IsFlashMode() {
-		m.Armed, m.Flashed = true, true
+	f := Flash{State: FlashRunning, Stage: s.Stage, Done: s.Done, Total: s.Total, Fraction: s.Fraction, Elapsed: s.Elapsed, UpdatedAt: now}
+	switch s.Status {
+	case StatusDone:
+		f = m.Flash
+		f.State, f.SHA256, f.UpdatedAt, f.Fraction = FlashWritten, s.SHA256, now, 1
+		if s.SHA256 != "" {
+			f.State = FlashVerified
+		}
+		if m.IsFlashMode() {
+			m.Armed, m.Flashed = true, true
+		}
+	case StatusFailed:
+		f = m.Flash
+		f.State, f.Reason, f.UpdatedAt = FlashFailed, s.Reason, now
 	}
+	m.Flash = f
 	return m, nil
 }
 
@@ -302,7 +409,7 @@ type Settings struct {
 func (m Machine) Save(s Settings) Machine {
 	changed := m.BootMode != s.BootMode || m.ImageRef != s.ImageRef || m.TargetDiskSerial != s.TargetDiskSerial
 	if changed || s.BootMode == ModeFlashOnce {
-		m.Armed, m.Flashed = false, false
+		m.Armed, m.Flashed, m.Flash = false, false, Flash{}
 	}
 	if m.BootMode != s.BootMode {
 		m.Inventoried = false

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bty-lab/bty/bty/catalog"
 )
@@ -136,13 +137,82 @@ func TestReport(t *testing.T) {
 		{ModeFlashAlways, false, false, failed, "refused"},
 		{ModeInventory, false, false, done, "00"},
 	} {
-		next, err := Machine{BootMode: tc.mode, Armed: tc.armed, Flashed: tc.flashed}.Report(tc.st)
+		next, err := Machine{BootMode: tc.mode, Armed: tc.armed, Flashed: tc.flashed}.Report(tc.st, time.Now())
 		got := bit(next.Armed) + bit(next.Flashed)
 		if errors.Is(err, ErrNotFlashing) {
 			got = "refused"
 		}
 		if got != tc.want {
 			t.Errorf("%s armed %v flashed %v, %s: got %s, want %s", tc.mode, tc.armed, tc.flashed, tc.st.Status, got, tc.want)
+		}
+	}
+}
+
+// A flash as its reports tell it: fetching the live kernel starts it,
+// progress reports move it with their rate and ETA, "done" with the checked
+// sha256 is verified (without one, only written), a failure keeps the last
+// progress and says why, and saving the machine again clears it.
+func TestFlashReports(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC)
+	m := Machine{MAC: "52:54:00:11:22:33", BootMode: ModeFlashOnce, ImageRef: "r1", TargetDiskSerial: "S1"}.Arm()
+	if m.Flash.State != FlashBooting {
+		t.Fatalf("armed: %+v", m.Flash)
+	}
+	if again := m.Arm(); again.Flash != m.Flash {
+		t.Errorf("a second kernel fetch restarted the flash: %+v", again.Flash)
+	}
+	m, err := m.Report(Status{Status: StatusProgress, Stage: "write", Done: 256 << 20, Total: 1 << 30, Fraction: 0.25, Elapsed: 8}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eta, ok := m.Flash.ETA()
+	if m.Flash.State != FlashRunning || m.Flash.Rate() != 32<<20 || !ok || eta != 24*time.Second || m.Flashed {
+		t.Errorf("progress: %+v rate %g eta %v %v", m.Flash, m.Flash.Rate(), eta, ok)
+	}
+	sum := strings.Repeat("b", 64)
+	done, err := m.Report(Status{Status: StatusDone, SHA256: sum}, t0.Add(30*time.Second))
+	if err != nil || done.Flash.State != FlashVerified || done.Flash.SHA256 != sum || done.Flash.Fraction != 1 || !done.Flashed {
+		t.Errorf("done: %+v %v", done.Flash, err)
+	}
+	if _, ok := done.Flash.ETA(); ok {
+		t.Error("a finished flash has an ETA")
+	}
+	if w, _ := m.Report(Status{Status: StatusDone}, t0); w.Flash.State != FlashWritten {
+		t.Errorf("done without a digest: %v", w.Flash.State)
+	}
+	failed, _ := m.Report(Status{Status: StatusFailed, Reason: "disk gone"}, t0)
+	if failed.Flash.State != FlashFailed || failed.Flash.Reason != "disk gone" || failed.Flash.Done != 256<<20 || failed.Flashed {
+		t.Errorf("failed: %+v", failed.Flash)
+	}
+	if _, err := done.Report(Status{Status: StatusProgress, Stage: "write"}, t0); !errors.Is(err, ErrNotFlashing) {
+		t.Errorf("progress after done: %v", err)
+	}
+	if saved := done.Save(Settings{BootMode: ModeFlashOnce, ImageRef: "r1", TargetDiskSerial: "S1"}); saved.Flash != (Flash{}) {
+		t.Errorf("saving again kept the old flash: %+v", saved.Flash)
+	}
+}
+
+// The report route is open: every field of a report is bounded.
+func TestStatusValidate(t *testing.T) {
+	good := []Status{
+		{Status: StatusDone}, {Status: StatusFailed, Reason: "x"}, {Status: StatusDone, SHA256: strings.Repeat("a", 64)},
+		{Status: StatusProgress, Stage: "write", Done: 5, Total: 10, Fraction: 0.5, Elapsed: 1},
+		{Status: StatusProgress, Stage: "write", Done: 5, Fraction: 0.5},
+	}
+	bad := []Status{
+		{Status: "ok"}, {Status: StatusProgress}, {Status: StatusProgress, Stage: "Write!"},
+		{Status: StatusProgress, Stage: "write", Done: 11, Total: 10}, {Status: StatusProgress, Stage: "write", Done: -1},
+		{Status: StatusProgress, Stage: "write", Fraction: 1.5}, {Status: StatusDone, SHA256: "abc"},
+		{Status: StatusFailed, Reason: strings.Repeat("x", 1025)},
+	}
+	for _, s := range good {
+		if err := s.Validate(); err != nil {
+			t.Errorf("%+v refused: %v", s, err)
+		}
+	}
+	for _, s := range bad {
+		if err := s.Validate(); err == nil {
+			t.Errorf("%+v accepted", s)
 		}
 	}
 }

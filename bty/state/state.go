@@ -67,6 +67,10 @@ var migrations = []string{
 	// What each machine said of itself on its last PXE boot.
 	`ALTER TABLE machines ADD COLUMN arch TEXT NOT NULL DEFAULT '';
 	ALTER TABLE machines ADD COLUMN firmware TEXT NOT NULL DEFAULT '';`,
+	// What the machine's flasher last reported (provision.Flash, JSON), and
+	// each machine's events found without a scan (the web UI's history).
+	`ALTER TABLE machines ADD COLUMN flash TEXT NOT NULL DEFAULT '{}';
+	CREATE INDEX events_mac ON events (mac, id);`,
 }
 
 // Store is the state database.
@@ -211,7 +215,30 @@ func (s *Store) Log(ctx context.Context, kind string, addr mac.Addr, actor strin
 
 // Events returns events with id > after, oldest first, at most limit.
 func (s *Store) Events(ctx context.Context, after int64, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, at, kind, mac, actor, detail FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	return s.queryEvents(ctx, "SELECT id, at, kind, mac, actor, detail FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+}
+
+// MachineEvents returns addr's newest events, newest first, at most limit.
+func (s *Store) MachineEvents(ctx context.Context, addr mac.Addr, limit int) ([]Event, error) {
+	return s.queryEvents(ctx, "SELECT id, at, kind, mac, actor, detail FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?", string(addr), limit)
+}
+
+// LastEvents returns each machine's newest event, by MAC.
+func (s *Store) LastEvents(ctx context.Context) (map[mac.Addr]Event, error) {
+	ev, err := s.queryEvents(ctx, `SELECT id, at, kind, mac, actor, detail FROM events
+		WHERE id IN (SELECT MAX(id) FROM events WHERE mac != '' GROUP BY mac)`)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[mac.Addr]Event, len(ev))
+	for _, e := range ev {
+		out[mac.Addr(e.MAC)] = e
+	}
+	return out, nil
+}
+
+func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -230,15 +257,15 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]Event, er
 	return out, rows.Err()
 }
 
-const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, updated_at"
+const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, flash, updated_at"
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanMachine(r scanner) (provision.Machine, error) {
 	var m provision.Machine
-	var addr, mode, labels, updated string
+	var addr, mode, labels, flash, updated string
 	var inventory sql.NullString
-	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &m.Arch, &m.Firmware, &updated); err != nil {
+	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &m.Arch, &m.Firmware, &flash, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, ErrNotFound
 		}
@@ -250,6 +277,9 @@ func scanMachine(r scanner) (provision.Machine, error) {
 	}
 	if inventory.Valid {
 		m.Inventory = json.RawMessage(inventory.String)
+	}
+	if err := json.Unmarshal([]byte(flash), &m.Flash); err != nil {
+		return m, fmt.Errorf("machine %s: flash: %w", addr, err)
 	}
 	m.UpdatedAt, _ = time.Parse(time.RFC3339Nano, updated)
 	return m, nil
@@ -313,17 +343,21 @@ func (s *Store) Update(ctx context.Context, addr mac.Addr, fn func(m provision.M
 		if err != nil {
 			return m, err
 		}
+		flash, err := json.Marshal(m.Flash)
+		if err != nil {
+			return m, err
+		}
 		var inventory any
 		if m.Inventory != nil {
 			inventory = string(m.Inventory)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (mac) DO UPDATE SET image_ref = excluded.image_ref, boot_mode = excluded.boot_mode,
 			target_disk_serial = excluded.target_disk_serial, labels = excluded.labels, armed = excluded.armed,
 			flashed = excluded.flashed, inventoried = excluded.inventoried, inventory = excluded.inventory,
-			arch = excluded.arch, firmware = excluded.firmware, updated_at = excluded.updated_at`,
+			arch = excluded.arch, firmware = excluded.firmware, flash = excluded.flash, updated_at = excluded.updated_at`,
 			string(addr), m.ImageRef, string(m.BootMode), m.TargetDiskSerial, string(labels), m.Armed, m.Flashed, m.Inventoried, inventory,
-			m.Arch, m.Firmware, m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
+			m.Arch, m.Firmware, string(flash), m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
 			return m, err
 		}
 	}

@@ -24,6 +24,7 @@ func TestReopenKeepsState(t *testing.T) {
 		}
 		n := provision.New(addr)
 		n.Labels["rack"] = "r1"
+		n.Flash = provision.Flash{State: provision.FlashRunning, Stage: "write", Done: 5, Total: 10, Fraction: 0.5, Elapsed: 2}
 		return Change{Machine: &n, Kind: "machine.created"}, nil
 	})
 	if err != nil {
@@ -47,7 +48,7 @@ func TestReopenKeepsState(t *testing.T) {
 	}
 	defer s.Close()
 	m, err := s.Machine(ctx, addr)
-	if err != nil || m.Labels["rack"] != "r1" || m.BootMode != provision.ModeInventory {
+	if err != nil || m.Labels["rack"] != "r1" || m.BootMode != provision.ModeInventory || m.Flash.Fraction != 0.5 || m.Flash.Stage != "write" {
 		t.Errorf("machine after reopen = %+v, %v", m, err)
 	}
 	if img, err := s.ImageByRef(ctx, "r1"); err != nil || img.Name != "a.img" {
@@ -62,6 +63,33 @@ func TestReopenKeepsState(t *testing.T) {
 	}
 	if _, err := s.Machine(ctx, "52:54:00:00:00:00"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing machine: %v", err)
+	}
+}
+
+// A machine's history and every machine's last event, for the web UI.
+func TestMachineEvents(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, b := mac.Addr("52:54:00:00:00:0a"), mac.Addr("52:54:00:00:00:0b")
+	for _, e := range []struct {
+		kind string
+		addr mac.Addr
+	}{{"pxe.offer", a}, {"login", ""}, {"pxe.offer", b}, {"flash.armed", a}, {"flash.done", a}} {
+		if err := s.Log(ctx, e.kind, e.addr, "", struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, err := s.MachineEvents(ctx, a, 2)
+	if err != nil || len(ev) != 2 || ev[0].Kind != "flash.done" || ev[1].Kind != "flash.armed" {
+		t.Errorf("a's newest two: %+v, %v", ev, err)
+	}
+	last, err := s.LastEvents(ctx)
+	if err != nil || len(last) != 2 || last[a].Kind != "flash.done" || last[b].Kind != "pxe.offer" {
+		t.Errorf("last events: %+v, %v", last, err)
 	}
 }
 

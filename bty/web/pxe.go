@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
@@ -260,9 +261,19 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	remote := clientAddr(r)
-	s.log.Info("flash status", "mac", addr, "status", st.Status, "reason", st.Reason, "remote", remote)
+	// Progress reports update the machine but log no event: one a second
+	// from every flashing machine would push the audit log's real events
+	// out of its retention.
+	kind := ""
 	detail := map[string]string{"status": st.Status, "reason": st.Reason, "remote": remote}
-	err := s.report(r, addr, "flash."+st.Status, detail, func(m provision.Machine) (provision.Machine, error) { return m.Report(st) })
+	if st.Status != provision.StatusProgress {
+		kind = "flash." + st.Status
+		if st.SHA256 != "" {
+			detail["sha256"] = st.SHA256
+		}
+		s.log.Info("flash status", "mac", addr, "status", st.Status, "reason", st.Reason, "remote", remote)
+	}
+	err := s.report(r, addr, kind, detail, func(m provision.Machine) (provision.Machine, error) { return m.Report(st, time.Now().UTC()) })
 	if errors.Is(err, provision.ErrNotFlashing) {
 		s.store.Log(r.Context(), "flash.status_refused", addr, remote, detail)
 		writeError(w, http.StatusConflict, "%s is %v; status refused", addr, err)
