@@ -85,3 +85,26 @@ func TestLimiter(t *testing.T) {
 		l.Release("10.0.0.3")
 	}
 }
+
+// A form's CSRF token belongs to one session: another session's, an empty
+// or a changed one is refused, and it is not a session token itself.
+func TestCSRF(t *testing.T) {
+	a := New("pw", []byte("secret"))
+	s1, _, _ := a.Issue()
+	s2, _, _ := a.Issue()
+	tok := a.CSRF(s1)
+	if !a.CheckCSRF(s1, tok) {
+		t.Fatal("the session's own token refused")
+	}
+	for _, bad := range []struct{ session, token string }{{s2, tok}, {s1, ""}, {s1, tok[:len(tok)-1] + "A"}, {s1, s1}} {
+		if a.CheckCSRF(bad.session, bad.token) {
+			t.Errorf("CheckCSRF(%q, %q) accepted", bad.session, bad.token)
+		}
+	}
+	if a.Verify(tok) == nil {
+		t.Error("a CSRF token verifies as a session")
+	}
+	if New("pw", []byte("other")).CheckCSRF(s1, tok) {
+		t.Error("a token survived a new secret (logout)")
+	}
+}

@@ -218,6 +218,14 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]Event, er
 	return s.queryEvents(ctx, "SELECT id, at, kind, mac, actor, detail FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
+// LastEventID is the newest event's id (0: none), where a reader of the
+// log who wants only what comes next starts.
+func (s *Store) LastEventID(ctx context.Context) (int64, error) {
+	var id sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT MAX(id) FROM events").Scan(&id)
+	return id.Int64, err
+}
+
 // MachineEvents returns addr's newest events, newest first, at most limit.
 func (s *Store) MachineEvents(ctx context.Context, addr mac.Addr, limit int) ([]Event, error) {
 	return s.queryEvents(ctx, "SELECT id, at, kind, mac, actor, detail FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?", string(addr), limit)

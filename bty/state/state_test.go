@@ -74,6 +74,9 @@ func TestMachineEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if id, err := s.LastEventID(ctx); id != 0 || err != nil {
+		t.Errorf("LastEventID of an empty log = %d, %v", id, err)
+	}
 	a, b := mac.Addr("52:54:00:00:00:0a"), mac.Addr("52:54:00:00:00:0b")
 	for _, e := range []struct {
 		kind string
@@ -86,6 +89,9 @@ func TestMachineEvents(t *testing.T) {
 	ev, err := s.MachineEvents(ctx, a, 2)
 	if err != nil || len(ev) != 2 || ev[0].Kind != "flash.done" || ev[1].Kind != "flash.armed" {
 		t.Errorf("a's newest two: %+v, %v", ev, err)
+	}
+	if id, err := s.LastEventID(ctx); id != 5 || err != nil {
+		t.Errorf("LastEventID = %d, %v; want 5", id, err)
 	}
 	last, err := s.LastEvents(ctx)
 	if err != nil || len(last) != 2 || last[a].Kind != "flash.done" || last[b].Kind != "pxe.offer" {

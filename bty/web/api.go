@@ -7,6 +7,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/auth"
 	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/state"
 )
@@ -27,6 +28,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !a.CheckPassword(r.PostFormValue("password")) {
 		s.store.Log(r.Context(), "login.failed", "", addr, struct{}{})
 		s.log.Warn("failed login", "remote", addr)
+		if wantsHTML(r) {
+			s.render(w, r, http.StatusUnauthorized, "login", view{Title: "Log in", Error: "Wrong password."})
+			return
+		}
 		writeError(w, http.StatusUnauthorized, "wrong password")
 		return
 	}
@@ -41,7 +46,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		Name: auth.CookieName, Value: token, Path: "/", Expires: exp,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
-	http.Redirect(w, r, "/machines", http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
 }
 
 // logout ends every session: the signing secret is replaced, so no cookie
@@ -59,6 +64,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	s.auth.Store(auth.New(s.cfg.Admin.Password, secret))
 	s.store.Log(r.Context(), "logout", "", clientAddr(r), struct{}{})
 	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	if isForm(r) {
+		// The web UI's button: back to the login page.
+		http.Redirect(w, r, "/ui/login?bye", http.StatusSeeOther)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -95,38 +105,43 @@ func (s *Server) putMachine(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "boot_mode is required (PUT replaces the whole machine)")
 		return
 	}
-	mode, err := provision.ParseMode(*in.BootMode)
+	m, err := s.saveMachine(r, addr, *in.BootMode, deref(in.ImageRef), deref(in.TargetDiskSerial), in.Labels)
 	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "%v", err)
+		writeOpError(w, err)
 		return
 	}
-	set := provision.Settings{BootMode: mode, Labels: in.Labels}
-	if in.ImageRef != nil {
-		set.ImageRef = *in.ImageRef
+	writeJSON(w, http.StatusOK, m)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
 	}
-	if in.TargetDiskSerial != nil {
-		set.TargetDiskSerial = *in.TargetDiskSerial
+	return *p
+}
+
+// saveMachine is the operator's full replacement of a machine's settings,
+// for the API and the web UI alike: it checks them and stores them with
+// their event (the rules of provision.Machine.Save).
+func (s *Server) saveMachine(r *http.Request, addr mac.Addr, mode, ref, serial string, labels map[string]string) (provision.Machine, error) {
+	bootMode, err := provision.ParseMode(mode)
+	if err != nil {
+		return provision.Machine{}, fail(http.StatusUnprocessableEntity, "%v", err)
 	}
+	set := provision.Settings{BootMode: bootMode, ImageRef: ref, TargetDiskSerial: serial, Labels: labels}
 	if set.ImageRef != "" && !catalog.IsSHA256(set.ImageRef) {
-		writeError(w, http.StatusUnprocessableEntity, "bty_image_ref %q: want the 64-hex ref of an image (GET /images)", set.ImageRef)
-		return
+		return provision.Machine{}, fail(http.StatusUnprocessableEntity, "bty_image_ref %q: want the 64-hex ref of an image (GET /images)", set.ImageRef)
 	}
 	if len(set.TargetDiskSerial) > 128 {
-		writeError(w, http.StatusUnprocessableEntity, "target_disk_serial longer than 128 characters")
-		return
+		return provision.Machine{}, fail(http.StatusUnprocessableEntity, "target_disk_serial longer than 128 characters")
 	}
-	m, err := s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
+	return s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
 		if !exists {
 			m = provision.New(addr)
 		}
 		next := m.Save(set)
 		return state.Change{Machine: &next, Kind: "machine.saved", Actor: "admin", Detail: set}, nil
 	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, m)
 }
 
 func (s *Server) deleteMachine(w http.ResponseWriter, r *http.Request) {

@@ -272,19 +272,26 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	img, err := s.store.DeleteImage(r.Context(), name, "admin")
-	if errors.Is(err, state.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no image %q", name)
+	if err := s.removeImage(r, name); err != nil {
+		writeOpError(w, err)
 		return
 	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// removeImage forgets an image and deletes its file if it was uploaded.
+func (s *Server) removeImage(r *http.Request, name string) error {
+	img, err := s.store.DeleteImage(r.Context(), name, "admin")
+	if errors.Is(err, state.ErrNotFound) {
+		return fail(http.StatusNotFound, "no image %q", name)
+	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
-		return
+		return err
 	}
 	if img.Uploaded {
 		os.Remove(filepath.Join(s.imgDir, name))
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (s *Server) getImage(w http.ResponseWriter, r *http.Request) {
@@ -357,19 +364,26 @@ func (s *Server) addEntry(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, 16<<10, &e) {
 		return
 	}
-	img, err := catalog.NewImage(e.Name, e.Src, e.SHA256, e.Format)
+	ref, err := s.registerImage(r, e.Name, e.Src, e.SHA256, e.Format)
 	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "%v", err)
+		writeOpError(w, err)
 		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"ref": ref})
+}
+
+// registerImage adds a remote image to the catalog and returns its ref.
+func (s *Server) registerImage(r *http.Request, name, src, sum, format string) (string, error) {
+	img, err := catalog.NewImage(name, src, sum, format)
+	if err != nil {
+		return "", fail(http.StatusUnprocessableEntity, "%v", err)
 	}
 	rec := state.Image{Ref: img.Ref(), Name: img.Name, Src: img.Src, Format: img.Format, SHA256: img.SHA256}
 	if err := s.store.PutImage(r.Context(), rec, "admin"); err != nil {
 		if errors.Is(err, state.ErrExists) {
-			writeError(w, http.StatusConflict, "%v: the name or the source is already registered", err)
-			return
+			return "", fail(http.StatusConflict, "%v: the name or the source is already registered", err)
 		}
-		writeError(w, http.StatusInternalServerError, "%v", err)
-		return
+		return "", err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"ref": rec.Ref})
+	return rec.Ref, nil
 }

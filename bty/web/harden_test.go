@@ -100,15 +100,21 @@ func TestLogout(t *testing.T) {
 	e.expect(200, "GET", "/machines", nil)
 }
 
-// JSON routes take no form or text bodies, and no request from another web
-// origin reaches a protected route.
+// JSON routes take no text bodies, a form body without the session's CSRF
+// token reaches no protected route, and no request from another web origin
+// does either.
 func TestCrossSiteRequestsRefused(t *testing.T) {
 	e := start(t, t.TempDir())
 	e.login()
 	body := `{"boot_mode":"ipxe-exit","bty_image_ref":"","target_disk_serial":"","labels":{}}`
-	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8"} {
 		e.expect(415, "PUT", "/machines/"+addr, strings.NewReader(body), "Content-Type", ct)
 	}
+	for _, ct := range []string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		e.expect(403, "PUT", "/machines/"+addr, strings.NewReader(body), "Content-Type", ct)
+	}
+	e.expect(403, "POST", "/ui/logout", strings.NewReader("x=1"), "Content-Type", "application/x-www-form-urlencoded")
+	e.expect(415, "POST", "/ui/machines/"+addr+"/delete", strings.NewReader(""), "Content-Type", "text/plain")
 	e.expect(403, "PUT", "/machines/"+addr, strings.NewReader(body), "Content-Type", "application/json", "Origin", "http://evil.test")
 	e.expect(403, "PUT", "/images/x.img", strings.NewReader("x"), "Origin", "http://evil.test")
 	e.expect(200, "PUT", "/machines/"+addr, strings.NewReader(body), "Content-Type", "application/json", "Origin", public)

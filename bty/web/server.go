@@ -203,11 +203,20 @@ func (s *Server) Listen(addr string) (net.Listener, error) {
 
 func (s *Server) idle() time.Duration { return time.Duration(s.cfg.Limits.IdleSeconds) * time.Second }
 
-// route is one of bty-web's routes: open ones serve PXE clients, which
-// carry no credentials; the others need the operator's session cookie.
+// access says who may use a route.
+type access int
+
+const (
+	open     access = iota // PXE clients, which carry no credentials
+	openPage               // the web UI's login page and its script and style
+	operator               // the JSON API: the session cookie, else 401
+	page                   // the web UI: the session cookie, else the login page; forms need the CSRF token
+)
+
+// route is one of bty-web's routes.
 type route struct {
 	pattern string
-	open    bool
+	access  access
 	handler http.HandlerFunc
 }
 
@@ -215,30 +224,42 @@ type route struct {
 // Routes describes it.
 func (s *Server) routes() []route {
 	return []route{
-		{"GET /healthz", true, s.healthz},
-		{"GET /version", true, func(w http.ResponseWriter, r *http.Request) {
+		{"GET /healthz", open, s.healthz},
+		{"GET /version", open, func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
 		}},
-		{"GET /pxe-bootstrap.ipxe", true, s.bootstrap},
-		{"GET /pxe/{mac}", true, s.pxeScript},
-		{"GET /pxe/{mac}/plan", true, s.plan},
-		{"POST /pxe/{mac}/status", true, s.status},
-		{"POST /pxe/{mac}/inventory", true, s.inventory},
-		{"GET /boot/{name}", true, s.getBoot},
-		{"GET /images", true, s.listImages},
-		{"GET /images/{ref}/{name}", true, s.getImage},
-		{"GET /catalog.toml", true, s.catalogTOML},
-		{"POST /ui/login", true, s.login},
-		{"POST /ui/logout", false, s.logout},
-		{"PUT /boot/{name}", false, s.putBoot},
-		{"PUT /images/{name}", false, s.putImage},
-		{"DELETE /images/{name}", false, s.deleteImage},
-		{"POST /catalog/entries", false, s.addEntry},
-		{"GET /machines", false, s.listMachines},
-		{"GET /machines/{mac}", false, s.getMachine},
-		{"PUT /machines/{mac}", false, s.putMachine},
-		{"DELETE /machines/{mac}", false, s.deleteMachine},
-		{"GET /events", false, s.events},
+		{"GET /pxe-bootstrap.ipxe", open, s.bootstrap},
+		{"GET /pxe/{mac}", open, s.pxeScript},
+		{"GET /pxe/{mac}/plan", open, s.plan},
+		{"POST /pxe/{mac}/status", open, s.status},
+		{"POST /pxe/{mac}/inventory", open, s.inventory},
+		{"GET /boot/{name}", open, s.getBoot},
+		{"GET /images", open, s.listImages},
+		{"GET /images/{ref}/{name}", open, s.getImage},
+		{"GET /catalog.toml", open, s.catalogTOML},
+		{"POST /ui/login", open, s.login},
+		{"POST /ui/logout", operator, s.logout},
+		{"PUT /boot/{name}", operator, s.putBoot},
+		{"PUT /images/{name}", operator, s.putImage},
+		{"DELETE /images/{name}", operator, s.deleteImage},
+		{"POST /catalog/entries", operator, s.addEntry},
+		{"GET /machines", operator, s.listMachines},
+		{"GET /machines/{mac}", operator, s.getMachine},
+		{"PUT /machines/{mac}", operator, s.putMachine},
+		{"DELETE /machines/{mac}", operator, s.deleteMachine},
+		{"GET /events", operator, s.events},
+		{"GET /{$}", openPage, s.uiHome},
+		{"GET /ui/login", openPage, s.uiLogin},
+		{"GET /ui/static/{name}", openPage, s.uiStatic},
+		{"GET /ui/{$}", page, s.uiHome},
+		{"GET /ui/machines", page, s.uiMachines},
+		{"GET /ui/machines/{mac}", page, s.uiMachine},
+		{"POST /ui/machines/{mac}", page, s.uiSaveMachine},
+		{"POST /ui/machines/{mac}/delete", page, s.uiDeleteMachine},
+		{"GET /ui/images", page, s.uiImages},
+		{"POST /ui/images/{name}/delete", page, s.uiDeleteImage},
+		{"POST /ui/catalog", page, s.uiAddEntry},
+		{"GET /ui/setup", page, s.uiSetup},
 	}
 }
 
@@ -246,10 +267,10 @@ func (s *Server) routes() []route {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range s.routes() {
-		if r.open {
+		if r.access == open || r.access == openPage {
 			mux.HandleFunc(r.pattern, r.handler)
 		} else {
-			mux.Handle(r.pattern, s.protect(r.handler))
+			mux.Handle(r.pattern, s.protect(r.handler, r.access))
 		}
 	}
 	return s.logRequests(mux)
@@ -259,13 +280,14 @@ func (s *Server) Handler() http.Handler {
 type Route struct {
 	Pattern string // "METHOD /path", as http.ServeMux takes it
 	Open    bool   // served without the session cookie
+	Page    bool   // part of the web UI (HTML), not the JSON API
 }
 
 // Routes lists every route bty-web serves, in the order it registers them.
 func Routes() []Route {
 	var out []Route
 	for _, r := range (&Server{}).routes() {
-		out = append(out, Route{r.pattern, r.open})
+		out = append(out, Route{r.pattern, r.access == open || r.access == openPage, r.access == page || r.access == openPage})
 	}
 	return out
 }
@@ -319,22 +341,79 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
+// opError is an operation's refusal as the API answers it: the status and
+// the message. The web UI shows the same message on its page.
+type opError struct {
+	status int
+	msg    string
+}
+
+func (e *opError) Error() string { return e.msg }
+
+func fail(status int, format string, args ...any) error {
+	return &opError{status, fmt.Sprintf(format, args...)}
+}
+
+// statusOf is the HTTP status of an operation's error: its own, else 500.
+func statusOf(err error) int {
+	var op *opError
+	if errors.As(err, &op) {
+		return op.status
+	}
+	return http.StatusInternalServerError
+}
+
+func writeOpError(w http.ResponseWriter, err error) {
+	writeError(w, statusOf(err), "%v", err)
+}
+
 // protect admits requests with a valid session cookie that come from no
 // other web origin: a browser sends the cookie only to same-site requests
 // (SameSite=Strict), and a cross-site page's request carries an Origin.
-func (s *Server) protect(h http.HandlerFunc) http.Handler {
+// A form body must also carry the session's CSRF token (field csrf):
+// forms are what another site can post. The web UI's actions are forms
+// and nothing else. Without a session, a page sends the browser to the
+// login page; the API answers 401.
+func (s *Server) protect(h http.HandlerFunc, acc access) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var token string
 		if c, err := r.Cookie(auth.CookieName); err == nil {
 			token = c.Value
 		}
-		if err := s.auth.Load().Verify(token); err != nil {
-			writeError(w, http.StatusUnauthorized, "%v: POST /ui/login with the admin password", err)
+		a := s.auth.Load()
+		refuse := func(status int, format string, args ...any) {
+			if wantsHTML(r) {
+				s.render(w, r, status, "login", view{Title: "Refused", Error: fmt.Sprintf(format, args...)})
+				return
+			}
+			writeError(w, status, format, args...)
+		}
+		if err := a.Verify(token); err != nil {
+			if acc == page && r.Method == http.MethodGet {
+				http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+				return
+			}
+			refuse(http.StatusUnauthorized, "%v: POST /ui/login with the admin password", err)
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" && !s.sameOrigin(r, origin) {
-			writeError(w, http.StatusForbidden, "cross-origin request from %q refused", origin)
+			refuse(http.StatusForbidden, "cross-origin request from %q refused", origin)
 			return
+		}
+		if acc == page && r.Method != http.MethodGet && !isForm(r) {
+			refuse(http.StatusUnsupportedMediaType, "the web UI's actions take only its own forms")
+			return
+		}
+		if isForm(r) {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err != nil {
+				refuse(http.StatusBadRequest, "malformed form: %v", err)
+				return
+			}
+			if !a.CheckCSRF(token, r.PostFormValue("csrf")) {
+				refuse(http.StatusForbidden, "the form's CSRF token is missing or not this session's; reload the page and try again")
+				return
+			}
 		}
 		h(w, r)
 	})

@@ -1,0 +1,552 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bty-lab/bty/bty/auth"
+	"github.com/bty-lab/bty/bty/dhcpconf"
+	"github.com/bty-lab/bty/bty/mac"
+	"github.com/bty-lab/bty/bty/progress"
+	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/state"
+)
+
+// The web UI (docs/design.md, "Web UI") is server-rendered: every page
+// reads without JavaScript, and each action is a form whose handler calls
+// the same operation as the JSON API (saveMachine, removeImage,
+// registerImage), so the API and the UI apply one set of rules.
+
+//go:embed ui
+var uiFiles embed.FS
+
+// pages holds one template set per page: the layout, the shared parts and
+// the page. They are parsed once, at start-up, from the embedded files.
+var pages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"login", "machines", "machine", "confirm", "images", "setup"} {
+		out[name] = template.Must(template.New(name).Option("missingkey=error").
+			ParseFS(uiFiles, "ui/layout.html", "ui/parts.html", "ui/"+name+".html"))
+	}
+	return out
+}()
+
+// view is what a page shows; each page uses the fields it needs.
+type view struct {
+	Title           string
+	Nav             []navItem
+	CSRF            string // the session's form token; "" when logged out
+	Version         string
+	DefaultPassword bool
+	Error, Notice   string
+	Base            string // the URL machines reach this server at
+	EventsAfter     int64  // the newest event when the page was made
+
+	Machines      []machineView
+	Machine       *machineView
+	Events        []eventView
+	Modes         []option
+	Images        []option
+	ImageRows     []imageRow
+	MaxImageBytes int64
+	Confirm       *confirmView
+	Setup         *setupView
+}
+
+type navItem struct {
+	Href, Label string
+	Current     bool
+}
+
+type option struct {
+	Value, Label, Ref, Name string
+	Selected                bool
+}
+
+type machineView struct {
+	MAC, ID        string // ID: the MAC as an HTML id
+	Name, Disks    string
+	Arch, Firmware string
+	Mode           string
+	ImageRef       string
+	Serial         string
+	Armed          bool   // the next PXE boot flashes
+	Next           string // what the next PXE boot does
+	CanArm         bool   // a flash-once machine that flashed: saving again arms it
+	IsFlashMode    bool
+	LastEvent      *eventView
+	Flash          flashView
+	InventoryDisks []diskView
+}
+
+type flashView struct {
+	State, Stage, Reason string
+	Active               bool // booting or flashing: the page follows it
+	ShowBar              bool
+	Percent              int
+	Bytes, Rate, ETA     string
+}
+
+type diskView struct{ Path, Size, Model, Serial, Flags string }
+
+type eventView struct{ Kind, Actor, At, ISO, Detail string }
+
+type imageRow struct {
+	Name, Format, Size, SHA256, ShortSHA, Src string
+	Uploaded                                  bool
+}
+
+type confirmView struct{ MAC, Mode, ImageRef, Image, Serial string }
+
+type setupView struct{ Host, Dnsmasq, Kea string }
+
+// render writes page name with status; only a template error (a bug) is
+// left, and it is answered as one.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+	s.fillView(r, &v, "/ui/"+name)
+	var b bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&b, "layout", v); err != nil {
+		s.log.Error("rendering a page", "page", name, "err", err)
+		http.Error(w, "rendering "+name+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeHTML(w, status, b.Bytes())
+}
+
+// renderPart writes one named fragment of a page (what the pages' script
+// fetches to stay current).
+func (s *Server) renderPart(w http.ResponseWriter, page, part string, v view) {
+	var b bytes.Buffer
+	if err := pages[page].ExecuteTemplate(&b, part, v); err != nil {
+		http.Error(w, "rendering "+part+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeHTML(w, http.StatusOK, b.Bytes())
+}
+
+func writeHTML(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	// Pages load only this server's own script and style, and no page may
+	// be framed by another site.
+	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func (s *Server) fillView(r *http.Request, v *view, path string) {
+	v.Version = s.version
+	v.DefaultPassword = s.cfg.DefaultPasswordInUse()
+	if c, err := r.Cookie(auth.CookieName); err == nil && s.auth.Load().Verify(c.Value) == nil {
+		v.CSRF = s.auth.Load().CSRF(c.Value)
+	}
+	for _, n := range []navItem{{"/ui/machines", "Machines", false}, {"/ui/images", "Images", false}, {"/ui/setup", "Set up DHCP", false}} {
+		n.Current = strings.HasPrefix(path, n.Href)
+		v.Nav = append(v.Nav, n)
+	}
+}
+
+// isForm reports whether r carries a form, the body a browser's form (and
+// so a cross-site page) can send.
+func isForm(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
+}
+
+// wantsHTML reports whether the client is a browser showing pages.
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func (s *Server) uiHome(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
+}
+
+func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(auth.CookieName); err == nil && s.auth.Load().Verify(c.Value) == nil {
+		http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
+		return
+	}
+	v := view{Title: "Log in"}
+	if r.URL.Query().Has("bye") {
+		v.Notice = "Logged out."
+	}
+	s.render(w, r, http.StatusOK, "login", v)
+}
+
+func (s *Server) uiStatic(w http.ResponseWriter, r *http.Request) {
+	sub, _ := fs.Sub(uiFiles, "ui/static")
+	w.Header().Set("Cache-Control", "no-cache")
+	http.StripPrefix("/ui/static/", http.FileServerFS(sub)).ServeHTTP(w, r)
+}
+
+// lookupImages returns the images as the provision rules see them.
+func (s *Server) lookupImages(r *http.Request) ([]state.Image, func(string) (provision.Image, bool), error) {
+	imgs, err := s.store.Images(r.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	base, err := s.base(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	byRef := make(map[string]provision.Image, len(imgs))
+	for _, img := range imgs {
+		byRef[img.Ref] = provision.Image{Ref: img.Ref, Name: img.Name, URL: s.imageURL(base, img), Format: img.Format, SHA256: img.SHA256}
+	}
+	return imgs, func(ref string) (provision.Image, bool) { img, ok := byRef[ref]; return img, ok }, nil
+}
+
+// machineView is how a machine is shown: its next PXE boot is decided by
+// the same rules (DecideBoot) the PXE route applies.
+func (s *Server) machineView(m provision.Machine, lookup func(string) (provision.Image, bool), last *eventView) machineView {
+	d := m.DecideBoot(lookup, s.liveFor)
+	v := machineView{
+		MAC: m.MAC.String(), ID: strings.ReplaceAll(m.MAC.String(), ":", "-"),
+		Name: m.Labels["name"], Arch: m.Arch, Firmware: m.Firmware, Mode: string(m.BootMode),
+		ImageRef: m.ImageRef, Serial: m.TargetDiskSerial, Armed: d.Action == provision.BootFlasher,
+		CanArm:      m.BootMode == provision.ModeFlashOnce && m.Flashed,
+		IsFlashMode: m.IsFlashMode(), LastEvent: last, Flash: flashOf(m.Flash),
+	}
+	if v.Name == "" {
+		v.Name = m.Labels["hostname"]
+	}
+	switch d.Action {
+	case provision.BootFlasher:
+		v.Next = fmt.Sprintf("writes %s to the disk with serial %s", d.Image.Name, m.TargetDiskSerial)
+	case provision.BootInventory:
+		v.Next = "reports its disks (inventory)"
+	case provision.BootInteractive:
+		v.Next = "starts the live system for the console"
+	case provision.BootRefused:
+		v.Next = "boots its local disk: " + d.Reason
+	default:
+		v.Next = "boots its local disk"
+	}
+	var inv provision.Inventory
+	if len(m.Inventory) > 0 && json.Unmarshal(m.Inventory, &inv) == nil {
+		var serials []string
+		for _, d := range inv.Disks {
+			var flags []string
+			if d.Removable {
+				flags = append(flags, "removable")
+			}
+			if d.ReadOnly {
+				flags = append(flags, "read-only")
+			}
+			v.InventoryDisks = append(v.InventoryDisks, diskView{d.Path, progress.Bytes(d.Size), d.Model, d.Serial, strings.Join(flags, ", ")})
+			serials = append(serials, fmt.Sprintf("%s (%s)", cmpOr(d.Serial, d.Path), progress.Bytes(d.Size)))
+		}
+		v.Disks = strings.Join(serials, ", ")
+	}
+	return v
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// flashOf shows a flash: its state, and for a running one the percentage,
+// bytes, rate and time left from the flasher's last report.
+func flashOf(f provision.Flash) flashView {
+	v := flashView{State: string(f.State), Stage: f.Stage, Reason: f.Reason,
+		Active: f.State == provision.FlashBooting || f.State == provision.FlashRunning}
+	if f.State == provision.FlashNone || f.State == provision.FlashBooting {
+		return v
+	}
+	v.ShowBar = true
+	v.Percent = int(f.Fraction * 100)
+	v.Bytes = progress.Bytes(f.Done)
+	if f.Total > 0 {
+		v.Bytes += " of " + progress.Bytes(f.Total)
+	}
+	if rate := f.Rate(); rate > 0 && f.State == provision.FlashRunning {
+		v.Rate = progress.Bytes(int64(rate)) + "/s"
+	}
+	if eta, ok := f.ETA(); ok {
+		v.ETA = eta.String()
+	}
+	return v
+}
+
+func eventOf(e state.Event) eventView {
+	detail := string(e.Detail)
+	if len(detail) > 240 {
+		detail = detail[:240] + "…"
+	}
+	return eventView{Kind: e.Kind, Actor: e.Actor, At: e.At.UTC().Format("2006-01-02 15:04:05 UTC"), ISO: e.At.UTC().Format(time.RFC3339), Detail: detail}
+}
+
+// pageError answers a failure to read the state on a page.
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, title string, err error) {
+	s.render(w, r, statusOf(err), "login", view{Title: title, Error: err.Error()})
+}
+
+func (s *Server) uiMachines(w http.ResponseWriter, r *http.Request) {
+	if q := r.URL.Query().Get("mac"); q != "" {
+		addr, err := mac.Parse(q)
+		if err != nil {
+			v, _ := s.machinesView(r)
+			v.Error = err.Error()
+			s.render(w, r, http.StatusBadRequest, "machines", v)
+			return
+		}
+		http.Redirect(w, r, "/ui/machines/"+addr.String(), http.StatusSeeOther)
+		return
+	}
+	v, err := s.machinesView(r)
+	if err != nil {
+		s.pageError(w, r, "Machines", err)
+		return
+	}
+	if r.URL.Query().Get("part") == "rows" {
+		s.renderPart(w, "machines", "rows", v)
+		return
+	}
+	s.render(w, r, http.StatusOK, "machines", v)
+}
+
+func (s *Server) machinesView(r *http.Request) (view, error) {
+	v := view{Title: "Machines"}
+	ms, err := s.store.Machines(r.Context())
+	if err != nil {
+		return v, err
+	}
+	_, lookup, err := s.lookupImages(r)
+	if err != nil {
+		return v, err
+	}
+	last, err := s.store.LastEvents(r.Context())
+	if err != nil {
+		return v, err
+	}
+	if v.EventsAfter, err = s.store.LastEventID(r.Context()); err != nil {
+		return v, err
+	}
+	for _, m := range ms {
+		var lv *eventView
+		if e, ok := last[m.MAC]; ok {
+			ev := eventOf(e)
+			lv = &ev
+		}
+		v.Machines = append(v.Machines, s.machineView(m, lookup, lv))
+	}
+	return v, nil
+}
+
+// machinePage is one machine's page: settings, live state, inventory and
+// history. An unknown MAC shows as the new machine saving would create.
+func (s *Server) machinePage(r *http.Request, addr mac.Addr) (view, error) {
+	v := view{Title: "Machine " + addr.String()}
+	m, err := s.store.Machine(r.Context(), addr)
+	if errors.Is(err, state.ErrNotFound) {
+		m, err = provision.New(addr), nil
+		v.Notice = addr.String() + " is not stored yet: saving its settings adds it."
+	}
+	if err != nil {
+		return v, err
+	}
+	imgs, lookup, err := s.lookupImages(r)
+	if err != nil {
+		return v, err
+	}
+	if v.EventsAfter, err = s.store.LastEventID(r.Context()); err != nil {
+		return v, err
+	}
+	evs, err := s.store.MachineEvents(r.Context(), addr, 50)
+	if err != nil {
+		return v, err
+	}
+	for _, e := range evs {
+		v.Events = append(v.Events, eventOf(e))
+	}
+	var last *eventView
+	if len(v.Events) > 0 {
+		last = &v.Events[0]
+	}
+	mv := s.machineView(m, lookup, last)
+	v.Machine = &mv
+	for _, mode := range provision.Modes {
+		v.Modes = append(v.Modes, option{Value: string(mode), Label: string(mode), Selected: mode == m.BootMode})
+	}
+	for _, img := range imgs {
+		v.Images = append(v.Images, option{Ref: img.Ref, Name: img.Name, Selected: img.Ref == m.ImageRef})
+	}
+	return v, nil
+}
+
+func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request) {
+	addr, err := mac.Parse(r.PathValue("mac"))
+	if err != nil {
+		s.uiNotFound(w, r, err)
+		return
+	}
+	v, err := s.machinePage(r, addr)
+	if err != nil {
+		s.pageError(w, r, v.Title, err)
+		return
+	}
+	if r.URL.Query().Get("part") == "live" {
+		s.renderPart(w, "machine", "live", v)
+		return
+	}
+	if r.URL.Query().Has("saved") {
+		v.Notice = "Saved."
+	}
+	s.render(w, r, http.StatusOK, "machine", v)
+}
+
+func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request, err error) {
+	s.render(w, r, http.StatusBadRequest, "machines", view{Title: "Machines", Error: err.Error()})
+}
+
+// uiSaveMachine saves the settings form. A flash mode that will erase a
+// disk is shown for confirmation first; the confirmed form carries
+// confirm=erase. The machine's labels are kept (the form does not edit
+// them).
+func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request) {
+	addr, err := mac.Parse(r.PathValue("mac"))
+	if err != nil {
+		s.uiNotFound(w, r, err)
+		return
+	}
+	mode, ref, serial := r.PostFormValue("boot_mode"), r.PostFormValue("bty_image_ref"), strings.TrimSpace(r.PostFormValue("target_disk_serial"))
+	labels := map[string]string{}
+	m, err := s.store.Machine(r.Context(), addr)
+	if err == nil {
+		labels = m.Labels
+	}
+	if mode == string(provision.ModeFlashAlways) || mode == string(provision.ModeFlashOnce) {
+		if r.PostFormValue("confirm") != "erase" && ref != "" && serial != "" {
+			name := ref
+			if img, err := s.store.ImageByRef(r.Context(), ref); err == nil {
+				name = img.Name
+			}
+			s.render(w, r, http.StatusOK, "confirm", view{Title: "Erase a disk?", Confirm: &confirmView{MAC: addr.String(), Mode: mode, ImageRef: ref, Image: name, Serial: serial}})
+			return
+		}
+	}
+	if _, err := s.saveMachine(r, addr, mode, ref, serial, labels); err != nil {
+		v, perr := s.machinePage(r, addr)
+		if perr != nil {
+			s.pageError(w, r, v.Title, perr)
+			return
+		}
+		v.Error = "Not saved: " + err.Error()
+		s.render(w, r, statusOf(err), "machine", v)
+		return
+	}
+	http.Redirect(w, r, "/ui/machines/"+addr.String()+"?saved", http.StatusSeeOther)
+}
+
+func (s *Server) uiDeleteMachine(w http.ResponseWriter, r *http.Request) {
+	addr, err := mac.Parse(r.PathValue("mac"))
+	if err != nil {
+		s.uiNotFound(w, r, err)
+		return
+	}
+	if err := s.store.DeleteMachine(r.Context(), addr, "admin"); err != nil && !errors.Is(err, state.ErrNotFound) {
+		s.pageError(w, r, "Machines", err)
+		return
+	}
+	http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
+}
+
+func (s *Server) imagesView(r *http.Request) (view, error) {
+	v := view{Title: "Images", MaxImageBytes: s.cfg.Limits.MaxImageBytes}
+	base, err := s.base(r)
+	if err != nil {
+		return v, err
+	}
+	v.Base = base
+	imgs, err := s.store.Images(r.Context())
+	if err != nil {
+		return v, err
+	}
+	for _, i := range imgs {
+		short := i.SHA256
+		if len(short) > 12 {
+			short = short[:12] + "…"
+		}
+		size := "?"
+		if i.SizeBytes > 0 {
+			size = progress.Bytes(i.SizeBytes)
+		}
+		v.ImageRows = append(v.ImageRows, imageRow{i.Name, string(i.Format), size, i.SHA256, short, i.Src, i.Uploaded})
+	}
+	return v, nil
+}
+
+func (s *Server) uiImages(w http.ResponseWriter, r *http.Request) {
+	v, err := s.imagesView(r)
+	if err != nil {
+		s.pageError(w, r, "Images", err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "images", v)
+}
+
+// uiImagesResult shows the images page after an action: on success a
+// redirect (so a reload does not repeat it), on failure the page with the
+// API's message and status.
+func (s *Server) uiImagesResult(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil {
+		http.Redirect(w, r, "/ui/images", http.StatusSeeOther)
+		return
+	}
+	v, verr := s.imagesView(r)
+	if verr != nil {
+		s.pageError(w, r, "Images", verr)
+		return
+	}
+	v.Error = err.Error()
+	s.render(w, r, statusOf(err), "images", v)
+}
+
+func (s *Server) uiDeleteImage(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !bareName.MatchString(name) {
+		s.uiImagesResult(w, r, fail(http.StatusBadRequest, "bad image name %q", name))
+		return
+	}
+	s.uiImagesResult(w, r, s.removeImage(r, name))
+}
+
+func (s *Server) uiAddEntry(w http.ResponseWriter, r *http.Request) {
+	_, err := s.registerImage(r, strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("src")),
+		strings.TrimSpace(r.PostFormValue("sha256")), strings.TrimSpace(r.PostFormValue("format")))
+	s.uiImagesResult(w, r, err)
+}
+
+// uiSetup tells a new operator how to send machines here, with this
+// server's own address filled in (the rules of package dhcpconf).
+func (s *Server) uiSetup(w http.ResponseWriter, r *http.Request) {
+	v := view{Title: "Set up DHCP"}
+	base, err := s.base(r)
+	if err != nil {
+		s.pageError(w, r, v.Title, err)
+		return
+	}
+	srv, err := dhcpconf.FromURL(base)
+	if err != nil {
+		s.pageError(w, r, v.Title, err)
+		return
+	}
+	v.Base = base
+	v.Setup = &setupView{Host: srv.Host, Dnsmasq: srv.Dnsmasq(), Kea: srv.Kea()}
+	s.render(w, r, http.StatusOK, "setup", v)
+}

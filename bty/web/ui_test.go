@@ -1,0 +1,147 @@
+package web
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// csrfField finds the form token a page carries.
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (e *env) csrf(page string) string {
+	e.t.Helper()
+	m := csrfField.FindSubmatch(e.expect(200, "GET", page, nil))
+	if m == nil {
+		e.t.Fatalf("%s has no CSRF token", page)
+	}
+	return string(m[1])
+}
+
+func (e *env) form(status int, path string, fields url.Values) string {
+	e.t.Helper()
+	return string(e.expect(status, "POST", path, strings.NewReader(fields.Encode()), "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html"))
+}
+
+// Without a session every page sends the browser to the login page; the
+// login page and the pages' script and style are open; a wrong password
+// shows the login page with an error and sets no cookie.
+func TestUILogin(t *testing.T) {
+	e := start(t, t.TempDir())
+	for _, p := range []string{"/", "/ui/", "/ui/machines", "/ui/machines/52:54:00:11:22:33", "/ui/images", "/ui/setup"} {
+		resp, _ := e.do("GET", p, nil)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != 303 || (loc != "/ui/login" && loc != "/ui/machines") {
+			t.Errorf("GET %s logged out = %d to %q", p, resp.StatusCode, loc)
+		}
+	}
+	login := string(e.expect(200, "GET", "/ui/login", nil))
+	if !strings.Contains(login, `name="password"`) || strings.Contains(login, `name="csrf"`) {
+		t.Errorf("login page:\n%s", login)
+	}
+	for _, f := range []string{"bty.css", "bty.js"} {
+		e.expect(200, "GET", "/ui/static/"+f, nil)
+	}
+	e.expect(404, "GET", "/ui/static/nope.js", nil)
+	got := e.form(401, "/ui/login", url.Values{"password": {"wrong"}})
+	u, _ := url.Parse(e.ts.URL)
+	if !strings.Contains(got, "Wrong password.") || len(e.client.Jar.Cookies(u)) != 0 {
+		t.Errorf("wrong password: cookie %v, page:\n%s", e.client.Jar.Cookies(u), got)
+	}
+	resp, _ := e.do("POST", "/ui/login", strings.NewReader("password="+password), "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/ui/machines" {
+		t.Errorf("login = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Logging out is a form too, with its token; afterwards the pages are
+	// closed again.
+	tok := e.csrf("/ui/machines")
+	e.form(403, "/ui/logout", url.Values{})
+	resp, _ = e.do("POST", "/ui/logout", strings.NewReader(url.Values{"csrf": {tok}}.Encode()), "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/ui/login?bye" {
+		t.Errorf("logout = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := e.do("GET", "/ui/machines", nil); resp.StatusCode != 303 {
+		t.Errorf("after logout /ui/machines = %d", resp.StatusCode)
+	}
+}
+
+// The machine form saves through the API's rules: a flash mode asks for
+// confirmation first, a bad value is refused with the API's message and
+// status, and the form needs the session's token.
+func TestUIMachineForms(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	e.boot(addr) // a new machine, in bty-inventory
+	up := e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes"))
+	ref := regexp.MustCompile(`"ref":"([0-9a-f]{64})"`).FindSubmatch(up)[1]
+	page := "/ui/machines/" + addr
+	tok := e.csrf(page)
+	flash := url.Values{"csrf": {tok}, "boot_mode": {"bty-flash-once"}, "bty_image_ref": {string(ref)}, "target_disk_serial": {"BTYTEST"}}
+
+	e.form(403, page, url.Values{"boot_mode": {"ipxe-exit"}})
+	e.form(403, page, url.Values{"csrf": {tok + "x"}, "boot_mode": {"ipxe-exit"}})
+	confirm := e.form(200, page, flash)
+	if !strings.Contains(confirm, "erases the disk with serial <code>BTYTEST</code>") || !strings.Contains(confirm, `name="confirm" value="erase"`) {
+		t.Errorf("no confirmation:\n%s", confirm)
+	}
+	if got := e.boot(addr); got != "inventory" {
+		t.Errorf("unconfirmed, the machine boots %s", got)
+	}
+	flash.Set("confirm", "erase")
+	resp, _ := e.do("POST", page, strings.NewReader(flash.Encode()), "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != 303 {
+		t.Fatalf("confirmed save = %d", resp.StatusCode)
+	}
+	if got := e.boot(addr); got != "flash" {
+		t.Errorf("confirmed, the machine boots %s", got)
+	}
+	bad := url.Values{"csrf": {tok}, "boot_mode": {"bty-flash-sometimes"}}
+	if got := e.form(422, page, bad); !strings.Contains(got, "unknown boot_mode") {
+		t.Errorf("bad mode:\n%s", got)
+	}
+
+	// The table shows what the PXE route decides, and the fragment the
+	// page's script fetches is the same rows.
+	rows := string(e.expect(200, "GET", "/ui/machines?part=rows", nil))
+	if !strings.Contains(rows, addr) || !strings.Contains(rows, "bty-flash-once") || !strings.Contains(rows, "writes debian.img to the disk with serial BTYTEST") {
+		t.Errorf("rows:\n%s", rows)
+	}
+	if strings.Contains(rows, "<html") {
+		t.Error("the rows fragment is a whole page")
+	}
+	e.expect(303, "GET", "/ui/machines?mac="+strings.ReplaceAll(addr, ":", "-"), nil)
+	e.expect(400, "GET", "/ui/machines?mac=nope", nil)
+
+	e.form(303, page+"/delete", url.Values{"csrf": {tok}})
+	e.expect(404, "GET", "/machines/"+addr, nil)
+}
+
+// Images: deleting and adding catalog entries go through the API's rules;
+// the setup page fills in this server's address.
+func TestUIImagesAndSetup(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes"))
+	tok := e.csrf("/ui/images")
+	if got := e.form(409, "/ui/catalog", url.Values{"csrf": {tok}, "name": {"debian.img"}, "src": {"https://example.org/d.img"}}); !strings.Contains(got, "already registered") {
+		t.Errorf("a taken name:\n%s", got)
+	}
+	if got := e.form(422, "/ui/catalog", url.Values{"csrf": {tok}, "name": {"x.img"}, "src": {"file:///etc/passwd"}}); !strings.Contains(got, "file://") {
+		t.Errorf("a file:// source:\n%s", got)
+	}
+	e.form(303, "/ui/catalog", url.Values{"csrf": {tok}, "name": {"remote.img.zst"}, "src": {"https://example.org/r.img.zst"}})
+	list := string(e.expect(200, "GET", "/ui/images", nil))
+	if !strings.Contains(list, "remote.img.zst") || !strings.Contains(list, "debian.img") {
+		t.Errorf("images page:\n%s", list)
+	}
+	e.form(303, "/ui/images/debian.img/delete", url.Values{"csrf": {tok}})
+	e.form(404, "/ui/images/debian.img/delete", url.Values{"csrf": {tok}})
+	if list := string(e.expect(200, "GET", "/images", nil)); strings.Contains(list, `"debian.img"`) {
+		t.Errorf("deleted image still listed: %s", list)
+	}
+	setup := string(e.expect(200, "GET", "/ui/setup", nil))
+	host := strings.TrimPrefix(strings.TrimSuffix(public, ":8080"), "http://")
+	if !strings.Contains(setup, "dhcp-boot=tag:ipxe,"+public+"/pxe-bootstrap.ipxe") || !strings.Contains(setup, "ipxe.efi,,"+host) {
+		t.Errorf("setup page for %s:\n%s", public, setup)
+	}
+}
