@@ -381,6 +381,9 @@ func (m Machine) Report(s Status, now time.Time) (Machine, error) {
 	case StatusDone:
 		f = m.Flash
 		f.State, f.SHA256, f.UpdatedAt, f.Fraction = FlashWritten, s.SHA256, now, 1
+		if f.Total > 0 {
+			f.Done = f.Total
+		}
 		if s.SHA256 != "" {
 			f.State = FlashVerified
 		}

@@ -171,7 +171,7 @@ func TestFlashReports(t *testing.T) {
 	}
 	sum := strings.Repeat("b", 64)
 	done, err := m.Report(Status{Status: StatusDone, SHA256: sum}, t0.Add(30*time.Second))
-	if err != nil || done.Flash.State != FlashVerified || done.Flash.SHA256 != sum || done.Flash.Fraction != 1 || !done.Flashed {
+	if err != nil || done.Flash.State != FlashVerified || done.Flash.SHA256 != sum || done.Flash.Fraction != 1 || done.Flash.Done != 1<<30 || !done.Flashed {
 		t.Errorf("done: %+v %v", done.Flash, err)
 	}
 	if _, ok := done.Flash.ETA(); ok {

@@ -75,8 +75,10 @@ var migrations = []string{
 
 // Store is the state database.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db *sql.DB
+	// Now stamps machines and events (UTC); tests and the guide's pictures
+	// set a fixed clock.
+	Now func() time.Time
 	// MaxEvents is how many audit events are kept (0: all); each new event
 	// prunes the oldest beyond it.
 	MaxEvents int64
@@ -90,7 +92,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("opening state %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: db, Now: func() time.Time { return time.Now().UTC() }}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
@@ -135,7 +137,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // CheckWritable proves that the database takes a write now (a read-only
 // file or a full disk fail here, not at the next machine's boot).
 func (s *Store) CheckWritable(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO settings (key, value) VALUES ('write_check', ?)", s.now().Format(time.RFC3339Nano))
+	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO settings (key, value) VALUES ('write_check', ?)", s.Now().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("the state database cannot be written: %w", err)
 	}
@@ -194,7 +196,7 @@ func (s *Store) logTo(ctx context.Context, x execer, kind string, addr mac.Addr,
 		return err
 	}
 	res, err := x.ExecContext(ctx, "INSERT INTO events (at, kind, mac, actor, detail) VALUES (?, ?, ?, ?, ?)",
-		s.now().Format(time.RFC3339Nano), kind, string(addr), actor, string(d))
+		s.Now().Format(time.RFC3339Nano), kind, string(addr), actor, string(d))
 	if err != nil || s.MaxEvents <= 0 {
 		return err
 	}
@@ -346,7 +348,7 @@ func (s *Store) Update(ctx context.Context, addr mac.Addr, fn func(m provision.M
 	if ch.Machine != nil {
 		m = *ch.Machine
 		m.MAC = addr
-		m.UpdatedAt = s.now()
+		m.UpdatedAt = s.Now()
 		labels, err := json.Marshal(m.Labels)
 		if err != nil {
 			return m, err
@@ -444,7 +446,7 @@ func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
 		}
 	}
 	_, err = tx.ExecContext(ctx, verb+" INTO images ("+imageCols+", created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		img.Ref, img.Name, img.Src, string(img.Format), img.SizeBytes, img.SHA256, img.Arch, img.Uploaded, s.now().Format(time.RFC3339Nano))
+		img.Ref, img.Name, img.Src, string(img.Format), img.SizeBytes, img.SHA256, img.Arch, img.Uploaded, s.Now().Format(time.RFC3339Nano))
 	if err != nil {
 		if isConstraint(err) {
 			return fmt.Errorf("image %q: %w", img.Name, ErrExists)

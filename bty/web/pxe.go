@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
@@ -273,7 +272,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Info("flash status", "mac", addr, "status", st.Status, "reason", st.Reason, "remote", remote)
 	}
-	err := s.report(r, addr, kind, detail, func(m provision.Machine) (provision.Machine, error) { return m.Report(st, time.Now().UTC()) })
+	err := s.report(r, addr, kind, detail, func(m provision.Machine) (provision.Machine, error) { return m.Report(st, s.store.Now()) })
 	if errors.Is(err, provision.ErrNotFlashing) {
 		s.store.Log(r.Context(), "flash.status_refused", addr, remote, detail)
 		writeError(w, http.StatusConflict, "%s is %v; status refused", addr, err)

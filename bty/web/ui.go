@@ -270,7 +270,9 @@ func flashOf(f provision.Flash) flashView {
 	}
 	v.ShowBar = true
 	v.Percent = int(f.Fraction * 100)
-	v.Bytes = progress.Bytes(f.Done)
+	if f.Done > 0 {
+		v.Bytes = progress.Bytes(f.Done)
+	}
 	if f.Total > 0 {
 		v.Bytes += " of " + progress.Bytes(f.Total)
 	}
@@ -400,8 +402,8 @@ func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, v.Title, err)
 		return
 	}
-	if r.URL.Query().Get("part") == "live" {
-		s.renderPart(w, "machine", "live", v)
+	if part := r.URL.Query().Get("part"); part == "live" || part == "events" {
+		s.renderPart(w, "machine", part, v)
 		return
 	}
 	if r.URL.Query().Has("saved") {

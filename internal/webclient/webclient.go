@@ -1,0 +1,177 @@
+// Package webclient talks to a running bty-web as its two kinds of users
+// do: the operator (a session cookie, the JSON API) and a machine (the
+// open PXE routes, as iPXE and bty auto use them). The web UI's browser
+// test and the guide's screenshots drive a real bty-web with it.
+package webclient
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+
+	"github.com/bty-lab/bty/bty/provision"
+)
+
+// Operator is a logged-in operator.
+type Operator struct {
+	Base   string
+	Client *http.Client
+}
+
+// Login logs in with password.
+func Login(base, password string) (*Operator, error) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(base+"/ui/login", url.Values{"password": {password}})
+	if err != nil {
+		return nil, fmt.Errorf("logging in to %s: %w", base, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return nil, fmt.Errorf("logging in to %s: %s", base, resp.Status)
+	}
+	return &Operator{Base: base, Client: c}, nil
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil); any
+// status but want is an error with the server's message.
+func do(c *http.Client, method, u string, body io.Reader, want int, out any) error {
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		return err
+	}
+	if body != nil && method != http.MethodPut {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %s %s", method, u, resp.Status, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func jsonBody(v any) io.Reader {
+	b, _ := json.Marshal(v)
+	return bytes.NewReader(b)
+}
+
+// Uploaded is what an upload answers.
+type Uploaded struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size_bytes"`
+	SHA256 string `json:"sha256"`
+	Ref    string `json:"ref"`
+}
+
+// PutBoot uploads a boot file.
+func (o *Operator) PutBoot(name string, data []byte) error {
+	return do(o.Client, http.MethodPut, o.Base+"/boot/"+name, bytes.NewReader(data), http.StatusOK, nil)
+}
+
+// PutImage uploads an image.
+func (o *Operator) PutImage(name string, data []byte) (Uploaded, error) {
+	var up Uploaded
+	err := do(o.Client, http.MethodPut, o.Base+"/images/"+name, bytes.NewReader(data), http.StatusOK, &up)
+	return up, err
+}
+
+// AddEntry registers a remote image and returns its ref.
+func (o *Operator) AddEntry(name, src, sum string) (string, error) {
+	var out struct{ Ref string }
+	err := do(o.Client, http.MethodPost, o.Base+"/catalog/entries", jsonBody(map[string]string{"name": name, "src": src, "sha256": sum}), http.StatusCreated, &out)
+	return out.Ref, err
+}
+
+// Save replaces a machine's settings.
+func (o *Operator) Save(mac string, mode provision.Mode, ref, serial string, labels map[string]string) error {
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	body := map[string]any{"boot_mode": mode, "bty_image_ref": ref, "target_disk_serial": serial, "labels": labels}
+	return do(o.Client, http.MethodPut, o.Base+"/machines/"+mac, jsonBody(body), http.StatusOK, nil)
+}
+
+// Machine returns a machine as the API shows it.
+func (o *Operator) Machine(mac string) (provision.Machine, error) {
+	var m provision.Machine
+	err := do(o.Client, http.MethodGet, o.Base+"/machines/"+mac, nil, http.StatusOK, &m)
+	return m, err
+}
+
+// Machine is a simulated machine: what its iPXE and its live environment
+// ask of bty-web.
+type Machine struct {
+	Base   string
+	MAC    string
+	Client *http.Client
+}
+
+// NewMachine returns the machine mac of the server at base.
+func NewMachine(base, mac string) *Machine {
+	return &Machine{Base: base, MAC: mac, Client: http.DefaultClient}
+}
+
+// Boot asks for the per-MAC script as iPXE's bootstrap chain does (x86_64
+// UEFI) and returns it.
+func (m *Machine) Boot() (string, error) {
+	resp, err := m.Client.Get(m.Base + "/pxe/" + m.MAC + "?arch=x86_64&platform=efi")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /pxe/%s: %s %s", m.MAC, resp.Status, b)
+	}
+	return string(b), nil
+}
+
+// FetchLive fetches every file a live boot script names (the kernel with
+// ?mac=, which arms a flash, and the initrd), as iPXE does. The files are
+// fetched from Base, whatever host the script names: a server with a
+// public URL elsewhere is still reached only where the caller said.
+func (m *Machine) FetchLive(script string) error {
+	for _, line := range strings.Split(script, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || (f[0] != "kernel" && f[0] != "initrd") {
+			continue
+		}
+		u, err := url.Parse(f[1])
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", f[0], f[1], err)
+		}
+		resp, err := m.Client.Get(m.Base + u.RequestURI())
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s %s: %s", f[0], f[1], resp.Status)
+		}
+	}
+	return nil
+}
+
+// Inventory reports the machine's disks.
+func (m *Machine) Inventory(disks ...provision.InventoryDisk) error {
+	return do(m.Client, http.MethodPost, m.Base+"/pxe/"+m.MAC+"/inventory", jsonBody(provision.Inventory{Disks: disks}), http.StatusNoContent, nil)
+}
+
+// Report sends a flasher's status report.
+func (m *Machine) Report(st provision.Status) error {
+	return do(m.Client, http.MethodPost, m.Base+"/pxe/"+m.MAC+"/status", jsonBody(st), http.StatusNoContent, nil)
+}
