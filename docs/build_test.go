@@ -2,7 +2,8 @@
 // opens in poppler's reader with every chapter, its fonts embedded and a
 // sane page count; the HTML site has no broken reference; both are
 // reproducible; the committed SVG pictures are what their .diagram sources
-// draw (drift_test.go checks the guide against the code).
+// draw, the committed screenshots what the web UI looks like now
+// (drift_test.go checks the guide against the code).
 package docs_test
 
 import (
@@ -10,6 +11,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/xml"
+	"fmt"
+	"image/png"
 	"io"
 	"net/url"
 	"os"
@@ -32,16 +35,19 @@ const target = "//docs:docs_test"
 
 // sources returns the files of a filegroup: from Bazel's runfiles, or
 // under plain go test from the source tree.
-func sources(t *testing.T, env, glob string) []book.Source {
+func sources(t *testing.T, env string, globs ...string) []book.Source {
 	t.Helper()
 	var paths []string
 	if os.Getenv(env) != "" {
 		paths = testenv.Runfiles(t, env, target)
 	} else {
-		paths, _ = filepath.Glob(glob)
+		for _, g := range globs {
+			more, _ := filepath.Glob(g)
+			paths = append(paths, more...)
+		}
 	}
 	if len(paths) == 0 {
-		t.Fatalf("no files for %s (%s)", env, glob)
+		t.Fatalf("no files for %s (%s)", env, globs)
 	}
 	var out []book.Source
 	for _, p := range paths {
@@ -67,7 +73,7 @@ func load(t *testing.T) *book.Book {
 		Version:  "0.0.0",
 		Registry: "registry.example/bty",
 		Chapters: sources(t, "BTY_DOCS_CHAPTERS", "guide/*.md"),
-		Pictures: sources(t, "BTY_DOCS_PICTURES", "pictures/*.diagram"),
+		Pictures: sources(t, "BTY_DOCS_PICTURES", "pictures/*.diagram", "pictures/*.png"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +93,9 @@ func TestLinks(t *testing.T) {
 // their .diagram sources draw. UPDATE_GOLDEN=1 go test ./docs rewrites them.
 func TestPicturesCommitted(t *testing.T) {
 	for _, src := range sources(t, "BTY_DOCS_PICTURES", "pictures/*.diagram") {
+		if path.Ext(src.Path) != ".diagram" {
+			continue
+		}
 		d, err := diagram.Parse(src.Path, bytes.NewReader(src.Data))
 		if err != nil {
 			t.Fatal(err)
@@ -104,6 +113,87 @@ func TestPicturesCommitted(t *testing.T) {
 			t.Errorf("docs/pictures/%s is not what docs/pictures/%s draws (%v); run UPDATE_GOLDEN=1 go test ./docs", name, path.Base(src.Path), err)
 		}
 	}
+}
+
+// The committed pictures of the web UI, which GitHub shows beside the
+// Markdown, are what this build's bty-web looks like in Chromium: the
+// pictures //docs:ui_pictures took now, of the same size, with at most 1%
+// of their pixels changed (Chromium's text rendering may move a little
+// between its releases; a change to a page moves far more).
+// To update them: tools/bazel build //docs:ui_pictures and copy
+// bazel-bin/docs/ui_pictures/*.png into docs/pictures.
+func TestScreenshotsCommitted(t *testing.T) {
+	var taken []book.Source
+	for _, src := range sources(t, "BTY_DOCS_PICTURES", "pictures/*.png") {
+		if path.Ext(src.Path) == ".png" {
+			taken = append(taken, src)
+		}
+	}
+	committed := map[string]string{}
+	for _, p := range committedPNGs(t) {
+		committed[filepath.Base(p)] = p
+	}
+	if len(taken) == 0 || len(taken) != len(committed) {
+		t.Errorf("%d pictures taken, %d committed in docs/pictures (%v)", len(taken), len(committed), committed)
+	}
+	for _, src := range taken {
+		name := path.Base(src.Path)
+		p, ok := committed[name]
+		if !ok {
+			t.Errorf("docs/pictures/%s is not committed; copy it from bazel-bin/docs/ui_pictures", name)
+			continue
+		}
+		old, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff, err := pixelsChanged(old, src.Data); err != nil || diff > 0.01 {
+			t.Errorf("docs/pictures/%s is not what the web UI looks like now (%.1f%% of its pixels differ, %v); copy bazel-bin/docs/ui_pictures/%s over it", name, 100*diff, err, name)
+		}
+	}
+}
+
+func committedPNGs(t *testing.T) []string {
+	if os.Getenv("BTY_DOCS_PNGS") == "" {
+		paths, _ := filepath.Glob("pictures/*.png")
+		return paths
+	}
+	return testenv.Runfiles(t, "BTY_DOCS_PNGS", target)
+}
+
+// pixelsChanged is the share of pixels that differ noticeably between two
+// PNGs of one size.
+func pixelsChanged(a, b []byte) (float64, error) {
+	ia, err := png.Decode(bytes.NewReader(a))
+	if err != nil {
+		return 1, err
+	}
+	ib, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		return 1, err
+	}
+	if ia.Bounds() != ib.Bounds() {
+		return 1, fmt.Errorf("size %v, now %v", ia.Bounds().Size(), ib.Bounds().Size())
+	}
+	r := ia.Bounds()
+	changed := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			r1, g1, b1, _ := ia.At(x, y).RGBA()
+			r2, g2, b2, _ := ib.At(x, y).RGBA()
+			if absDiff(r1, r2)+absDiff(g1, g2)+absDiff(b1, b2) > 3*0x1000 {
+				changed++
+			}
+		}
+	}
+	return float64(changed) / float64(r.Dx()*r.Dy()), nil
+}
+
+func absDiff(a, b uint32) uint32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
 }
 
 func svgFile(t *testing.T, name string) string {

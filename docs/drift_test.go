@@ -16,6 +16,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/cli"
 	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/bty/dhcpconf"
 	"github.com/bty-lab/bty/bty/web"
 	"github.com/bty-lab/bty/internal/testenv"
 	"github.com/bty-lab/bty/tools/docs/book"
@@ -80,6 +81,10 @@ func TestRoutes(t *testing.T) {
 		want := map[bool]string{true: "open", false: "cookie"}[r.Open]
 		if a, ok := auth[r.Pattern]; ok && a != want {
 			t.Errorf("%s says %s is %q; bty/web serves it %s", docs[r.Pattern], r.Pattern, a, want)
+		}
+		// The web UI's routes are in its chapter, the API's in bty-web's.
+		if where, ok := docs[r.Pattern]; ok && strings.HasSuffix(where, "-web-ui.md") != r.Page {
+			t.Errorf("%s documents %s, which is %s", where, r.Pattern, map[bool]string{true: "a page of the web UI", false: "part of the JSON API"}[r.Page])
 		}
 	}
 	compare(t, docs, code, "the guide's routes table", "bty-web's router (bty/web, Server.routes)")
@@ -237,4 +242,24 @@ func packagesOf(srcs map[string][]byte) string {
 	}
 	slices.Sort(pkgs)
 	return fmt.Sprintf("searched %s", strings.Join(pkgs, ", "))
+}
+
+// The PXE chapter's DHCP rules are package dhcpconf's, which the web UI's
+// setup page fills in with the server's own address: written once.
+func TestDHCPRules(t *testing.T) {
+	srv := dhcpconf.Server{Host: "192.0.2.10", Port: "8080"}
+	var pxe *book.Chapter
+	for _, ch := range load(t).Chapters {
+		if ch.Name == "03-pxe" {
+			pxe = ch
+		}
+	}
+	if pxe == nil {
+		t.Fatal("no chapter 03-pxe")
+	}
+	for name, rules := range map[string]string{"dnsmasq": srv.Dnsmasq(), "Kea": srv.Kea()} {
+		if !strings.Contains(string(pxe.Source), "\n"+rules+"```") {
+			t.Errorf("%s's %s rules are not bty/dhcpconf's for %s; they should read:\n%s", pxe.Path, name, srv.Host, rules)
+		}
+	}
 }

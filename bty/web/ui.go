@@ -139,7 +139,7 @@ func writeHTML(w http.ResponseWriter, status int, body []byte) {
 	h.Set("Cache-Control", "no-store")
 	// Pages load only this server's own script and style, and no page may
 	// be framed by another site.
-	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(body)

@@ -30,7 +30,7 @@ guide = rule(
         "console_srcs": attr.label_list(allow_files = [".go"], doc = "Go sources of the programs whose console lines the guide lists (a chapter's `<!-- bty-docs: console-lines -->`)."),
         "format": attr.string(mandatory = True, values = ["html", "pdf"], doc = "html: a .tar.gz of the site; pdf: the PDF."),
         "out": attr.string(mandatory = True, doc = "Output file name."),
-        "pictures": attr.label_list(allow_files = [".diagram"], doc = "The pictures the chapters show (docs/pictures/NAME.diagram for ../pictures/NAME.svg)."),
+        "pictures": attr.label_list(allow_files = [".diagram", ".png"], doc = "The pictures the chapters show: docs/pictures/NAME.diagram for ../pictures/NAME.svg, and PNG screenshots under their own names."),
         "release_config": attr.label(allow_single_file = True, mandatory = True, doc = "release/config.toml: the registry the guide names for the images."),
         "_tool": attr.label(default = "//tools/docs", executable = True, cfg = "exec"),
     },

@@ -28,7 +28,7 @@ func main() {
 	html := flag.String("html", "", "write the HTML site as this .tar.gz")
 	pdfOut := flag.String("pdf", "", "write the PDF here")
 	flag.Var(&chapters, "chapter", "a Markdown chapter, in reading order (repeat)")
-	flag.Var(&pictures, "picture", "a picture (.diagram) the chapters show (repeat)")
+	flag.Var(&pictures, "picture", "a picture the chapters show, a .diagram or a .png (repeat)")
 	flag.Var(&goSrc, "go-src", "a Go source file whose console lines the guide lists (repeat)")
 	flag.Parse()
 	registry, err := registryOf(*releaseConfig)

@@ -7,6 +7,7 @@ package book
 import (
 	"bytes"
 	"fmt"
+	"image/png"
 	"path"
 	"regexp"
 	"slices"
@@ -34,7 +35,7 @@ type Options struct {
 	Version  string
 	Registry string   // the container registry and namespace, from release/config.toml
 	Chapters []Source // Markdown, in reading order
-	Pictures []Source // *.diagram
+	Pictures []Source // *.diagram (drawn) and *.png (screenshots)
 	// Lines are the console lines the code prints, for the generated list.
 	Lines []markers.Line
 }
@@ -56,10 +57,14 @@ type Chapter struct {
 	Headings []Heading
 }
 
-// Picture is a diagram, under the name the chapters use for its SVG.
+// Picture is a diagram, under the name the chapters use for its SVG, or a
+// PNG (a screenshot) under its own name.
 type Picture struct {
-	Name    string // e.g. pxe-chain.svg
+	Name    string // e.g. pxe-chain.svg, ui-machines.png
 	Diagram *diagram.Diagram
+	PNG     []byte
+	// Width and Height are a PNG's size in pixels.
+	Width, Height int
 }
 
 // Book is the loaded guide.
@@ -88,6 +93,15 @@ var (
 func Load(o Options) (*Book, error) {
 	b := &Book{Title: "bty user guide", Version: o.Version, Pictures: map[string]*Picture{}}
 	for _, p := range o.Pictures {
+		if path.Ext(p.Path) == ".png" {
+			cfg, err := png.DecodeConfig(bytes.NewReader(p.Data))
+			if err != nil {
+				return nil, fmt.Errorf("picture %s: %w", p.Path, err)
+			}
+			name := path.Base(p.Path)
+			b.Pictures[name] = &Picture{Name: name, PNG: p.Data, Width: cfg.Width, Height: cfg.Height}
+			continue
+		}
 		d, err := diagram.Parse(p.Path, bytes.NewReader(p.Data))
 		if err != nil {
 			return nil, err
@@ -211,14 +225,19 @@ func (b *Book) Resolve(from *Chapter, dest string) (Target, error) {
 	return Target{Chapter: ch, Anchor: anchor}, nil
 }
 
-// Picture finds an image's picture: chapters refer to ../pictures/NAME.svg.
+// Picture finds an image's picture: chapters refer to ../pictures/NAME.svg
+// (drawn from NAME.diagram) or ../pictures/NAME.png.
 func (b *Book) Picture(from *Chapter, dest string) (*Picture, error) {
 	if path.Dir(dest) != "../pictures" {
 		return nil, fmt.Errorf("%s shows %s: pictures live in docs/pictures (../pictures/NAME.svg)", from.Path, dest)
 	}
 	p, ok := b.Pictures[path.Base(dest)]
 	if !ok {
-		return nil, fmt.Errorf("%s shows %s: there is no docs/pictures/%s", from.Path, dest, strings.TrimSuffix(path.Base(dest), ".svg")+".diagram")
+		want := strings.TrimSuffix(path.Base(dest), ".svg") + ".diagram"
+		if path.Ext(dest) == ".png" {
+			want = path.Base(dest)
+		}
+		return nil, fmt.Errorf("%s shows %s: there is no docs/pictures/%s", from.Path, dest, want)
 	}
 	return p, nil
 }

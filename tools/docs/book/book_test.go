@@ -81,3 +81,25 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// A PNG picture is known by its own name and size; a broken one is refused
+// naming it, and a missing one is named as the .png the chapter wants.
+func TestPNGPictures(t *testing.T) {
+	o := opts(src("guide/01-one.md", "# One\n\n![s](../pictures/shot.png) ![m](../pictures/gone.png)\n"))
+	o.Pictures = append(o.Pictures, src("docs/pictures/shot.png", string(TestPNG(30, 20))))
+	b, err := Load(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Pictures["shot.png"]; p == nil || p.Width != 30 || p.Height != 20 || p.Diagram != nil {
+		t.Errorf("shot.png: %+v", p)
+	}
+	errs := b.Check()
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "there is no docs/pictures/gone.png") {
+		t.Errorf("check: %v", errs)
+	}
+	o.Pictures = append(o.Pictures, src("docs/pictures/bad.png", "not a png"))
+	if _, err := Load(o); err == nil || !strings.Contains(err.Error(), "bad.png") {
+		t.Errorf("a broken PNG: %v", err)
+	}
+}

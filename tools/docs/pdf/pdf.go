@@ -607,14 +607,34 @@ func (r *renderer) picture(img *ast.Image) error {
 	if err != nil {
 		return err
 	}
-	w, h := pic.Diagram.Size()
+	var w, h float64 // points
+	if pic.PNG != nil {
+		// A screenshot: CSS pixels, 96 to the inch.
+		w, h = float64(pic.Width)*72/96, float64(pic.Height)*72/96
+	} else {
+		w, h = pic.Diagram.Size()
+	}
 	scale := math.Min(1, textW/(w*ptToMM))
 	wmm, hmm := w*ptToMM*scale, h*ptToMM*scale
 	if p.GetY()+hmm+10 > pageH-marginB {
 		p.AddPage()
 	}
 	x0, y0 := marginL+(textW-wmm)/2, p.GetY()+2
-	pic.Diagram.Draw(&canvas{p: p, x0: x0, y0: y0, s: scale * ptToMM})
+	if pic.PNG != nil {
+		opt := fpdf.ImageOptions{ImageType: "PNG"}
+		if p.GetImageInfo(pic.Name) == nil {
+			p.RegisterImageOptionsReader(pic.Name, opt, bytes.NewReader(pic.PNG))
+		}
+		p.ImageOptions(pic.Name, x0, y0, wmm, hmm, false, opt, 0, "")
+		p.SetDrawColor(208, 215, 222)
+		p.SetLineWidth(0.2)
+		p.Rect(x0, y0, wmm, hmm, "D")
+		if err := p.Error(); err != nil {
+			return fmt.Errorf("%s: picture %s: %w", r.ch.Path, pic.Name, err)
+		}
+	} else {
+		pic.Diagram.Draw(&canvas{p: p, x0: x0, y0: y0, s: scale * ptToMM})
+	}
 	p.SetXY(marginL, y0+hmm+1)
 	p.SetFont("go", "I", 8.5)
 	p.SetTextColor(87, 96, 106)

@@ -13,10 +13,10 @@ func guide(t *testing.T) *book.Book {
 	b, err := book.Load(book.Options{
 		Version: "1.2.3",
 		Chapters: []book.Source{
-			{Path: "guide/01-a.md", Data: []byte("# Alpha\n\n" + long + "\n\n## Part\n\n- one `code`\n- **two** [link](02-b.md#more)\n\n| a | b |\n|---|---|\n| `x` | a long cell that has to wrap in its column because the table is narrow |\n\n![pic](../pictures/p.svg)\n")},
+			{Path: "guide/01-a.md", Data: []byte("# Alpha\n\n" + long + "\n\n## Part\n\n- one `code`\n- **two** [link](02-b.md#more)\n\n| a | b |\n|---|---|\n| `x` | a long cell that has to wrap in its column because the table is narrow |\n\n![pic](../pictures/p.svg)\n\n![shot](../pictures/s.png)\n")},
 			{Path: "guide/02-b.md", Data: []byte("# Beta\n\n" + long + "\n\n## More\n\n```sh\ntools/bazel test //... # " + strings.Repeat("x", 150) + "\n```\n")},
 		},
-		Pictures: []book.Source{{Path: "docs/pictures/p.diagram", Data: []byte("box a 0 0 \"A\"\nbox b 1 0 \"B\"\narrow a b \"x\"\n")}},
+		Pictures: []book.Source{{Path: "docs/pictures/p.diagram", Data: []byte("box a 0 0 \"A\"\nbox b 1 0 \"B\"\narrow a b \"x\"\n")}, {Path: "docs/pictures/s.png", Data: book.TestPNG(64, 40)}},
 	})
 	if err != nil {
 		t.Fatal(err)

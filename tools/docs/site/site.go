@@ -31,6 +31,10 @@ var style []byte
 func Files(b *book.Book) (map[string][]byte, error) {
 	files := map[string][]byte{"style.css": style}
 	for name, p := range b.Pictures {
+		if p.PNG != nil {
+			files["pictures/"+name] = p.PNG
+			continue
+		}
 		files["pictures/"+name] = p.Diagram.SVG(name)
 	}
 	md := book.Markdown()
