@@ -1,7 +1,8 @@
 // Package pxe_test is the end-to-end proof that every kind of machine a
 // lab has PXE-boots from the artifacts Bazel built, flashes its own disk
-// from bty-web, and reboots: an x86_64 UEFI machine (then one bound to an
-// image with a wrong digest fails loudly), an arm64 UEFI machine (QEMU's
+// from bty-web, and reboots: an x86_64 UEFI machine (followed to
+// "verified" on bty-web's machines page, open in headless Chromium; then
+// one bound to an image with a wrong digest fails loudly), an arm64 UEFI machine (QEMU's
 // virt board, AAVMF) and an x86_64 BIOS machine (SeaBIOS, undionly.kpxe).
 //
 // Each test re-runs itself in a new network namespace (CLONE_NEWNET):
@@ -14,6 +15,7 @@ package pxe_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -37,6 +40,7 @@ import (
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/e2e/vm"
+	"github.com/bty-lab/bty/internal/browser"
 	"github.com/bty-lab/bty/internal/ocirun"
 	"github.com/bty-lab/bty/internal/testenv"
 )
@@ -55,7 +59,9 @@ const (
 func TestPXEChain(t *testing.T) {
 	inNamespace(t, "TestPXEChain", func(t *testing.T, s *servers) {
 		s.seed(t, "")
+		ui := watchUI(t)
 		s.flash(t, uefiX86(t), "flash")
+		ui.verified(t)
 		s.learnt(t, "x86_64", "efi")
 		if s := string(s.api.do("GET", "/pxe/"+clientMAC, nil)); !strings.Contains(s, "booting the local disk") {
 			t.Errorf("after the flash the machine is not sent to its disk:\n%s", s)
@@ -97,6 +103,78 @@ func TestPXEChainBIOS(t *testing.T) {
 		s.flash(t, biosX86(t), "flash-bios")
 		s.learnt(t, "x86_64", "pcbios")
 	})
+}
+
+// uiWatch is Chromium showing bty-web's machines page while the machine
+// flashes, as an operator would watch it, and what the machine's row
+// showed.
+type uiWatch struct {
+	b    context.Context
+	stop context.CancelFunc
+	done chan struct{}
+	mu   sync.Mutex
+	seen []string // the flash states the row showed, in order, with when
+}
+
+const uiRow = "#m-52-54-00-11-22-33 td.flash"
+
+// watchUI logs in to bty-web's web UI in headless Chromium and keeps the
+// machines page open, noting each flash state the machine's row shows.
+func watchUI(t *testing.T) *uiWatch {
+	chromium, err := browser.Path()
+	testenv.Require(t, "Chromium", err)
+	b, stop, err := browser.Start(context.Background(), chromium, browser.Desktop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if err := browser.Login(b, base, "test"); err != nil {
+		t.Fatalf("logging in to the web UI: %v", err)
+	}
+	if err := chromedp.Run(b, chromedp.Evaluate(`window.btyNotReloaded = true`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	w := &uiWatch{b: b, stop: stop, done: make(chan struct{})}
+	start := time.Now()
+	go func() {
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			var state string
+			js := `document.querySelector("` + uiRow + ` .state, ` + uiRow + ` .muted")?.innerText ?? "(no row)"`
+			err := chromedp.Run(b, chromedp.Evaluate(js, &state))
+			if err != nil {
+				state = err.Error()
+			}
+			w.mu.Lock()
+			if len(w.seen) == 0 || !strings.HasSuffix(w.seen[len(w.seen)-1], " "+state) {
+				w.seen = append(w.seen, fmt.Sprintf("%.1fs %s", time.Since(start).Seconds(), state))
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+// verified checks that the open page followed the flash to "verified"
+// by itself, without a reload.
+func (w *uiWatch) verified(t *testing.T) {
+	defer w.stop()
+	_, err := browser.WaitText(w.b, uiRow, "verified", 20*time.Second)
+	close(w.done)
+	w.mu.Lock()
+	t.Logf("the web UI's machines page showed the machine's flash as %q", w.seen)
+	w.mu.Unlock()
+	if err != nil {
+		t.Errorf("the web UI: %v", err)
+	}
+	var same bool
+	if err := chromedp.Run(w.b, chromedp.Evaluate(`window.btyNotReloaded === true`, &same)); err != nil || !same {
+		t.Errorf("the machines page was reloaded instead of following the flash (%v)", err)
+	}
 }
 
 // inNamespace runs chain inside a new network namespace (the test binary

@@ -84,7 +84,7 @@ func TestOperatorSession(t *testing.T) {
 	base := server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	b, stop, err := browser.Start(ctx, chromium, t.TempDir(), browser.Desktop)
+	b, stop, err := browser.Start(ctx, chromium, browser.Desktop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,19 +271,11 @@ func TestOperatorSession(t *testing.T) {
 
 func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
 
-// waitText waits until sel's text contains want: the page changes by
-// itself, so the test polls what the operator would see.
 func waitText(t *testing.T, b context.Context, sel, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var got string
-	for time.Now().Before(deadline) {
-		if err := chromedp.Run(b, chromedp.Text(sel, &got, chromedp.ByQuery)); err == nil && strings.Contains(got, want) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	if _, err := browser.WaitText(b, sel, want, 20*time.Second); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("%s never showed %q; it shows %q", sel, want, got)
 }
 
 func cookies(t *testing.T, b context.Context) []*network.Cookie {

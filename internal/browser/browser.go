@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -45,14 +47,20 @@ var (
 	Phone   = Size{390, 844}
 )
 
-// Start launches headless Chromium with a fresh profile in dir and returns
-// a context whose chromedp actions run in its first tab; cancel closes the
-// browser. The flags make its pictures repeatable: software rendering, no
-// scrollbars, one device pixel per CSS pixel, no font hinting.
-func Start(ctx context.Context, chromium, dir string, size Size) (context.Context, context.CancelFunc, error) {
+// Start launches headless Chromium with a fresh profile and returns a
+// context whose chromedp actions run in its first tab; cancel closes the
+// browser and removes the profile. The flags make its pictures
+// repeatable: software rendering, no scrollbars, one device pixel per CSS
+// pixel, no font hinting.
+func Start(ctx context.Context, chromium string, size Size) (context.Context, context.CancelFunc, error) {
+	dir, err := os.MkdirTemp("", "bty-chromium-")
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.UserDataDir(dir),
+		chromedp.Env("HOME=" + dir),
 		chromedp.Headless,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
@@ -72,7 +80,15 @@ func Start(ctx context.Context, chromium, dir string, size Size) (context.Contex
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	cancel := func() { cancelBrowser(); cancelAlloc() }
+	cancel := func() {
+		cancelBrowser()
+		cancelAlloc()
+		// Chromium's helpers may still be writing the profile as they
+		// exit: try for a while.
+		for i := 0; i < 50 && os.RemoveAll(dir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	// The window's size bounds the page only on a desktop; the viewport is
 	// set exactly, as a phone's would be.
 	if err := chromedp.Run(bctx, chromedp.EmulateViewport(int64(size.Width), int64(size.Height))); err != nil {
@@ -91,4 +107,30 @@ func Capture(ctx context.Context) ([]byte, error) {
 		chromedp.CaptureScreenshot(&png),
 	)
 	return png, err
+}
+
+// Login logs in on bty-web's login page at base, from the keyboard, and
+// waits for the machines page it leads to.
+func Login(ctx context.Context, base, password string) error {
+	return chromedp.Run(ctx, chromedp.Navigate(base+"/ui/login"), chromedp.WaitVisible("#password", chromedp.ByQuery),
+		chromedp.SendKeys("#password", password+"\r", chromedp.ByQuery), chromedp.WaitVisible("table.machines", chromedp.ByQuery))
+}
+
+// WaitText waits until the first element matching the CSS selector sel
+// shows a text containing want: pages change by themselves, so this polls
+// what a person would see. It returns the text last seen.
+func WaitText(ctx context.Context, sel, want string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	var got string
+	for {
+		js := fmt.Sprintf(`document.querySelector(%q)?.innerText ?? ""`, sel)
+		err := chromedp.Run(ctx, chromedp.Evaluate(js, &got))
+		if err == nil && strings.Contains(got, want) {
+			return got, nil
+		}
+		if time.Now().After(deadline) {
+			return got, fmt.Errorf("%s did not show %q within %s; it shows %q (%v)", sel, want, timeout, got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

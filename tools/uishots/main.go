@@ -115,11 +115,7 @@ func run(out, chromium string) error {
 	}
 
 	shoot := func(size browser.Size, steps func(ctx context.Context, save func(string) error) error) error {
-		profile, err := os.MkdirTemp(tmp, "profile-")
-		if err != nil {
-			return err
-		}
-		bctx, stop, err := browser.Start(ctx, chromium, profile, size)
+		bctx, stop, err := browser.Start(ctx, chromium, size)
 		if err != nil {
 			return err
 		}

@@ -20,8 +20,6 @@ def _ui_pictures_impl(ctx):
         outputs = outs,
         mnemonic = "UIPictures",
         progress_message = "Taking the web UI's pictures in Chromium for %{label}",
-        # Chromium keeps its profile under HOME; the action gets its own.
-        env = {"HOME": "/tmp"},
         # Chromium comes from the host (the build chroot's Debian package),
         # not from Bazel: a remote executor without it cannot run this.
         execution_requirements = {"no-remote-exec": "1"},

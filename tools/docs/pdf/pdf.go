@@ -8,6 +8,9 @@ package pdf
 import (
 	"bytes"
 	"fmt"
+	"image"
+	"image/draw"
+	"image/png"
 	"io"
 	"math"
 	"strings"
@@ -75,6 +78,8 @@ type renderer struct {
 	bold, italic, code bool
 	link               int // internal link id, or -1
 	url                string
+	// pngWidths are the pixel widths of the PNGs registered, by name.
+	pngWidths map[string]int
 }
 
 // key names a heading: chapter name and anchor ("" for the chapter).
@@ -622,10 +627,12 @@ func (r *renderer) picture(img *ast.Image) error {
 	x0, y0 := marginL+(textW-wmm)/2, p.GetY()+2
 	if pic.PNG != nil {
 		opt := fpdf.ImageOptions{ImageType: "PNG"}
-		if p.GetImageInfo(pic.Name) == nil {
-			p.RegisterImageOptionsReader(pic.Name, opt, bytes.NewReader(pic.PNG))
+		width, err := r.registerPNG(pic)
+		if err != nil {
+			return fmt.Errorf("%s: picture %s: %w", r.ch.Path, pic.Name, err)
 		}
-		p.ImageOptions(pic.Name, x0, y0, wmm, hmm, false, opt, 0, "")
+		// A widened picture's extra white columns fall outside its frame.
+		p.ImageOptions(pic.Name, x0, y0, wmm*float64(width)/float64(pic.Width), hmm, false, opt, 0, "")
 		p.SetDrawColor(208, 215, 222)
 		p.SetLineWidth(0.2)
 		p.Rect(x0, y0, wmm, hmm, "D")
@@ -641,6 +648,46 @@ func (r *renderer) picture(img *ast.Image) error {
 	p.CellFormat(textW, 5, book.PlainText(img, r.ch.Source), "", 1, "C", false, 0, "")
 	p.Ln(3)
 	return nil
+}
+
+// registerPNG puts a PNG into the PDF once and returns the width it has
+// there. fpdf writes its images in the order of a map, sorted (at best) by
+// width, so two images of one width would come out in either order and
+// the PDF would differ from build to build. Each PNG therefore gets a width
+// of its own: the first as it is, a later one of a width already taken
+// with as many white columns added on the right as make it unique.
+func (r *renderer) registerPNG(pic *book.Picture) (int, error) {
+	if w, ok := r.pngWidths[pic.Name]; ok {
+		return w, nil
+	}
+	if r.pngWidths == nil {
+		r.pngWidths = map[string]int{}
+	}
+	taken := map[int]bool{}
+	for _, w := range r.pngWidths {
+		taken[w] = true
+	}
+	data, w := pic.PNG, pic.Width
+	for taken[w] {
+		w++
+	}
+	if w != pic.Width {
+		img, err := png.Decode(bytes.NewReader(pic.PNG))
+		if err != nil {
+			return 0, err
+		}
+		wide := image.NewRGBA(image.Rect(0, 0, w, pic.Height))
+		draw.Draw(wide, wide.Bounds(), image.White, image.Point{}, draw.Src)
+		draw.Draw(wide, img.Bounds(), img, img.Bounds().Min, draw.Src)
+		var b bytes.Buffer
+		if err := png.Encode(&b, wide); err != nil {
+			return 0, err
+		}
+		data = b.Bytes()
+	}
+	r.pdf.RegisterImageOptionsReader(pic.Name, fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(data))
+	r.pngWidths[pic.Name] = w
+	return w, r.pdf.Error()
 }
 
 // canvas draws a diagram on the page: picture points to millimetres.
