@@ -99,20 +99,7 @@ func TestEntrypointsRunAsImageUser(t *testing.T) {
 		return nil
 	}())
 	run := func(img v1.Image, extra []string, env ...string) {
-		cmd := ocirun.Command(t, img, extra, env...)
-		argv := cmd.Args
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-			if t.Failed() {
-				t.Logf("%s output:\n%s", argv[0], out.String())
-			}
-		})
+		testenv.Start(t, ocirun.Command(t, img, extra, env...))
 	}
 	port := testenv.FreePort(t)
 	run(ocirun.Platform(t, index(t, "BTY_OCI_WEB"), "amd64"), nil, "BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port), "BTY_ADMIN_PASSWORD=x")

@@ -46,18 +46,7 @@ func server(t *testing.T) string {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "BTY_PATHS_STATE_DIR="+dir, "BTY_ADMIN_PASSWORD="+password,
 		"BTY_SERVER_LISTEN=127.0.0.1", fmt.Sprintf("BTY_SERVER_PORT=%d", port))
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("bty-web's log:\n%s", log.String())
-		}
-	})
+	testenv.Start(t, cmd)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	testenv.WaitHTTP(t, base+"/healthz")
 	return base
