@@ -28,6 +28,15 @@ import (
 // layout directory and its tarball).
 func Open(t testing.TB, outputs []string) v1.ImageIndex {
 	t.Helper()
+	idx, err := OpenLayout(outputs, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+// OpenLayout is Open for programs: tmp is where the layout is copied.
+func OpenLayout(outputs []string, tmp string) (v1.ImageIndex, error) {
 	var p string
 	for _, f := range outputs {
 		if !strings.HasSuffix(f, ".tar") {
@@ -35,55 +44,66 @@ func Open(t testing.TB, outputs []string) v1.ImageIndex {
 		}
 	}
 	if p == "" {
-		t.Fatalf("no OCI layout directory among %v", outputs)
+		return nil, fmt.Errorf("no OCI layout directory among %v", outputs)
 	}
 	// The runfiles tree holds the layout's blobs as symlinks, which the
 	// layout reader refuses (rightly, for a layout it might write to): read
 	// a real copy.
-	cp := filepath.Join(t.TempDir(), "layout")
+	cp := filepath.Join(tmp, "layout")
 	if err := copyTree(p, cp); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	idx, err := layout.ImageIndexFromPath(cp)
 	if err != nil {
-		t.Fatalf("%s: %v", p, err)
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	return idx
+	return idx, nil
 }
 
 // Platform returns the index's linux image for arch.
 func Platform(t testing.TB, idx v1.ImageIndex, arch string) v1.Image {
 	t.Helper()
-	m, err := idx.IndexManifest()
+	img, err := PlatformImage(idx, arch)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return img
+}
+
+// PlatformImage is Platform for programs.
+func PlatformImage(idx v1.ImageIndex, arch string) (v1.Image, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range m.Manifests {
 		if d.Platform != nil && d.Platform.Architecture == arch && d.Platform.OS == "linux" {
-			img, err := idx.Image(d.Digest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return img
+			return idx.Image(d.Digest)
 		}
 	}
-	t.Fatalf("no linux/%s image", arch)
-	return nil
+	return nil, fmt.Errorf("no linux/%s image", arch)
 }
 
 // Unpack writes the image's flattened file system into dir.
 func Unpack(t testing.TB, img v1.Image, dir string) {
 	t.Helper()
+	if err := UnpackTo(img, dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// UnpackTo is Unpack for programs.
+func UnpackTo(img v1.Image, dir string) error {
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return
+			return nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		p := filepath.Join(dir, filepath.Clean("/"+h.Name))
 		switch h.Typeflag {
@@ -103,7 +123,7 @@ func Unpack(t testing.TB, img v1.Image, dir string) {
 			continue
 		}
 		if err != nil {
-			t.Fatalf("unpacking %s: %v", h.Name, err)
+			return fmt.Errorf("unpacking %s: %w", h.Name, err)
 		}
 		os.Lchown(p, h.Uid, h.Gid)
 		if h.Typeflag != tar.TypeSymlink {
@@ -117,25 +137,36 @@ func Unpack(t testing.TB, img v1.Image, dir string) {
 // the image's environment and then env, in the image's working directory.
 func Command(t testing.TB, img v1.Image, args []string, env ...string) *exec.Cmd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("running an image needs root (chroot, setuid)")
-	}
-	root := t.TempDir()
-	os.Chmod(root, 0o755)
-	Unpack(t, img, root)
-	cfg, err := img.ConfigFile()
+	cmd, err := Prepare(img, t.TempDir(), args, env...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return cmd
+}
+
+// Prepare is Command for programs: root is the (empty) directory the
+// image is unpacked into.
+func Prepare(img v1.Image, root string, args []string, env ...string) (*exec.Cmd, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("running an image needs root (chroot, setuid)")
+	}
+	os.Chmod(root, 0o755)
+	if err := UnpackTo(img, root); err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
 	}
 	c := cfg.Config
 	argv := append(append([]string{}, c.Entrypoint...), c.Cmd...)
 	argv = append(argv, args...)
 	if len(argv) == 0 {
-		t.Fatal("the image has no entrypoint")
+		return nil, fmt.Errorf("the image has no entrypoint")
 	}
 	uid, gid, err := user(c.User)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append([]string{}, c.Env...), env...)
@@ -144,7 +175,7 @@ func Command(t testing.TB, img v1.Image, args []string, env ...string) *exec.Cmd
 		cmd.Dir = "/"
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-	return cmd
+	return cmd, nil
 }
 
 // user parses an image's numeric "uid:gid" (bty's images name no users).

@@ -1,0 +1,82 @@
+package fleet
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/internal/testenv"
+	"github.com/bty-lab/bty/internal/webclient"
+)
+
+// The bench's own smoke run: ten machines at once against the OCI images
+// and nginx, every byte checked; bty-web then holds each machine's flash
+// as verified. It asserts what happened, not how fast (the bench reports
+// speed; a test on a shared machine must not fail on it).
+func TestSmoke(t *testing.T) {
+	testenv.Require(t, "root (the images run chrooted)", func() error {
+		if os.Geteuid() != 0 {
+			return os.ErrPermission
+		}
+		return nil
+	}())
+	_, err := findNginx()
+	testenv.Require(t, "nginx", err)
+	imgs := Images{Web: testenv.Runfiles(t, "BTY_OCI_WEB", "//e2e/fleet:fleet_test"), TFTP: testenv.Runfiles(t, "BTY_OCI_TFTP", "//e2e/fleet:fleet_test")}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	const n = 10
+	sizes := Sizes{Kernel: 1 << 20, Initrd: 1 << 20, Squashfs: 1 << 20, Image: 2 << 20}
+	lab, err := Start(dir, imgs, sizes, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Stop()
+	for name, tc := range map[string]struct {
+		target Target
+		tftp   int
+	}{"bty": {lab.BTY, n}, "nginx": {lab.Anchor, 0}} {
+		r := Run(context.Background(), tc.target, n)
+		if r.Failed > 0 {
+			t.Fatalf("%s: %d machines failed: %v", name, r.Failed, r.Errors)
+		}
+		if want := int64(n) * (sizes.Kernel + sizes.Initrd + sizes.Squashfs + sizes.Image); r.Bytes != want || len(r.FirstByte) != 4*n {
+			t.Errorf("%s: %d bytes in %d files checked; want %d in %d", name, r.Bytes, len(r.FirstByte), want, 4*n)
+		}
+		if r.TFTPTransfers != tc.tftp || (tc.tftp > 0) != (len(r.ScriptLatency) == n) {
+			t.Errorf("%s: %d TFTP transfers, %d per-MAC scripts", name, r.TFTPTransfers, len(r.ScriptLatency))
+		}
+		t.Logf("%s: %.2f GB/s, first byte p99 %s, script p99 %s", name, r.Throughput()/1e9, Percentile(r.FirstByte, 99), Percentile(r.ScriptLatency, 99))
+	}
+	op, err := webclient.Login(lab.BTY.Base, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		m, err := op.Machine(MAC(i))
+		if err != nil || m.Flash.State != provision.FlashVerified || !m.Flashed {
+			t.Errorf("%s after its flash: %+v %v", MAC(i), m.Flash, err)
+		}
+	}
+	if u, err := Sample(lab.WebPID); err != nil || u.PeakRSS == 0 || u.FDs == 0 {
+		t.Errorf("bty-web's usage: %+v %v", u, err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 100; i >= 1; i-- {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	if p := Percentile(d, 50); p != 50*time.Millisecond {
+		t.Errorf("p50 = %s", p)
+	}
+	if p := Percentile(d, 99); p != 99*time.Millisecond {
+		t.Errorf("p99 = %s", p)
+	}
+	if Percentile(nil, 99) != 0 || MAC(258) != "52:54:00:00:01:02" {
+		t.Error("empty percentile or MAC numbering")
+	}
+}

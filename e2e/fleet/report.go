@@ -1,0 +1,112 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bty-lab/bty/bty/progress"
+)
+
+// The goals a run is held to (issue: a rack of 1,000 machines at once).
+const (
+	GoalThroughputRatio = 0.9                   // bty's throughput / the anchor's
+	GoalScriptP99       = 50 * time.Millisecond // per-MAC script, 99th percentile
+)
+
+// Bench starts the lab, boots n machines against bty, then fetches the
+// same files from the anchor, and returns the report; the error says
+// which client failed or which goal was missed.
+func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error) {
+	dir, err := os.MkdirTemp("", "bty-fleet-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	// nginx's workers run as an unprivileged user and must read the files.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	lab, err := Start(dir, imgs, sizes, n)
+	if err != nil {
+		return "", err
+	}
+	defer lab.Stop()
+	before, err := Sample(lab.WebPID)
+	if err != nil {
+		return "", err
+	}
+
+	// bty-web's descriptors are sampled while the machines boot.
+	var mu sync.Mutex
+	maxFDs := before.FDs
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if u, err := Sample(lab.WebPID); err == nil {
+				mu.Lock()
+				maxFDs = max(maxFDs, u.FDs)
+				mu.Unlock()
+			}
+		}
+	}()
+	start := time.Now()
+	bty := Run(ctx, lab.BTY, n)
+	btyWall := time.Since(start)
+	close(done)
+	after, err := Sample(lab.WebPID)
+	if err != nil {
+		return "", err
+	}
+	start = time.Now()
+	anchor := Run(ctx, lab.Anchor, n)
+	anchorWall := time.Since(start)
+
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "fleet bench: %d machines at once, on %s (%d cores), files %s + %s + %s + image %s\n", n, host, runtime.NumCPU(),
+		progress.Bytes(sizes.Kernel), progress.Bytes(sizes.Initrd), progress.Bytes(sizes.Squashfs), progress.Bytes(sizes.Image))
+	line := func(name string, r Result, wall time.Duration) {
+		fmt.Fprintf(&b, "%-7s %d/%d machines ok in %s; %s of files in %s: %.2f GB/s; first byte p50 %s p99 %s",
+			name, r.Clients-r.Failed, r.Clients, wall.Round(time.Millisecond), progress.Bytes(r.Bytes), r.FilesWall.Round(time.Millisecond),
+			r.Throughput()/1e9, Percentile(r.FirstByte, 50).Round(time.Microsecond), Percentile(r.FirstByte, 99).Round(time.Microsecond))
+		if len(r.ScriptLatency) > 0 {
+			fmt.Fprintf(&b, "; per-MAC script p50 %s p99 %s", Percentile(r.ScriptLatency, 50).Round(time.Microsecond), Percentile(r.ScriptLatency, 99).Round(time.Microsecond))
+		}
+		b.WriteString("\n")
+	}
+	line("bty", bty, btyWall)
+	line("nginx", anchor, anchorWall)
+	ratio := bty.Throughput() / anchor.Throughput()
+	fmt.Fprintf(&b, "throughput bty/nginx %.2f (goal >= %.2f)\n", ratio, GoalThroughputRatio)
+	if bty.TFTPTransfers > 0 {
+		fmt.Fprintf(&b, "TFTP: %d transfers of ipxe.efi in %s: %.0f transfers/s (%d refused as busy and retried)\n",
+			bty.TFTPTransfers, bty.TFTPWall.Round(time.Millisecond), float64(bty.TFTPTransfers)/bty.TFTPWall.Seconds(), bty.TFTPBusy)
+	}
+	fmt.Fprintf(&b, "bty-web: peak RSS %s (%s before the machines), at most %d open descriptors\n",
+		progress.Bytes(after.PeakRSS), progress.Bytes(before.PeakRSS), maxFDs)
+
+	var errs []error
+	for name, r := range map[string]Result{"bty": bty, "nginx": anchor} {
+		if r.Failed > 0 {
+			errs = append(errs, fmt.Errorf("%s: %d of %d machines failed: %s", name, r.Failed, r.Clients, strings.Join(r.Errors, "; ")))
+		}
+	}
+	if ratio < GoalThroughputRatio {
+		errs = append(errs, fmt.Errorf("bty's throughput is %.2f of nginx's; the goal is %.2f", ratio, GoalThroughputRatio))
+	}
+	if p99 := Percentile(bty.ScriptLatency, 99); p99 >= GoalScriptP99 {
+		errs = append(errs, fmt.Errorf("per-MAC script p99 %s; the goal is under %s", p99, GoalScriptP99))
+	}
+	return b.String(), errors.Join(errs...)
+}

@@ -1,0 +1,284 @@
+package fleet
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/pxescript"
+	"github.com/bty-lab/bty/bty/version"
+	"github.com/bty-lab/bty/internal/ocirun"
+	"github.com/bty-lab/bty/internal/webclient"
+)
+
+// Sizes are the sizes of the files a machine fetches, about those of
+// bty's x86_64 trio and a small disk image.
+type Sizes struct{ Kernel, Initrd, Squashfs, Image int64 }
+
+// DefaultSizes are the bench's defaults.
+var DefaultSizes = Sizes{Kernel: 8 << 20, Initrd: 5 << 20, Squashfs: 4 << 20, Image: 16 << 20}
+
+// Lab is bty-web and bty-tftp running from their OCI images on loopback,
+// and nginx serving the same files as the anchor, all under dir.
+type Lab struct {
+	BTY, Anchor Target
+	WebPID      int // bty-web's process, for its memory and descriptors
+	procs       []*exec.Cmd
+}
+
+// Images are the OCI layouts (an oci_index target's outputs) to run.
+type Images struct{ Web, TFTP []string }
+
+const password = "fleet-bench"
+
+// Start runs the lab for n machines: the servers, the files (random bytes
+// of the given sizes, the same on both), the machines registered in
+// bty-flash-always with the image. Stop ends it.
+func Start(dir string, imgs Images, sizes Sizes, n int) (*Lab, error) {
+	l := &Lab{}
+	ok := false
+	defer func() {
+		if !ok {
+			l.Stop()
+		}
+	}()
+	nb, err := pxescript.NetbootFor(version.String(), "x86_64")
+	if err != nil {
+		return nil, err
+	}
+	docroot := filepath.Join(dir, "www")
+	files := map[string]int64{
+		"boot/" + nb.Kernel: sizes.Kernel, "boot/" + nb.Initrd: sizes.Initrd, "boot/" + nb.Squashfs: sizes.Squashfs,
+		"images/fleet.img": sizes.Image,
+	}
+	sums := map[string]string{}
+	rng := rand.NewChaCha8([32]byte{'b', 't', 'y'})
+	for _, name := range []string{"boot/" + nb.Kernel, "boot/" + nb.Initrd, "boot/" + nb.Squashfs, "images/fleet.img"} {
+		data := make([]byte, files[name])
+		rng.Read(data)
+		sum := sha256.Sum256(data)
+		sums[name] = hex.EncodeToString(sum[:])
+		p := filepath.Join(docroot, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+
+	// bty-web and bty-tftp, as a container runtime would run them.
+	webPort, tftpPort, nginxPort := freePort("tcp"), freePort("udp"), freePort("tcp")
+	web, err := l.image(dir, "web", imgs.Web, nil, "BTY_SERVER_LISTEN=127.0.0.1", "BTY_SERVER_PORT="+strconv.Itoa(webPort),
+		"BTY_ADMIN_PASSWORD="+password, "BTY_LIMITS_MAX_MACHINES="+strconv.Itoa(n+100))
+	if err != nil {
+		return nil, err
+	}
+	l.WebPID = web.Process.Pid
+	tftpCmd, err := l.image(dir, "tftp", imgs.TFTP, []string{"-listen", "127.0.0.1:" + strconv.Itoa(tftpPort)})
+	if err != nil {
+		return nil, err
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(webPort)
+	if err := waitHTTP(base + "/healthz"); err != nil {
+		return nil, err
+	}
+	ipxe, err := os.ReadFile(filepath.Join(l.root(tftpCmd), "var/lib/bty/tftp/ipxe.efi"))
+	if err != nil {
+		return nil, fmt.Errorf("the bty-tftp image's ipxe.efi: %w", err)
+	}
+	ipxeSum := sha256.Sum256(ipxe)
+
+	// The operator's part, through the API.
+	op, err := webclient.Login(base, password)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{nb.Kernel, nb.Initrd, nb.Squashfs} {
+		data, _ := os.ReadFile(filepath.Join(docroot, "boot", name))
+		if err := op.PutBoot(name, data); err != nil {
+			return nil, err
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(docroot, "images/fleet.img"))
+	up, err := op.PutImage("fleet.img", data)
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i <= n; i++ {
+		if err := op.Save(MAC(i), provision.ModeFlashAlways, up.Ref, "FLEET", nil); err != nil {
+			return nil, err
+		}
+	}
+
+	// The anchor: Debian's nginx, tuned as one would for static files.
+	nginx, err := findNginx()
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 8192; }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 100000;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	types { application/octet-stream img vmlinuz initrd squashfs; }
+	server { listen 127.0.0.1:%[2]d; root %[3]s; }
+}
+`, dir, nginxPort, docroot)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	ng := exec.Command(nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	if err := l.start(ng, filepath.Join(dir, "nginx.out")); err != nil {
+		return nil, err
+	}
+	anchor := "http://127.0.0.1:" + strconv.Itoa(nginxPort)
+	if err := waitHTTP(anchor + "/images/fleet.img"); err != nil {
+		return nil, err
+	}
+
+	file := func(name string, arms bool) File {
+		return File{Path: "/" + name, SHA256: sums[name], Size: files[name], Arms: arms}
+	}
+	trio := []File{file("boot/"+nb.Kernel, true), file("boot/"+nb.Initrd, true), file("boot/"+nb.Squashfs, false)}
+	l.BTY = Target{Base: base, TFTP: "127.0.0.1:" + strconv.Itoa(tftpPort), IPXE: "ipxe.efi", IPXESHA256: hex.EncodeToString(ipxeSum[:]),
+		Scripts: true, Files: trio, Image: file("images/fleet.img", false), ExpectedScript: "kernel " + base + "/boot/" + nb.Kernel}
+	l.Anchor = Target{Base: anchor, Files: trio, Image: file("images/fleet.img", false)}
+	ok = true
+	return l, nil
+}
+
+// image starts one of the OCI images; its output goes to dir/NAME.out.
+func (l *Lab) image(dir, name string, layout []string, args []string, env ...string) (*exec.Cmd, error) {
+	idx, err := ocirun.OpenLayout(layout, filepath.Join(dir, name+"-layout"))
+	if err != nil {
+		return nil, err
+	}
+	img, err := ocirun.PlatformImage(idx, "amd64")
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(dir, name+"-root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	cmd, err := ocirun.Prepare(img, root, args, env...)
+	if err != nil {
+		return nil, err
+	}
+	return cmd, l.start(cmd, filepath.Join(dir, name+".out"))
+}
+
+func (l *Lab) root(cmd *exec.Cmd) string { return cmd.SysProcAttr.Chroot }
+
+func (l *Lab) start(cmd *exec.Cmd, log string) error {
+	f, err := os.Create(log)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	l.procs = append(l.procs, cmd)
+	return nil
+}
+
+// Stop ends the servers.
+func (l *Lab) Stop() {
+	for _, p := range l.procs {
+		p.Process.Kill()
+		p.Wait()
+	}
+}
+
+// Usage is a process's peak memory and open descriptors.
+type Usage struct {
+	PeakRSS int64 // bytes (VmHWM)
+	FDs     int
+}
+
+// Sample reads pid's peak RSS and its open descriptors now.
+func Sample(pid int) (Usage, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return Usage{}, err
+	}
+	var u Usage
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			u.PeakRSS = kb << 10
+		}
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	u.FDs = len(fds)
+	return u, err
+}
+
+// findNginx finds Debian's nginx (in /usr/sbin, which a test's PATH may
+// lack).
+func findNginx() (string, error) {
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+		return "", fmt.Errorf("nginx not found; install it: apt-get install nginx")
+	}
+	return "/usr/sbin/nginx", nil
+}
+
+func freePort(network string) int {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitHTTP(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer within 30 s (%v)", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
