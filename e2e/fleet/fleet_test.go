@@ -26,7 +26,6 @@ func TestSmoke(t *testing.T) {
 	testenv.Require(t, "nginx", err)
 	imgs := Images{Web: testenv.Runfiles(t, "BTY_OCI_WEB", "//e2e/fleet:fleet_test"), TFTP: testenv.Runfiles(t, "BTY_OCI_TFTP", "//e2e/fleet:fleet_test")}
 	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
 	const n = 10
 	sizes := Sizes{Kernel: 1 << 20, Initrd: 1 << 20, Squashfs: 1 << 20, Image: 2 << 20}
 	lab, err := Start(dir, imgs, sizes, n)

@@ -28,10 +28,6 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error)
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	// nginx's workers run as an unprivileged user and must read the files.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return "", err
-	}
 	lab, err := Start(dir, imgs, sizes, n)
 	if err != nil {
 		return "", err

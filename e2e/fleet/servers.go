@@ -126,7 +126,11 @@ func Start(dir string, imgs Images, sizes Sizes, n int) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The lab runs as root (the images run chrooted); nginx's workers do
+	// too, so that they read the files wherever the caller's temporary
+	// directory is (Bazel's test directories are under /root).
 	conf := fmt.Sprintf(`daemon off;
+user root;
 master_process on;
 worker_processes auto;
 pid %[1]s/nginx.pid;
