@@ -3,9 +3,12 @@
 // amd64 and arm64).
 //
 // The schema is versioned (PRAGMA user_version) and moved forward by
-// migrations in order; an existing database is never wiped. All access goes
-// through one connection, so every read-modify-write of a machine, together
-// with the event it logs, is one serialized transaction.
+// migrations in order; an existing database is never wiped. Every
+// read-modify-write of a machine, together with the event it logs, runs in
+// the one writer goroutine (see Update), so machines' changes are
+// serialized; reads run beside it on their own connections (WAL), and
+// every transaction takes the write lock when it begins (BEGIN IMMEDIATE),
+// so that writers wait for each other instead of failing.
 package state
 
 import (
@@ -82,21 +85,26 @@ type Store struct {
 	// MaxEvents is how many audit events are kept (0: all); each new event
 	// prunes the oldest beyond it.
 	MaxEvents int64
+
+	updates       chan *update // to the writer
+	quit, stopped chan struct{}
 }
 
 // Open opens (creating or migrating) the database at path.
 func Open(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening state %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
-	s := &Store{db: db, Now: func() time.Time { return time.Now().UTC() }}
+	db.SetMaxOpenConns(4)
+	s := &Store{db: db, Now: func() time.Time { return time.Now().UTC() },
+		updates: make(chan *update), quit: make(chan struct{}), stopped: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
+	go s.writer()
 	return s, nil
 }
 
@@ -131,8 +139,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the writer (updates after it get ErrClosed) and closes the
+// database.
+func (s *Store) Close() error {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
+	<-s.stopped
+	return s.db.Close()
+}
 
 // CheckWritable proves that the database takes a write now (a read-only
 // file or a full disk fail here, not at the next machine's boot).
@@ -328,14 +345,115 @@ type Change struct {
 }
 
 // Update runs fn on the machine (ok false if it does not exist) and stores
-// its change and event in one transaction. fn must not use the Store: the
-// transaction holds its only connection.
+// its change and event in one transaction. fn must not use the Store: it
+// runs inside the writer's transaction.
+//
+// Updates are group-committed: the one writer goroutine takes every update
+// waiting when it is free and applies them in order in one transaction,
+// each inside a savepoint of its own, so one update's failure undoes only
+// that update, and a rack of machines booting at once costs one commit per
+// batch instead of one each (measured by the fleet bench).
 func (s *Store) Update(ctx context.Context, addr mac.Addr, fn func(m provision.Machine, ok bool) (Change, error)) (provision.Machine, error) {
+	u := &update{ctx: ctx, addr: addr, fn: fn, done: make(chan struct{})}
+	select {
+	case s.updates <- u:
+	case <-s.quit:
+		return provision.Machine{}, ErrClosed
+	case <-ctx.Done():
+		return provision.Machine{}, ctx.Err()
+	}
+	<-u.done
+	return u.m, u.err
+}
+
+// ErrClosed is what an update gets once the Store is closed.
+var ErrClosed = errors.New("the state database is closed")
+
+// update is one Update waiting for the writer.
+type update struct {
+	ctx  context.Context
+	addr mac.Addr
+	fn   func(m provision.Machine, ok bool) (Change, error)
+	m    provision.Machine
+	err  error
+	done chan struct{}
+}
+
+// maxBatch bounds how many updates share one transaction.
+const maxBatch = 256
+
+// writer applies updates until quit is closed.
+func (s *Store) writer() {
+	defer close(s.stopped)
+	for {
+		var batch []*update
+		select {
+		case u := <-s.updates:
+			batch = append(batch, u)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case u := <-s.updates:
+				batch = append(batch, u)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit applies a batch in one transaction, each update in a savepoint.
+func (s *Store) commit(batch []*update) {
+	defer func() {
+		for _, u := range batch {
+			close(u.done)
+		}
+	}()
+	ctx := context.Background()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return provision.Machine{}, err
+		for _, u := range batch {
+			u.err = err
+		}
+		return
 	}
 	defer tx.Rollback()
+	applied := 0
+	for _, u := range batch {
+		if u.err = u.ctx.Err(); u.err != nil {
+			continue
+		}
+		if _, u.err = tx.ExecContext(ctx, "SAVEPOINT bty_update"); u.err != nil {
+			continue
+		}
+		u.m, u.err = s.apply(ctx, tx, u.addr, u.fn)
+		if u.err != nil {
+			tx.ExecContext(ctx, "ROLLBACK TO bty_update")
+		} else {
+			applied++
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE bty_update"); err != nil && u.err == nil {
+			u.err = err
+		}
+	}
+	if applied == 0 {
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		for _, u := range batch {
+			if u.err == nil {
+				u.err = err
+			}
+		}
+	}
+}
+
+// apply is one update inside the writer's transaction.
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, addr mac.Addr, fn func(m provision.Machine, ok bool) (Change, error)) (provision.Machine, error) {
 	m, err := scanMachine(tx.QueryRowContext(ctx, "SELECT "+machineCols+" FROM machines WHERE mac = ?", string(addr)))
 	exists := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -376,7 +494,7 @@ func (s *Store) Update(ctx context.Context, addr mac.Addr, fn func(m provision.M
 			return m, err
 		}
 	}
-	return m, tx.Commit()
+	return m, nil
 }
 
 // DeleteMachine removes a machine and logs it.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/bty-lab/bty/bty/mac"
@@ -113,4 +115,63 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if _, err := Open(ctx, path); err == nil {
 		t.Error("opened a database from a newer bty-web")
 	}
+}
+
+// Updates arriving together are group-committed: each still sees the ones
+// before it (a label counts every update of one machine), and one that
+// fails changes nothing while the rest of its batch is kept.
+func TestConcurrentUpdates(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addrs := []mac.Addr{"52:54:00:00:00:01", "52:54:00:00:00:02", "52:54:00:00:00:03"}
+	const each = 200
+	errBad := errors.New("refused")
+	var wg sync.WaitGroup
+	for i := 0; i < each*len(addrs); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addr := addrs[i%len(addrs)]
+			_, err := s.Update(ctx, addr, func(m provision.Machine, ok bool) (Change, error) {
+				if !ok {
+					m = provision.New(addr)
+				}
+				if i == 7 {
+					return Change{}, errBad
+				}
+				m.Labels["n"] = strconv.Itoa(atoiOr0(m.Labels["n"]) + 1)
+				return Change{Machine: &m, Kind: "counted"}, nil
+			})
+			if (i == 7) != errors.Is(err, errBad) {
+				t.Errorf("update %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, addr := range addrs {
+		want := each
+		if i == 7%len(addrs) {
+			want--
+		}
+		m, err := s.Machine(ctx, addr)
+		if err != nil || m.Labels["n"] != strconv.Itoa(want) {
+			t.Errorf("%s counted %q (%v), want %d", addr, m.Labels["n"], err, want)
+		}
+	}
+	if ev, _ := s.Events(ctx, 0, 10000); len(ev) != each*len(addrs)-1 {
+		t.Errorf("%d events, want %d", len(ev), each*len(addrs)-1)
+	}
+	s.Close()
+	if _, err := s.Update(ctx, addrs[0], func(m provision.Machine, ok bool) (Change, error) { return Change{}, nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("an update after Close: %v", err)
+	}
+}
+
+func atoiOr0(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

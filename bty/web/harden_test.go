@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -492,5 +493,26 @@ func TestSlowDownloadCompletes(t *testing.T) {
 	}
 	if got != len(data) {
 		t.Errorf("got %d of %d bytes in %s", got, len(data), time.Since(start))
+	}
+}
+
+// readFromWriter is a ResponseWriter with its own ReadFrom, as net/http's.
+type readFromWriter struct {
+	http.ResponseWriter
+	readFrom int
+}
+
+func (w *readFromWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.readFrom++
+	return io.Copy(io.Discard, src)
+}
+
+// The request logger passes a file body on to the connection's ReadFrom
+// (sendfile), rather than copying it through a buffer.
+func TestRecorderKeepsReadFrom(t *testing.T) {
+	under := &readFromWriter{ResponseWriter: httptest.NewRecorder()}
+	rec := &statusRecorder{ResponseWriter: under, status: 200}
+	if n, err := io.Copy(rec, io.LimitReader(strings.NewReader("file bytes"), 10)); err != nil || n != 10 || under.readFrom != 1 {
+		t.Errorf("copy through the recorder: %d, %v; the writer's ReadFrom ran %d times", n, err, under.readFrom)
 	}
 }

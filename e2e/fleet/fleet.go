@@ -44,12 +44,15 @@ type Target struct {
 	Base string // bty-web (or the anchor's) base URL
 	// TFTP is bty-tftp's host:port and IPXE the file fetched from it; ""
 	// skips the TFTP step (the anchor has none).
-	TFTP, IPXE     string
-	IPXESHA256     string
-	Scripts        bool   // fetch the bootstrap and per-MAC scripts, the plan, and report status (bty-web)
-	Files          []File // the live trio, fetched with ?mac= on bty-web
-	Image          File   // on bty-web its path comes from the plan
-	ExpectedScript string // a string the per-MAC script must contain
+	TFTP, IPXE string
+	IPXESHA256 string
+	Scripts    bool // bty-web: fetch the plan, report status, the trio with ?mac=
+	// Bootstrap and Script are the paths of the bootstrap and the per-MAC
+	// script ("{mac}" is replaced); on the anchor, static copies of bty's.
+	Bootstrap, Script string
+	Files             []File // the live trio, fetched with ?mac= on bty-web
+	Image             File   // on bty-web its path comes from the plan
+	ExpectedScript    string // a string the per-MAC script must contain
 }
 
 // Result is one run's measurements.
@@ -105,7 +108,6 @@ func Run(ctx context.Context, t Target, n int) Result {
 		tftpLo  time.Time
 		tftpHi  time.Time
 		wg      sync.WaitGroup
-		start   = make(chan struct{})
 		fail    = func(err error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -125,42 +127,67 @@ func Run(ctx context.Context, t Target, n int) Result {
 			*hi = b
 		}
 	}
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			c := &client{t: t, hc: hc, mac: MAC(i + 1), ctx: ctx}
-			if t.TFTP != "" {
-				a := time.Now()
-				retries, err := c.tftp()
-				busy.Add(int64(retries))
-				if err != nil {
-					fail(fmt.Errorf("%s: %w", c.mac, err))
-					return
-				}
-				span(&tftpLo, &tftpHi, a, time.Now())
-				mu.Lock()
-				res.TFTPTransfers++
-				mu.Unlock()
+	// All machines power on together: every firmware fetches iPXE over
+	// TFTP, every iPXE asks for its scripts, then every machine downloads
+	// its live system and image. The phases are kept apart, so that each
+	// is measured under its own load and not under the load generator's
+	// own hashing of everyone else's downloads (it shares the machine).
+	clients := make([]*client, n)
+	ok := make([]bool, n)
+	phase := func(step func(i int, c *client) error) {
+		start := make(chan struct{})
+		for i := range clients {
+			if clients[i] == nil {
+				clients[i], ok[i] = &client{t: t, hc: hc, mac: MAC(i + 1), ctx: ctx}, true
 			}
-			err := c.boot(func(script time.Duration) {
+			if !ok[i] {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if err := step(i, clients[i]); err != nil {
+					ok[i] = false
+					fail(fmt.Errorf("%s: %w", clients[i].mac, err))
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+	}
+	if t.TFTP != "" {
+		phase(func(i int, c *client) error {
+			a := time.Now()
+			retries, err := c.tftp()
+			busy.Add(int64(retries))
+			if err != nil {
+				return err
+			}
+			span(&tftpLo, &tftpHi, a, time.Now())
+			mu.Lock()
+			res.TFTPTransfers++
+			mu.Unlock()
+			return nil
+		})
+	}
+	if t.Script != "" {
+		phase(func(i int, c *client) error {
+			return c.scripts(func(script time.Duration) {
 				mu.Lock()
 				res.ScriptLatency = append(res.ScriptLatency, script)
 				mu.Unlock()
-			}, func(first time.Duration, n int64) {
-				moved.Add(n)
-				mu.Lock()
-				res.FirstByte = append(res.FirstByte, first)
-				mu.Unlock()
-			}, func(a, b time.Time) { span(&filesLo, &filesHi, a, b) })
-			if err != nil {
-				fail(fmt.Errorf("%s: %w", c.mac, err))
-			}
-		}()
+			})
+		})
 	}
-	close(start)
-	wg.Wait()
+	phase(func(i int, c *client) error {
+		return c.download(func(first time.Duration, n int64) {
+			moved.Add(n)
+			mu.Lock()
+			res.FirstByte = append(res.FirstByte, first)
+			mu.Unlock()
+		}, func(a, b time.Time) { span(&filesLo, &filesHi, a, b) })
+	})
 	res.Bytes = moved.Load()
 	res.TFTPBusy = busy.Load()
 	res.FilesWall = filesHi.Sub(filesLo)
@@ -177,7 +204,8 @@ type client struct {
 
 // tftp fetches the iPXE binary as a machine's firmware does, with iPXE's
 // block size; a transfer refused as busy is tried again after a pause, as
-// firmware retries. It returns how many tries were refused.
+// firmware retries, for up to two minutes. It returns how many tries were
+// refused.
 func (c *client) tftp() (int, error) {
 	tc, err := tftp.NewClient(c.t.TFTP)
 	if err != nil {
@@ -186,6 +214,7 @@ func (c *client) tftp() (int, error) {
 	tc.SetBlockSize(1432)
 	tc.SetTimeout(2 * time.Second)
 	tc.SetRetries(5)
+	deadline := time.Now().Add(2 * time.Minute)
 	for try := 0; ; try++ {
 		var got *bytes.Buffer
 		err := func() error {
@@ -197,7 +226,7 @@ func (c *client) tftp() (int, error) {
 			_, err = wt.WriteTo(got)
 			return err
 		}()
-		if err != nil && strings.Contains(err.Error(), "busy") && try < 60 && c.ctx.Err() == nil {
+		if err != nil && strings.Contains(err.Error(), "busy") && time.Now().Before(deadline) && c.ctx.Err() == nil {
 			time.Sleep(250 * time.Millisecond)
 			continue
 		}
@@ -211,23 +240,27 @@ func (c *client) tftp() (int, error) {
 	}
 }
 
-// boot runs the HTTP part of a PXE boot and the flash's downloads.
-func (c *client) boot(script func(time.Duration), file func(time.Duration, int64), span func(a, b time.Time)) error {
-	image := c.t.Image
-	if c.t.Scripts {
-		if _, err := c.text("/pxe-bootstrap.ipxe"); err != nil {
-			return err
-		}
-		a := time.Now()
-		s, err := c.text("/pxe/" + c.mac + "?arch=x86_64&platform=efi")
-		if err != nil {
-			return err
-		}
-		script(time.Since(a))
-		if !strings.Contains(s, c.t.ExpectedScript) {
-			return fmt.Errorf("per-MAC script lacks %q:\n%s", c.t.ExpectedScript, s)
-		}
+// scripts asks for the bootstrap and the per-MAC script, as iPXE does.
+func (c *client) scripts(script func(time.Duration)) error {
+	if _, err := c.text(c.t.Bootstrap); err != nil {
+		return err
 	}
+	a := time.Now()
+	s, err := c.text(strings.ReplaceAll(c.t.Script, "{mac}", c.mac))
+	if err != nil {
+		return err
+	}
+	script(time.Since(a))
+	if !strings.Contains(s, c.t.ExpectedScript) {
+		return fmt.Errorf("per-MAC script lacks %q:\n%s", c.t.ExpectedScript, s)
+	}
+	return nil
+}
+
+// download fetches the live trio (iPXE), the plan and the image (bty auto)
+// and reports progress and success.
+func (c *client) download(file func(time.Duration, int64), span func(a, b time.Time)) error {
+	image := c.t.Image
 	a := time.Now()
 	defer func() { span(a, time.Now()) }()
 	for _, f := range c.t.Files {

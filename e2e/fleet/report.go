@@ -77,7 +77,7 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error)
 			name, r.Clients-r.Failed, r.Clients, wall.Round(time.Millisecond), progress.Bytes(r.Bytes), r.FilesWall.Round(time.Millisecond),
 			r.Throughput()/1e9, Percentile(r.FirstByte, 50).Round(time.Microsecond), Percentile(r.FirstByte, 99).Round(time.Microsecond))
 		if len(r.ScriptLatency) > 0 {
-			fmt.Fprintf(&b, "; per-MAC script p50 %s p99 %s", Percentile(r.ScriptLatency, 50).Round(time.Microsecond), Percentile(r.ScriptLatency, 99).Round(time.Microsecond))
+			fmt.Fprintf(&b, "; per-MAC script (nginx: a static copy) p50 %s p99 %s", Percentile(r.ScriptLatency, 50).Round(time.Microsecond), Percentile(r.ScriptLatency, 99).Round(time.Microsecond))
 		}
 		b.WriteString("\n")
 	}
@@ -102,7 +102,7 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error)
 		errs = append(errs, fmt.Errorf("bty's throughput is %.2f of nginx's; the goal is %.2f", ratio, GoalThroughputRatio))
 	}
 	if p99 := Percentile(bty.ScriptLatency, 99); p99 >= GoalScriptP99 {
-		errs = append(errs, fmt.Errorf("per-MAC script p99 %s; the goal is under %s", p99, GoalScriptP99))
+		errs = append(errs, fmt.Errorf("per-MAC script p99 %s; the goal is under %s (nginx's static copy: %s)", p99, GoalScriptP99, Percentile(anchor.ScriptLatency, 99)))
 	}
 	return b.String(), errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -167,8 +168,23 @@ http {
 	}
 	trio := []File{file("boot/"+nb.Kernel, true), file("boot/"+nb.Initrd, true), file("boot/"+nb.Squashfs, false)}
 	l.BTY = Target{Base: base, TFTP: "127.0.0.1:" + strconv.Itoa(tftpPort), IPXE: "ipxe.efi", IPXESHA256: hex.EncodeToString(ipxeSum[:]),
-		Scripts: true, Files: trio, Image: file("images/fleet.img", false), ExpectedScript: "kernel " + base + "/boot/" + nb.Kernel}
-	l.Anchor = Target{Base: anchor, Files: trio, Image: file("images/fleet.img", false)}
+		Scripts: true, Bootstrap: "/pxe-bootstrap.ipxe", Script: "/pxe/{mac}?arch=x86_64&platform=efi",
+		Files: trio, Image: file("images/fleet.img", false), ExpectedScript: "kernel " + base + "/boot/"}
+	// The anchor serves static copies of one machine's scripts: how fast
+	// this machine can answer small requests at all.
+	for name, path := range map[string]string{"pxe-bootstrap.ipxe": "/pxe-bootstrap.ipxe", "script.ipxe": "/pxe/" + MAC(1) + "?arch=x86_64&platform=efi"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return nil, err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := os.WriteFile(filepath.Join(docroot, name), body, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	l.Anchor = Target{Base: anchor, Bootstrap: "/pxe-bootstrap.ipxe", Script: "/script.ipxe", ExpectedScript: "kernel " + base + "/boot/",
+		Files: trio, Image: file("images/fleet.img", false)}
 	ok = true
 	return l, nil
 }
