@@ -398,7 +398,11 @@ func (s *Server) protect(h http.HandlerFunc, acc access) http.Handler {
 		a := s.auth.Load()
 		refuse := func(status int, format string, args ...any) {
 			if wantsHTML(r) {
-				s.render(w, r, status, "login", view{Title: "Refused", Error: fmt.Sprintf(format, args...)})
+				page := "error"
+				if status == http.StatusUnauthorized {
+					page = "login"
+				}
+				s.render(w, r, status, page, view{Title: "Refused", Error: fmt.Sprintf(format, args...)})
 				return
 			}
 			writeError(w, status, format, args...)

@@ -33,7 +33,7 @@ var uiFiles embed.FS
 // the page. They are parsed once, at start-up, from the embedded files.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "machines", "machine", "confirm", "images", "setup"} {
+	for _, name := range []string{"login", "machines", "machine", "confirm", "images", "setup", "error"} {
 		out[name] = template.Must(template.New(name).Option("missingkey=error").
 			ParseFS(uiFiles, "ui/layout.html", "ui/parts.html", "ui/"+name+".html"))
 	}
@@ -295,7 +295,7 @@ func eventOf(e state.Event) eventView {
 
 // pageError answers a failure to read the state on a page.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, title string, err error) {
-	s.render(w, r, statusOf(err), "login", view{Title: title, Error: err.Error()})
+	s.render(w, r, statusOf(err), "error", view{Title: title, Error: err.Error()})
 }
 
 func (s *Server) uiMachines(w http.ResponseWriter, r *http.Request) {
@@ -394,7 +394,7 @@ func (s *Server) machinePage(r *http.Request, addr mac.Addr) (view, error) {
 func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request) {
 	addr, err := mac.Parse(r.PathValue("mac"))
 	if err != nil {
-		s.uiNotFound(w, r, err)
+		s.uiBadRequest(w, r, err)
 		return
 	}
 	v, err := s.machinePage(r, addr)
@@ -412,8 +412,8 @@ func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "machine", v)
 }
 
-func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request, err error) {
-	s.render(w, r, http.StatusBadRequest, "machines", view{Title: "Machines", Error: err.Error()})
+func (s *Server) uiBadRequest(w http.ResponseWriter, r *http.Request, err error) {
+	s.render(w, r, http.StatusBadRequest, "error", view{Title: "Machines", Error: err.Error()})
 }
 
 // uiSaveMachine saves the settings form. A flash mode that will erase a
@@ -423,7 +423,7 @@ func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request) {
 	addr, err := mac.Parse(r.PathValue("mac"))
 	if err != nil {
-		s.uiNotFound(w, r, err)
+		s.uiBadRequest(w, r, err)
 		return
 	}
 	mode, ref, serial := r.PostFormValue("boot_mode"), r.PostFormValue("bty_image_ref"), strings.TrimSpace(r.PostFormValue("target_disk_serial"))
@@ -458,7 +458,7 @@ func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request) {
 func (s *Server) uiDeleteMachine(w http.ResponseWriter, r *http.Request) {
 	addr, err := mac.Parse(r.PathValue("mac"))
 	if err != nil {
-		s.uiNotFound(w, r, err)
+		s.uiBadRequest(w, r, err)
 		return
 	}
 	if err := s.store.DeleteMachine(r.Context(), addr, "admin"); err != nil && !errors.Is(err, state.ErrNotFound) {

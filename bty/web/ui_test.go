@@ -78,7 +78,9 @@ func TestUIMachineForms(t *testing.T) {
 	tok := e.csrf(page)
 	flash := url.Values{"csrf": {tok}, "boot_mode": {"bty-flash-once"}, "bty_image_ref": {string(ref)}, "target_disk_serial": {"BTYTEST"}}
 
-	e.form(403, page, url.Values{"boot_mode": {"ipxe-exit"}})
+	if got := e.form(403, page, url.Values{"boot_mode": {"ipxe-exit"}}); !strings.Contains(got, "CSRF token") || strings.Contains(got, `name="password"`) || !strings.Contains(got, `href="/ui/machines">Back`) {
+		t.Errorf("a form without its token:\n%s", got)
+	}
 	e.form(403, page, url.Values{"csrf": {tok + "x"}, "boot_mode": {"ipxe-exit"}})
 	confirm := e.form(200, page, flash)
 	if !strings.Contains(confirm, "erases the disk with serial <code>BTYTEST</code>") || !strings.Contains(confirm, `name="confirm" value="erase"`) {
