@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -246,18 +247,11 @@ func (s *Server) machineView(m provision.Machine, lookup func(string) (provision
 				flags = append(flags, "read-only")
 			}
 			v.InventoryDisks = append(v.InventoryDisks, diskView{d.Path, progress.Bytes(d.Size), d.Model, d.Serial, strings.Join(flags, ", ")})
-			serials = append(serials, fmt.Sprintf("%s (%s)", cmpOr(d.Serial, d.Path), progress.Bytes(d.Size)))
+			serials = append(serials, fmt.Sprintf("%s (%s)", cmp.Or(d.Serial, d.Path), progress.Bytes(d.Size)))
 		}
 		v.Disks = strings.Join(serials, ", ")
 	}
 	return v
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // flashOf shows a flash: its state, and for a running one the percentage,

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -226,7 +227,7 @@ func seed(base string) error {
 		if _, err := m.Boot(); err != nil {
 			return err
 		}
-		if err := m.Inventory(disk(cmpOr(l.serial, "S3KNX0R812345"), "SAMSUNG MZQL21T9", 1920383410176)); err != nil {
+		if err := m.Inventory(disk(cmp.Or(l.serial, "S3KNX0R812345"), "SAMSUNG MZQL21T9", 1920383410176)); err != nil {
 			return err
 		}
 		if l.report == nil {
@@ -252,11 +253,4 @@ func seed(base string) error {
 		return errors.Join(err, fmt.Errorf("the flashing machine is %q", ms.Flash.State))
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
