@@ -27,7 +27,16 @@ type Config struct {
 	Server Server `toml:"server"`
 	Admin  Admin  `toml:"admin"`
 	Paths  Paths  `toml:"paths"`
+	State  State  `toml:"state"`
 	Limits Limits `toml:"limits"`
+}
+
+// State says where machines, images and events are kept.
+type State struct {
+	// URL, if set, is a PostgreSQL server (postgres://...) that several
+	// bty-web replicas share; else state.db in the state dir (SQLite). It
+	// may hold a password, so it is never logged.
+	URL string `toml:"url"`
 }
 
 // Server is where bty-web listens and how clients reach it.
@@ -205,7 +214,7 @@ func mergeEnv(c *Config, src Sources) error {
 	// say so instead.
 	for _, kv := range src.Environ {
 		name, _, _ := strings.Cut(kv, "=")
-		for _, section := range []string{"BTY_SERVER_", "BTY_ADMIN_", "BTY_PATHS_", "BTY_LIMITS_"} {
+		for _, section := range []string{"BTY_SERVER_", "BTY_ADMIN_", "BTY_PATHS_", "BTY_STATE_", "BTY_LIMITS_"} {
 			if strings.HasPrefix(name, section) && !known[name] {
 				errs = append(errs, fmt.Errorf("unknown setting %s; known: %s", name, strings.Join(envNames(), ", ")))
 			}
@@ -237,6 +246,8 @@ func (c Config) validate() error {
 		return errors.New("admin.password must not be empty")
 	case c.Paths.StateDir == "":
 		return errors.New("paths.state_dir must not be empty")
+	case c.State.URL != "" && !strings.HasPrefix(c.State.URL, "postgres://") && !strings.HasPrefix(c.State.URL, "postgresql://"):
+		return errors.New("state.url must be a postgres:// URL (or unset for SQLite in the state dir)")
 	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0 || c.Limits.MaxMachines <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.IdleSeconds <= 0 || c.Limits.MaxConnections <= 0:
 		return errors.New("limits must be positive")
 	}

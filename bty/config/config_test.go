@@ -79,3 +79,16 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// state.url takes a PostgreSQL URL only, and its refusal never repeats it
+// (it may hold a password).
+func TestStateURL(t *testing.T) {
+	c, err := Load(sources(t, "", "", map[string]string{"BTY_STATE_URL": "postgres://bty:pw@db:5432/bty"}))
+	if err != nil || c.State.URL != "postgres://bty:pw@db:5432/bty" {
+		t.Errorf("postgres URL: %+v, %v", c.State, err)
+	}
+	_, err = Load(sources(t, "", "", map[string]string{"BTY_STATE_URL": "mysql://bty:secret@db/bty"}))
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("a mysql URL: %v", err)
+	}
+}

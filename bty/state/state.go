@@ -1,6 +1,7 @@
 // Package state keeps bty-web's machines, images, events and settings in
 // SQLite (modernc.org/sqlite: pure Go, so bty-web stays a static binary for
-// amd64 and arm64).
+// amd64 and arm64), or in PostgreSQL (pgx, also pure Go) for replicas that
+// share one state.
 //
 // The schema is versioned (PRAGMA user_version) and moved forward by
 // migrations in order; an existing database is never wiped. Every
@@ -17,10 +18,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
 
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/mac"
@@ -76,9 +81,50 @@ var migrations = []string{
 	CREATE INDEX events_mac ON events (mac, id);`,
 }
 
+// pgMigrations are migrations for PostgreSQL, step for step: the same
+// tables and columns in its types.
+var pgMigrations = []string{
+	`CREATE TABLE settings (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+	CREATE TABLE machines (
+		mac TEXT PRIMARY KEY,
+		image_ref TEXT NOT NULL DEFAULT '',
+		boot_mode TEXT NOT NULL,
+		target_disk_serial TEXT NOT NULL DEFAULT '',
+		labels TEXT NOT NULL DEFAULT '{}',
+		armed BOOLEAN NOT NULL DEFAULT false,
+		flashed BOOLEAN NOT NULL DEFAULT false,
+		inventoried BOOLEAN NOT NULL DEFAULT false,
+		inventory TEXT,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE images (
+		ref TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		src TEXT NOT NULL,
+		format TEXT NOT NULL,
+		size_bytes BIGINT NOT NULL DEFAULT 0,
+		sha256 TEXT NOT NULL DEFAULT '',
+		arch TEXT NOT NULL DEFAULT '',
+		uploaded BOOLEAN NOT NULL,
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE events (
+		id BIGSERIAL PRIMARY KEY,
+		at TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		mac TEXT NOT NULL DEFAULT '',
+		actor TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT '{}'
+	);`,
+	`ALTER TABLE machines ADD COLUMN arch TEXT NOT NULL DEFAULT '';
+	ALTER TABLE machines ADD COLUMN firmware TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE machines ADD COLUMN flash TEXT NOT NULL DEFAULT '{}';
+	CREATE INDEX events_mac ON events (mac, id);`,
+}
+
 // Store is the state database.
 type Store struct {
-	db *sql.DB
+	db *db
 	// Now stamps machines and events (UTC); tests and the guide's pictures
 	// set a fixed clock.
 	Now func() time.Time
@@ -90,45 +136,87 @@ type Store struct {
 	quit, stopped chan struct{}
 }
 
-// Open opens (creating or migrating) the database at path.
-func Open(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("opening state %s: %w", path, err)
+// Open opens (creating or migrating) the state database: a PostgreSQL
+// server for a postgres:// or postgresql:// URL (which several bty-web
+// replicas can share), else the SQLite file at that path.
+func Open(ctx context.Context, where string) (*Store, error) {
+	d := &db{pg: IsURL(where)}
+	var err error
+	if d.pg {
+		d.DB, err = sql.Open("pgx", where)
+	} else {
+		d.DB, err = sql.Open("sqlite", "file:"+where+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate")
 	}
-	db.SetMaxOpenConns(4)
-	s := &Store{db: db, Now: func() time.Time { return time.Now().UTC() },
+	if err != nil {
+		return nil, fmt.Errorf("opening state %s: %w", redact(where), err)
+	}
+	d.SetMaxOpenConns(4)
+	s := &Store{db: d, Now: func() time.Time { return time.Now().UTC() },
 		updates: make(chan *update), quit: make(chan struct{}), stopped: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state %s: %w", path, err)
+		d.Close()
+		return nil, fmt.Errorf("state %s: %w", redact(where), err)
 	}
 	go s.writer()
 	return s, nil
 }
 
+// IsURL reports whether where names a PostgreSQL server.
+func IsURL(where string) bool {
+	return strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://")
+}
+
+// redact drops a URL's password, which must never reach a log or an error.
+func redact(where string) string {
+	if u, err := url.Parse(where); err == nil && u.User != nil {
+		if _, set := u.User.Password(); set {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return where
+}
+
 // SchemaVersion is the schema version this build writes.
 func SchemaVersion() int { return len(migrations) }
 
+// migrate moves the schema forward, each step with its version in one
+// transaction. On PostgreSQL the version lives in bty_schema and replicas
+// starting together take turns (an advisory lock held by the transaction).
 func (s *Store) migrate(ctx context.Context) error {
-	var v int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("reading schema version: %w", err)
+	steps := migrations
+	if s.db.pg {
+		steps = pgMigrations
+		if _, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS bty_schema (version INTEGER NOT NULL)"); err != nil {
+			return fmt.Errorf("creating the schema version table: %w", err)
+		}
 	}
-	if v > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this bty-web (%d); upgrade bty-web", v, len(migrations))
-	}
-	for ; v < len(migrations); v++ {
+	for {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		v, err := s.version(ctx, tx)
+		if err != nil {
+			tx.Rollback()
+			return fmt.Errorf("reading schema version: %w", err)
+		}
+		if v > len(steps) {
+			tx.Rollback()
+			return fmt.Errorf("schema version %d is newer than this bty-web (%d); upgrade bty-web", v, len(steps))
+		}
+		if v == len(steps) {
+			return tx.Commit()
+		}
+		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migrating schema %d to %d: %w", v, v+1, err)
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		set := fmt.Sprintf("PRAGMA user_version = %d", v+1)
+		if s.db.pg {
+			set = fmt.Sprintf("DELETE FROM bty_schema; INSERT INTO bty_schema (version) VALUES (%d)", v+1)
+		}
+		if _, err := tx.ExecContext(ctx, set); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -136,7 +224,23 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+}
+
+// version reads the schema version inside tx (on PostgreSQL after taking
+// the migration lock).
+func (s *Store) version(ctx context.Context, tx *tx) (int, error) {
+	var v int
+	if !s.db.pg {
+		return v, tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7419)"); err != nil {
+		return 0, err
+	}
+	err := tx.QueryRowContext(ctx, "SELECT version FROM bty_schema").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
 }
 
 // Close stops the writer (updates after it get ErrClosed) and closes the
@@ -154,7 +258,7 @@ func (s *Store) Close() error {
 // CheckWritable proves that the database takes a write now (a read-only
 // file or a full disk fail here, not at the next machine's boot).
 func (s *Store) CheckWritable(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO settings (key, value) VALUES ('write_check', ?)", s.Now().Format(time.RFC3339Nano))
+	_, err := s.db.ExecContext(ctx, "INSERT INTO settings (key, value) VALUES ('write_check', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", []byte(s.Now().Format(time.RFC3339Nano)))
 	if err != nil {
 		return fmt.Errorf("the state database cannot be written: %w", err)
 	}
@@ -163,7 +267,7 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 
 // SetSetting replaces a setting.
 func (s *Store) SetSetting(ctx context.Context, key string, value []byte) error {
-	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", key, value)
+	_, err := s.db.ExecContext(ctx, "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
 	return err
 }
 
@@ -187,7 +291,7 @@ func (s *Store) Setting(ctx context.Context, key string, make func() ([]byte, er
 	if v, err = make(); err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", key, v); err != nil {
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", key, v); err != nil {
 		return nil, err
 	}
 	return s.Setting(ctx, key, make)
@@ -205,6 +309,7 @@ type Event struct {
 
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func (s *Store) logTo(ctx context.Context, x execer, kind string, addr mac.Addr, actor string, detail any) error {
@@ -212,17 +317,14 @@ func (s *Store) logTo(ctx context.Context, x execer, kind string, addr mac.Addr,
 	if err != nil {
 		return err
 	}
-	res, err := x.ExecContext(ctx, "INSERT INTO events (at, kind, mac, actor, detail) VALUES (?, ?, ?, ?, ?)",
-		s.Now().Format(time.RFC3339Nano), kind, string(addr), actor, string(d))
+	var id int64
+	err = x.QueryRowContext(ctx, "INSERT INTO events (at, kind, mac, actor, detail) VALUES (?, ?, ?, ?, ?) RETURNING id",
+		s.Now().Format(time.RFC3339Nano), kind, string(addr), actor, string(d)).Scan(&id)
 	if err != nil || s.MaxEvents <= 0 {
 		return err
 	}
 	// Retention: ids only grow, so the oldest are those more than
 	// MaxEvents below the newest (an index range delete).
-	id, err := res.LastInsertId()
-	if err != nil {
-		return err
-	}
 	_, err = x.ExecContext(ctx, "DELETE FROM events WHERE id <= ?", id-s.MaxEvents)
 	return err
 }
@@ -414,6 +516,12 @@ func (s *Store) commit(batch []*update) {
 		}
 	}()
 	ctx := context.Background()
+	if s.db.pg {
+		// Replicas' batches take their machines' locks in one order (by
+		// MAC; one machine's updates keep theirs), so they never deadlock.
+		batch = slices.Clone(batch)
+		slices.SortStableFunc(batch, func(a, b *update) int { return strings.Compare(string(a.addr), string(b.addr)) })
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		for _, u := range batch {
@@ -453,7 +561,15 @@ func (s *Store) commit(batch []*update) {
 }
 
 // apply is one update inside the writer's transaction.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, addr mac.Addr, fn func(m provision.Machine, ok bool) (Change, error)) (provision.Machine, error) {
+func (s *Store) apply(ctx context.Context, tx *tx, addr mac.Addr, fn func(m provision.Machine, ok bool) (Change, error)) (provision.Machine, error) {
+	// On PostgreSQL another replica may update the same machine: a lock on
+	// its MAC (held until the commit, and also for a machine not yet
+	// stored, which a row lock could not cover) makes it wait for this one.
+	if tx.pg {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", string(addr)); err != nil {
+			return provision.Machine{}, err
+		}
+	}
 	m, err := scanMachine(tx.QueryRowContext(ctx, "SELECT "+machineCols+" FROM machines WHERE mac = ?", string(addr)))
 	exists := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -552,9 +668,10 @@ func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
 		return err
 	}
 	defer tx.Rollback()
-	verb := "INSERT"
+	upsert := ""
 	if img.Uploaded {
-		verb = "INSERT OR REPLACE"
+		upsert = ` ON CONFLICT (ref) DO UPDATE SET src = excluded.src, format = excluded.format, size_bytes = excluded.size_bytes,
+			sha256 = excluded.sha256, arch = excluded.arch, uploaded = excluded.uploaded, created_at = excluded.created_at`
 		// An upload replaces an earlier upload only, never a remote entry
 		// registered while it was being sent.
 		var uploaded bool
@@ -563,7 +680,7 @@ func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
 			return fmt.Errorf("image %q is registered as a remote image: %w", img.Name, ErrExists)
 		}
 	}
-	_, err = tx.ExecContext(ctx, verb+" INTO images ("+imageCols+", created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err = tx.ExecContext(ctx, "INSERT INTO images ("+imageCols+", created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"+upsert,
 		img.Ref, img.Name, img.Src, string(img.Format), img.SizeBytes, img.SHA256, img.Arch, img.Uploaded, s.Now().Format(time.RFC3339Nano))
 	if err != nil {
 		if isConstraint(err) {
@@ -578,6 +695,10 @@ func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
 }
 
 func isConstraint(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505" // unique_violation
+	}
 	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY"))
 }
 

@@ -10,11 +10,13 @@ import (
 
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/internal/testenv"
 )
 
-func TestReopenKeepsState(t *testing.T) {
+func TestReopenKeepsState(t *testing.T) { eachStore(t, testReopenKeepsState) }
+
+func testReopenKeepsState(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -69,9 +71,11 @@ func TestReopenKeepsState(t *testing.T) {
 }
 
 // A machine's history and every machine's last event, for the web UI.
-func TestMachineEvents(t *testing.T) {
+func TestMachineEvents(t *testing.T) { eachStore(t, testMachineEvents) }
+
+func testMachineEvents(t *testing.T, path string) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,14 +105,19 @@ func TestMachineEvents(t *testing.T) {
 	}
 }
 
-func TestNewerSchemaRefused(t *testing.T) {
+func TestNewerSchemaRefused(t *testing.T) { eachStore(t, testNewerSchemaRefused) }
+
+func testNewerSchemaRefused(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec("PRAGMA user_version = 99"); err != nil {
+	newer := "PRAGMA user_version = 99"
+	if s.db.pg {
+		newer = "UPDATE bty_schema SET version = 99"
+	}
+	if _, err := s.db.ExecContext(ctx, newer); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -120,9 +129,11 @@ func TestNewerSchemaRefused(t *testing.T) {
 // Updates arriving together are group-committed: each still sees the ones
 // before it (a label counts every update of one machine), and one that
 // fails changes nothing while the rest of its batch is kept.
-func TestConcurrentUpdates(t *testing.T) {
+func TestConcurrentUpdates(t *testing.T) { eachStore(t, testConcurrentUpdates) }
+
+func testConcurrentUpdates(t *testing.T, path string) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +182,59 @@ func TestConcurrentUpdates(t *testing.T) {
 	}
 }
 
+// eachStore runs test against both stores: a SQLite file, and a
+// PostgreSQL server of the test's own (the same schema semantics, so the
+// same tests).
+func eachStore(t *testing.T, test func(t *testing.T, where string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "state.db")) })
+	t.Run("postgres", func(t *testing.T) { test(t, testenv.Postgres(t)) })
+}
+
 func atoiOr0(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// Two bty-web replicas are two Stores on one PostgreSQL server: their
+// updates of one machine, all at once, each count once (the row lock and
+// the transactions do for replicas what the state dir's lock does for
+// SQLite).
+func TestTwoWriters(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.Postgres(t)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	addr := mac.Addr("52:54:00:00:00:01")
+	const each = 100
+	var wg sync.WaitGroup
+	for i := 0; i < 2*each; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := stores[i%2].Update(ctx, addr, func(m provision.Machine, ok bool) (Change, error) {
+				if !ok {
+					m = provision.New(addr)
+				}
+				m.Labels["n"] = strconv.Itoa(atoiOr0(m.Labels["n"]) + 1)
+				return Change{Machine: &m, Kind: "counted"}, nil
+			})
+			if err != nil {
+				t.Errorf("update %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, s := range stores {
+		m, err := s.Machine(ctx, addr)
+		if err != nil || m.Labels["n"] != strconv.Itoa(2*each) {
+			t.Errorf("store %d reads n=%q (%v), want %d", i, m.Labels["n"], err, 2*each)
+		}
+	}
 }

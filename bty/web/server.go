@@ -64,24 +64,33 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 			return nil, fmt.Errorf("creating state dir: %w", err)
 		}
 	}
-	// The lock comes before anything is touched: a second bty-web must not
-	// delete the first one's uploads in flight as "interrupted".
-	lock, err := lockDir(cfg.Paths.StateDir)
-	if err != nil {
-		return nil, err
-	}
-	s.lock = lock
-	defer func() {
+	// With SQLite the state dir is this bty-web's alone: the lock comes
+	// before anything is touched, so a second bty-web must not delete the
+	// first one's uploads in flight as "interrupted". With PostgreSQL,
+	// replicas share the state (transactions keep it whole) and may share
+	// the dir's boot files and images; an upload is theirs until it idles.
+	shared := state.IsURL(cfg.State.URL)
+	if !shared {
+		lock, err := lockDir(cfg.Paths.StateDir)
 		if err != nil {
-			lock.Close()
+			return nil, err
 		}
-	}()
+		s.lock = lock
+		defer func() {
+			if err != nil {
+				lock.Close()
+			}
+		}()
+	}
 	for _, d := range []string{s.bootDir, s.imgDir} {
 		if err := checkWritable(d); err != nil {
 			return nil, err
 		}
 		stale, _ := filepath.Glob(filepath.Join(d, "*.partial"))
 		for _, p := range stale {
+			if fi, err := os.Stat(p); shared && err == nil && time.Since(fi.ModTime()) < s.idle() {
+				continue // another replica's upload, still arriving
+			}
 			log.Warn("removing an interrupted upload", "path", p)
 			os.Remove(p)
 		}
@@ -89,7 +98,11 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	if err := seed(cfg.Paths.BootSeed, s.bootDir, log); err != nil {
 		return nil, err
 	}
-	store, err := state.Open(ctx, filepath.Join(cfg.Paths.StateDir, "state.db"))
+	where := filepath.Join(cfg.Paths.StateDir, "state.db")
+	if shared {
+		where = cfg.State.URL
+	}
+	store, err := state.Open(ctx, where)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +195,9 @@ func (s *Server) SetClock(now func() time.Time) { s.store.Now = now }
 // Close closes the state database and releases the state dir.
 func (s *Server) Close() error {
 	err := s.store.Close()
-	s.lock.Close()
+	if s.lock != nil {
+		s.lock.Close()
+	}
 	return err
 }
 

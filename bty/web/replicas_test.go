@@ -1,0 +1,72 @@
+package web
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/pxescript"
+	"github.com/bty-lab/bty/internal/testenv"
+)
+
+// Two bty-web replicas on one PostgreSQL server (a real one, the test's
+// own) and one shared state dir: a session from one is good on the other;
+// a machine's boot decision, arming and flash progress are the same
+// through either; one replica stops during the flash and the machine's
+// reports go on through the other, nothing lost.
+func TestReplicas(t *testing.T) {
+	pg := testenv.Postgres(t)
+	dir := t.TempDir()
+	shared := func(c *config.Config) { c.State.URL = pg }
+	a := startWith(t, dir, shared)
+	b := startWith(t, dir, shared)
+	a.login()
+	b.client.Jar = a.client.Jar // the signing secret is shared state
+	for _, e := range []*env{a, b} {
+		e.expect(200, "GET", "/machines", nil)
+	}
+
+	var up struct{ Ref, SHA256 string }
+	json.Unmarshal(a.expect(200, "PUT", "/images/shared.img", strings.NewReader("image bytes")), &up)
+	b.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST"}))
+	if got := a.boot(addr); got != "flash" {
+		t.Fatalf("through A the machine boots %s", got)
+	}
+	if plan := b.plan(addr); !strings.Contains(plan, `"mode":"flash"`) {
+		t.Errorf("through B the plan is %s", plan)
+	}
+	nb, _ := pxescript.NetbootFor("1.4.0", "x86_64")
+	b.expect(200, "GET", "/boot/"+nb.Kernel+"?mac="+addr, nil) // arms, through B
+	a.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: "progress", Stage: "write", Done: 3, Total: 10, Fraction: 0.3, Elapsed: 1}))
+	var m provision.Machine
+	json.Unmarshal(b.expect(200, "GET", "/machines/"+addr, nil), &m)
+	if !m.Armed || m.Flash.State != provision.FlashRunning || m.Flash.Fraction != 0.3 {
+		t.Fatalf("B sees %+v, flash %+v", m, m.Flash)
+	}
+
+	// A goes away mid-flash; the flasher's next reports reach B.
+	a.ts.Close()
+	a.srv.Close()
+	b.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: "progress", Stage: "write", Done: 8, Total: 10, Fraction: 0.8, Elapsed: 2}))
+	b.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: "done", SHA256: up.SHA256}))
+	json.Unmarshal(b.expect(200, "GET", "/machines/"+addr, nil), &m)
+	if !m.Flashed || m.Flash.State != provision.FlashVerified || m.Flash.Done != 10 {
+		t.Errorf("after the flash through B: %+v, flash %+v", m, m.Flash)
+	}
+	var ev []struct{ Kind string }
+	json.Unmarshal(b.expect(200, "GET", "/events?limit=10000", nil), &ev)
+	var kinds []string
+	for _, e := range ev {
+		kinds = append(kinds, e.Kind)
+	}
+	for _, k := range []string{"image.added", "machine.saved", "pxe.offer", "flash.armed", "flash.done"} {
+		if !strings.Contains(strings.Join(kinds, " "), k) {
+			t.Errorf("no %s in the shared log: %v", k, kinds)
+		}
+	}
+	if got := b.boot(addr); got != "local" {
+		t.Errorf("after its flash the machine boots %s through B", got)
+	}
+}
