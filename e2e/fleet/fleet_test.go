@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -12,8 +13,9 @@ import (
 )
 
 // The bench's own smoke run: ten machines at once against the OCI images
-// and nginx, every byte checked; bty-web then holds each machine's flash
-// as verified. It asserts what happened, not how fast (the bench reports
+// (one bty-web, then two replicas on PostgreSQL behind the balancer) and
+// nginx, every byte checked; bty-web then holds each machine's flash as
+// verified. It asserts what happened, not how fast (the bench reports
 // speed; a test on a shared machine must not fail on it).
 func TestSmoke(t *testing.T) {
 	testenv.Require(t, "root (the images run chrooted)", func() error {
@@ -25,14 +27,25 @@ func TestSmoke(t *testing.T) {
 	_, err := findNginx()
 	testenv.Require(t, "nginx", err)
 	imgs := Images{Web: testenv.Runfiles(t, "BTY_OCI_WEB", "//e2e/fleet:fleet_test"), TFTP: testenv.Runfiles(t, "BTY_OCI_TFTP", "//e2e/fleet:fleet_test")}
+	for _, replicas := range []int{1, 2} {
+		t.Run(fmt.Sprintf("replicas=%d", replicas), func(t *testing.T) { smoke(t, imgs, replicas) })
+	}
+}
+
+// smoke boots ten machines against bty (one bty-web, or replicas on
+// PostgreSQL behind the balancer) and nginx.
+func smoke(t *testing.T, imgs Images, replicas int) {
 	dir := t.TempDir()
 	const n = 10
 	sizes := Sizes{Kernel: 1 << 20, Initrd: 1 << 20, Squashfs: 1 << 20, Image: 2 << 20}
-	lab, err := Start(dir, imgs, sizes, n)
+	lab, err := Start(dir, imgs, sizes, n, replicas)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lab.Stop()
+	if len(lab.WebPIDs) != replicas {
+		t.Fatalf("%d bty-web processes", len(lab.WebPIDs))
+	}
 	for name, tc := range map[string]struct {
 		target Target
 		tftp   int
@@ -59,7 +72,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s after its flash: %+v %v", MAC(i), m.Flash, err)
 		}
 	}
-	if u, err := Sample(lab.WebPID); err != nil || u.PeakRSS == 0 || u.FDs == 0 {
+	if u, err := SampleAll(lab.WebPIDs); err != nil || u.PeakRSS == 0 || u.FDs == 0 {
 		t.Errorf("bty-web's usage: %+v %v", u, err)
 	}
 }

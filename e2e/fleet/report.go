@@ -22,18 +22,18 @@ const (
 // Bench starts the lab, boots n machines against bty, then fetches the
 // same files from the anchor, and returns the report; the error says
 // which client failed or which goal was missed.
-func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error) {
+func Bench(ctx context.Context, imgs Images, sizes Sizes, n, replicas int) (string, error) {
 	dir, err := os.MkdirTemp("", "bty-fleet-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	lab, err := Start(dir, imgs, sizes, n)
+	lab, err := Start(dir, imgs, sizes, n, replicas)
 	if err != nil {
 		return "", err
 	}
 	defer lab.Stop()
-	before, err := Sample(lab.WebPID)
+	before, err := SampleAll(lab.WebPIDs)
 	if err != nil {
 		return "", err
 	}
@@ -49,7 +49,7 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error)
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			if u, err := Sample(lab.WebPID); err == nil {
+			if u, err := SampleAll(lab.WebPIDs); err == nil {
 				mu.Lock()
 				maxFDs = max(maxFDs, u.FDs)
 				mu.Unlock()
@@ -60,7 +60,7 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error)
 	bty := Run(ctx, lab.BTY, n)
 	btyWall := time.Since(start)
 	close(done)
-	after, err := Sample(lab.WebPID)
+	after, err := SampleAll(lab.WebPIDs)
 	if err != nil {
 		return "", err
 	}
@@ -70,7 +70,11 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error)
 
 	var b strings.Builder
 	host, _ := os.Hostname()
-	fmt.Fprintf(&b, "fleet bench: %d machines at once, on %s (%d cores), files %s + %s + %s + image %s\n", n, host, runtime.NumCPU(),
+	setup := "one bty-web (SQLite)"
+	if replicas > 1 {
+		setup = fmt.Sprintf("%d bty-web replicas on PostgreSQL behind a TCP balancer", replicas)
+	}
+	fmt.Fprintf(&b, "fleet bench: %d machines at once against %s, on %s (%d cores), files %s + %s + %s + image %s\n", n, setup, host, runtime.NumCPU(),
 		progress.Bytes(sizes.Kernel), progress.Bytes(sizes.Initrd), progress.Bytes(sizes.Squashfs), progress.Bytes(sizes.Image))
 	line := func(name string, r Result, wall time.Duration) {
 		fmt.Fprintf(&b, "%-7s %d/%d machines ok in %s; %s of files in %s: %.2f GB/s; first byte p50 %s p99 %s",
@@ -89,7 +93,7 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n int) (string, error)
 		fmt.Fprintf(&b, "TFTP: %d transfers of ipxe.efi in %s: %.0f transfers/s (%d refused as busy and retried)\n",
 			bty.TFTPTransfers, bty.TFTPWall.Round(time.Millisecond), float64(bty.TFTPTransfers)/bty.TFTPWall.Seconds(), bty.TFTPBusy)
 	}
-	fmt.Fprintf(&b, "bty-web: peak RSS %s (%s before the machines), at most %d open descriptors\n",
+	fmt.Fprintf(&b, "bty-web (all replicas): peak RSS %s (%s before the machines), at most %d open descriptors\n",
 		progress.Bytes(after.PeakRSS), progress.Bytes(before.PeakRSS), maxFDs)
 
 	var errs []error

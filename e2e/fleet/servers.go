@@ -19,6 +19,7 @@ import (
 	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/bty/version"
 	"github.com/bty-lab/bty/internal/ocirun"
+	"github.com/bty-lab/bty/internal/postgres"
 	"github.com/bty-lab/bty/internal/webclient"
 )
 
@@ -33,8 +34,9 @@ var DefaultSizes = Sizes{Kernel: 8 << 20, Initrd: 5 << 20, Squashfs: 4 << 20, Im
 // and nginx serving the same files as the anchor, all under dir.
 type Lab struct {
 	BTY, Anchor Target
-	WebPID      int // bty-web's process, for its memory and descriptors
+	WebPIDs     []int // bty-web's processes, for their memory and descriptors
 	procs       []*exec.Cmd
+	stops       []func()
 }
 
 // Images are the OCI layouts (an oci_index target's outputs) to run.
@@ -45,7 +47,7 @@ const password = "fleet-bench"
 // Start runs the lab for n machines: the servers, the files (random bytes
 // of the given sizes, the same on both), the machines registered in
 // bty-flash-always with the image. Stop ends it.
-func Start(dir string, imgs Images, sizes Sizes, n int) (*Lab, error) {
+func Start(dir string, imgs Images, sizes Sizes, n, replicas int) (*Lab, error) {
 	l := &Lab{}
 	ok := false
 	defer func() {
@@ -78,20 +80,42 @@ func Start(dir string, imgs Images, sizes Sizes, n int) (*Lab, error) {
 		}
 	}
 
-	// bty-web and bty-tftp, as a container runtime would run them.
-	webPort, tftpPort, nginxPort := freePort("tcp"), freePort("udp"), freePort("tcp")
-	web, err := l.image(dir, "web", imgs.Web, nil, "BTY_SERVER_LISTEN=127.0.0.1", "BTY_SERVER_PORT="+strconv.Itoa(webPort),
-		"BTY_ADMIN_PASSWORD="+password, "BTY_LIMITS_MAX_MACHINES="+strconv.Itoa(n+100))
-	if err != nil {
-		return nil, err
+	// bty-web (one, or replicas on PostgreSQL behind a TCP balancer) and
+	// bty-tftp, as a container runtime would run them.
+	tftpPort, nginxPort := freePort("udp"), freePort("tcp")
+	env := []string{"BTY_SERVER_LISTEN=127.0.0.1", "BTY_ADMIN_PASSWORD=" + password, "BTY_LIMITS_MAX_MACHINES=" + strconv.Itoa(n+100)}
+	if replicas > 1 {
+		pg, err := postgres.Start()
+		if err != nil {
+			return nil, err
+		}
+		l.stops = append(l.stops, pg.Stop)
+		env = append(env, "BTY_STATE_URL="+pg.URL)
 	}
-	l.WebPID = web.Process.Pid
+	var backends []string
+	for r := 0; r < max(replicas, 1); r++ {
+		port := freePort("tcp")
+		web, err := l.image(dir, fmt.Sprintf("web%d", r), imgs.Web, nil, append(env, "BTY_SERVER_PORT="+strconv.Itoa(port))...)
+		if err != nil {
+			return nil, err
+		}
+		l.WebPIDs = append(l.WebPIDs, web.Process.Pid)
+		backends = append(backends, "127.0.0.1:"+strconv.Itoa(port))
+		if err := waitHTTP("http://" + backends[r] + "/healthz"); err != nil {
+			return nil, err
+		}
+	}
+	base := "http://" + backends[0]
+	if replicas > 1 {
+		lb, err := balance(backends)
+		if err != nil {
+			return nil, err
+		}
+		l.stops = append(l.stops, func() { lb.Close() })
+		base = "http://" + lb.Addr().String()
+	}
 	tftpCmd, err := l.image(dir, "tftp", imgs.TFTP, []string{"-listen", "127.0.0.1:" + strconv.Itoa(tftpPort)})
 	if err != nil {
-		return nil, err
-	}
-	base := "http://127.0.0.1:" + strconv.Itoa(webPort)
-	if err := waitHTTP(base + "/healthz"); err != nil {
 		return nil, err
 	}
 	ipxe, err := os.ReadFile(filepath.Join(l.root(tftpCmd), "var/lib/bty/tftp/ipxe.efi"))
@@ -100,21 +124,24 @@ func Start(dir string, imgs Images, sizes Sizes, n int) (*Lab, error) {
 	}
 	ipxeSum := sha256.Sum256(ipxe)
 
-	// The operator's part, through the API.
-	op, err := webclient.Login(base, password)
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range []string{nb.Kernel, nb.Initrd, nb.Squashfs} {
-		data, _ := os.ReadFile(filepath.Join(docroot, "boot", name))
-		if err := op.PutBoot(name, data); err != nil {
+	// The operator's part, through the API. Each replica's files are its
+	// own here (each image has its own root): the same bytes go to each.
+	var op *webclient.Operator
+	var up webclient.Uploaded
+	for _, be := range backends {
+		if op, err = webclient.Login("http://"+be, password); err != nil {
 			return nil, err
 		}
-	}
-	data, _ := os.ReadFile(filepath.Join(docroot, "images/fleet.img"))
-	up, err := op.PutImage("fleet.img", data)
-	if err != nil {
-		return nil, err
+		for _, name := range []string{nb.Kernel, nb.Initrd, nb.Squashfs} {
+			data, _ := os.ReadFile(filepath.Join(docroot, "boot", name))
+			if err := op.PutBoot(name, data); err != nil {
+				return nil, err
+			}
+		}
+		data, _ := os.ReadFile(filepath.Join(docroot, "images/fleet.img"))
+		if up, err = op.PutImage("fleet.img", data); err != nil {
+			return nil, err
+		}
 	}
 	for i := 1; i <= n; i++ {
 		if err := op.Save(MAC(i), provision.ModeFlashAlways, up.Ref, "FLEET", nil); err != nil {
@@ -231,6 +258,41 @@ func (l *Lab) Stop() {
 		p.Process.Kill()
 		p.Wait()
 	}
+	for _, stop := range l.stops {
+		stop()
+	}
+}
+
+// balance is a TCP balancer: each connection goes to the next backend in
+// turn, bytes copied both ways, as a simple load balancer in front of
+// replicas would.
+func balance(backends []string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for next := 0; ; next++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn, to string) {
+				defer c.Close()
+				b, err := net.Dial("tcp", to)
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				done := make(chan struct{}, 2)
+				go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+				go func() { io.Copy(c, b); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+				<-done
+				<-done
+			}(c, backends[next%len(backends)])
+		}
+	}()
+	return ln, nil
 }
 
 // Usage is a process's peak memory and open descriptors.
@@ -267,6 +329,20 @@ func findNginx() (string, error) {
 		return "", fmt.Errorf("nginx not found; install it: apt-get install nginx")
 	}
 	return "/usr/sbin/nginx", nil
+}
+
+// SampleAll is Sample summed over processes.
+func SampleAll(pids []int) (Usage, error) {
+	var all Usage
+	for _, pid := range pids {
+		u, err := Sample(pid)
+		if err != nil {
+			return all, err
+		}
+		all.PeakRSS += u.PeakRSS
+		all.FDs += u.FDs
+	}
+	return all, nil
 }
 
 func freePort(network string) int {

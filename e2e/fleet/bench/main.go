@@ -1,7 +1,7 @@
 // Command bench measures what a rack of machines powering on at once asks
 // of bty:
 //
-//	tools/bazel run //e2e/fleet/bench [-- -clients 1000]
+//	tools/bazel run //e2e/fleet/bench [-- -clients 1000 -replicas 2]
 //
 // It runs bty-web and bty-tftp from the release's OCI images on loopback,
 // and Debian's nginx serving the same files as the anchor; boots -clients
@@ -27,11 +27,12 @@ import (
 
 func main() {
 	clients := flag.Int("clients", 1000, "machines booting at once")
+	replicas := flag.Int("replicas", 1, "bty-web replicas (more than one: on PostgreSQL, behind a TCP balancer)")
 	image := flag.Int64("image-mib", fleet.DefaultSizes.Image>>20, "size of the disk image each machine fetches, MiB")
 	flag.Parse()
 	sizes := fleet.DefaultSizes
 	sizes.Image = *image << 20
-	rep, err := bench(*clients, sizes)
+	rep, err := bench(*clients, *replicas, sizes)
 	fmt.Print(rep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -54,7 +55,7 @@ func layout(env string) ([]string, error) {
 	return out, nil
 }
 
-func bench(n int, sizes fleet.Sizes) (string, error) {
+func bench(n, replicas int, sizes fleet.Sizes) (string, error) {
 	web, err := layout("BTY_OCI_WEB")
 	if err != nil {
 		return "", err
@@ -63,5 +64,5 @@ func bench(n int, sizes fleet.Sizes) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fleet.Bench(context.Background(), fleet.Images{Web: web, TFTP: tftp}, sizes, n)
+	return fleet.Bench(context.Background(), fleet.Images{Web: web, TFTP: tftp}, sizes, n, replicas)
 }
