@@ -50,22 +50,17 @@ func (s *Server) imagesAt(w http.ResponseWriter, r *http.Request) (string, []sta
 	return base, imgs, true
 }
 
-// baseAndLookup is imagesAt with the images as the provision rules look
-// them up. They are read up front: the rules run inside a machine's
-// transaction, which holds the database's only connection.
+// baseAndLookup is lookupImages for a route: the base URL clients reach
+// this server at and the images as the provision rules look them up, or
+// the error answered. They are read up front: the rules run inside a
+// machine's transaction, where the Store may not be used.
 func (s *Server) baseAndLookup(w http.ResponseWriter, r *http.Request) (string, func(string) (provision.Image, bool), bool) {
-	base, imgs, ok := s.imagesAt(w, r)
-	if !ok {
+	base, _, lookup, err := s.lookupImages(r)
+	if err != nil {
+		writeError(w, statusOf(err), "%v", err)
 		return "", nil, false
 	}
-	byRef := make(map[string]provision.Image, len(imgs))
-	for _, img := range imgs {
-		byRef[img.Ref] = provision.Image{Ref: img.Ref, Name: img.Name, URL: s.imageURL(base, img), Format: img.Format, SHA256: img.SHA256}
-	}
-	return base, func(ref string) (provision.Image, bool) {
-		img, ok := byRef[ref]
-		return img, ok
-	}, true
+	return base, lookup, true
 }
 
 func (s *Server) imageURL(base string, img state.Image) string {

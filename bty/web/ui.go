@@ -192,21 +192,23 @@ func (s *Server) uiStatic(w http.ResponseWriter, r *http.Request) {
 	http.StripPrefix("/ui/static/", http.FileServerFS(sub)).ServeHTTP(w, r)
 }
 
-// lookupImages returns the images as the provision rules see them.
-func (s *Server) lookupImages(r *http.Request) ([]state.Image, func(string) (provision.Image, bool), error) {
-	imgs, err := s.store.Images(r.Context())
-	if err != nil {
-		return nil, nil, err
-	}
+// lookupImages returns the base URL clients reach this server at, every
+// image, and the images as the provision rules look them up (by ref, with
+// the URL the live environment fetches each from). A bad Host is a 400.
+func (s *Server) lookupImages(r *http.Request) (string, []state.Image, func(string) (provision.Image, bool), error) {
 	base, err := s.base(r)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, nil, fail(http.StatusBadRequest, "%v", err)
+	}
+	imgs, err := s.store.Images(r.Context())
+	if err != nil {
+		return "", nil, nil, err
 	}
 	byRef := make(map[string]provision.Image, len(imgs))
 	for _, img := range imgs {
 		byRef[img.Ref] = provision.Image{Ref: img.Ref, Name: img.Name, URL: s.imageURL(base, img), Format: img.Format, SHA256: img.SHA256}
 	}
-	return imgs, func(ref string) (provision.Image, bool) { img, ok := byRef[ref]; return img, ok }, nil
+	return base, imgs, func(ref string) (provision.Image, bool) { img, ok := byRef[ref]; return img, ok }, nil
 }
 
 // machineView is how a machine is shown: its next PXE boot is decided by
@@ -322,7 +324,7 @@ func (s *Server) machinesView(r *http.Request) (view, error) {
 	if err != nil {
 		return v, err
 	}
-	_, lookup, err := s.lookupImages(r)
+	_, _, lookup, err := s.lookupImages(r)
 	if err != nil {
 		return v, err
 	}
@@ -356,7 +358,7 @@ func (s *Server) machinePage(r *http.Request, addr mac.Addr) (view, error) {
 	if err != nil {
 		return v, err
 	}
-	imgs, lookup, err := s.lookupImages(r)
+	_, imgs, lookup, err := s.lookupImages(r)
 	if err != nil {
 		return v, err
 	}
