@@ -127,11 +127,25 @@ func TestEntrypointsRunAsImageUser(t *testing.T) {
 			if _, err := wt.WriteTo(&b); err != nil || b.Len() < 500000 {
 				t.Errorf("TFTP read of ipxe.efi: %d bytes, %v", b.Len(), err)
 			}
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("bty-tftp in the image did not serve ipxe.efi: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The Secure Boot chain beside iPXE: shim, GRUB, and grub.cfg where
+	// GRUB looks for it.
+	for name, min := range map[string]int{"shimx64.efi": 500000, "grubx64.efi": 1000000, "grub/grub.cfg": 100} {
+		c, _ := pintftp.NewClient(fmt.Sprintf("127.0.0.1:%d", tftpPort))
+		c.SetTimeout(time.Second)
+		var b bytes.Buffer
+		wt, err := c.Receive(name, "octet")
+		if err == nil {
+			_, err = wt.WriteTo(&b)
+		}
+		if err != nil || b.Len() < min {
+			t.Errorf("TFTP read of %s from the bty-tftp image: %d bytes, %v", name, b.Len(), err)
+		}
 	}
 }

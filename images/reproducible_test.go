@@ -69,7 +69,8 @@ func TestReproducible(t *testing.T) {
 // usb_iso's source_date_epoch).
 func TestUSBISOReproducible(t *testing.T) {
 	args := []string{"-kernel", artifact(t, "BTY_VMLINUZ"), "-initrd", artifact(t, "BTY_INITRD"),
-		"-squashfs", artifact(t, "BTY_SQUASHFS"), "-loader", artifact(t, "BTY_SYSTEMD_BOOT"),
+		"-squashfs", artifact(t, "BTY_SQUASHFS"), "-shim", artifact(t, "BTY_SHIM"), "-loader", artifact(t, "BTY_SYSTEMD_BOOT"),
+		"-isolinux", artifact(t, "BTY_ISOLINUX"), "-ldlinux", artifact(t, "BTY_LDLINUX"), "-mbr", artifact(t, "BTY_ISOHDPFX"),
 		"-version", version(t), "-cmdline", os.Getenv("BTY_USB_CMDLINE")}
 	again := buildAt(t, "315532800", artifact(t, "BTY_USB_ISO_TOOL"), args...)
 	bazel, err := os.ReadFile(artifact(t, "BTY_USB_ISO"))

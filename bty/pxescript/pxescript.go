@@ -1,5 +1,8 @@
-// Package pxescript renders the iPXE scripts bty-web serves: the bootstrap
-// every machine chains to, and the per-MAC script its boot mode calls for.
+// Package pxescript renders the boot scripts bty-web serves: the iPXE
+// bootstrap every machine chains to, and the per-MAC script its boot mode
+// calls for, in iPXE's language or, for Secure Boot machines that come
+// through shim and Debian's signed GRUB, in GRUB's (Format). One decision,
+// two renderings: both say the same thing with the same URLs.
 //
 // Templates are parsed once with missingkey=error and fed maps, so a
 // forgotten value fails rendering instead of producing a script with a hole
@@ -10,6 +13,7 @@ package pxescript
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"strings"
 	"text/template"
 )
@@ -36,7 +40,34 @@ kernel {{.base}}/boot/{{.kernel}}?mac={{.mac}} fetch={{.base}}/boot/{{.squashfs}
 initrd {{.base}}/boot/{{.initrd}}?mac={{.mac}}
 boot
 {{end}}
+
+{{- define "grub-local" -}}
+echo '{{.echo}}'
+exit 1
+{{end}}
+
+{{- define "grub-live" -}}
+echo '{{.echo}}'
+linux '{{.dev}}/boot/{{.kernel}}?mac={{.mac}}' fetch={{.base}}/boot/{{.squashfs}} {{.console}} bty.server={{.base}} bty.mac={{.mac}}
+initrd '{{.dev}}/boot/{{.initrd}}?mac={{.mac}}'
+boot
+{{end}}
 `))
+
+// Format is one language of per-MAC scripts: the live environment for a
+// purpose, or the local disk with the reason.
+type Format struct {
+	Name  string
+	Live  func(base, mac, purpose string, nb Netboot) ([]byte, error)
+	Local func(mac, why string) ([]byte, error)
+}
+
+// The two formats: iPXE's for machines that run iPXE, GRUB's for Secure
+// Boot machines (shim and Debian's signed GRUB: iPXE is not signed).
+var (
+	IPXE = Format{Name: "iPXE", Live: Live, Local: Local}
+	GRUB = Format{Name: "GRUB", Live: GRUBLive, Local: GRUBLocal}
+)
 
 // Netboot names the live trio of a release for one architecture, as
 // published and as uploaded to bty-web's /boot, and the trio's sha256
@@ -75,7 +106,7 @@ func NetbootFor(ver, arch string) (Netboot, error) {
 func render(name string, data map[string]string) ([]byte, error) {
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
-		return nil, fmt.Errorf("rendering iPXE script %s: %w", name, err)
+		return nil, fmt.Errorf("rendering boot script %s: %w", name, err)
 	}
 	return b.Bytes(), nil
 }
@@ -117,3 +148,37 @@ func Sanitize(s string) string {
 		return '?'
 	}, s)
 }
+
+// GRUBLocal is Local for GRUB: echo why, then exit, which hands the
+// machine back to the firmware's next boot entry (its disk), as iPXE's
+// exit does.
+func GRUBLocal(mac, why string) ([]byte, error) {
+	return render("grub-local", map[string]string{"echo": grubText("bty: " + mac + ": " + Sanitize(why))})
+}
+
+// GRUBLive is Live for GRUB: the same kernel, initrd and command line,
+// fetched by GRUB's HTTP client; shim checks the kernel's signature.
+func GRUBLive(base, mac, purpose string, nb Netboot) ([]byte, error) {
+	dev, err := grubDevice(base)
+	if err != nil {
+		return nil, err
+	}
+	return render("grub-live", map[string]string{
+		"echo": grubText("bty: " + mac + ": booting the bty live environment (" + purpose + ")"),
+		"base": base, "dev": dev, "mac": mac,
+		"kernel": nb.Kernel, "initrd": nb.Initrd, "squashfs": nb.Squashfs, "console": nb.Console,
+	})
+}
+
+// grubDevice is GRUB's name for bty-web's HTTP root: (http,host:port).
+func grubDevice(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+		return "", fmt.Errorf("GRUB fetches over plain http://host[:port] only, not %q", base)
+	}
+	return "(http," + u.Host + ")", nil
+}
+
+// grubText keeps text safe inside GRUB's single quotes, where nothing is
+// expanded and only a quote would end the string.
+func grubText(s string) string { return strings.ReplaceAll(Sanitize(s), "'", "?") }

@@ -3,6 +3,7 @@ package pxescript
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -51,6 +52,21 @@ func TestScripts(t *testing.T) {
 	golden(t, "flash.ipxe", must(Live(base, mac, "flash", nb)))
 	golden(t, "inventory.ipxe", must(Live(base, mac, "inventory", nb)))
 	golden(t, "interactive.ipxe", must(Live(base, mac, "interactive", nb)))
+	golden(t, "flash.grub", must(GRUBLive(base, mac, "flash", nb)))
+	golden(t, "refused.grub", must(GRUBLocal(mac, "no target_disk_serial is set for "+mac+", booting the local disk")))
+}
+
+func TestGRUBRefusesWhatItCannotFetch(t *testing.T) {
+	nb, _ := NetbootFor("1.4.0", "x86_64")
+	for _, base := range []string{"https://bty.example:8443", "http://10.0.0.1:8080/sub", "10.0.0.1:8080"} {
+		if _, err := GRUBLive(base, "52:54:00:11:22:33", "flash", nb); err == nil {
+			t.Errorf("%s: rendered", base)
+		}
+	}
+	b, _ := GRUBLocal("52:54:00:11:22:33", "it's ${evil}")
+	if strings.Count(string(b), "'") != 2 || strings.Contains(string(b), "$") {
+		t.Errorf("operator text escaped GRUB's quotes:\n%s", b)
+	}
 }
 
 func TestSanitize(t *testing.T) {
@@ -73,6 +89,58 @@ func TestNetbootFor(t *testing.T) {
 	for _, arch := range []string{"i386", "riscv64", ""} {
 		if _, err := NetbootFor("1.4.0", arch); err == nil {
 			t.Errorf("%q: a trio for an architecture bty does not build", arch)
+		}
+	}
+}
+
+// boot is what a per-MAC script makes a machine do, whatever its
+// language: the message, and the kernel, its arguments and the initrd as
+// URLs (empty for the local disk).
+type boot struct{ echo, kernel, args, initrd string }
+
+// parse reads a script of either format into a boot.
+func parse(t *testing.T, script []byte) boot {
+	t.Helper()
+	var b boot
+	unquote := func(s string) string {
+		s = strings.Trim(s, "'")
+		// GRUB's device (http,host:port) is iPXE's http://host:port.
+		if rest, ok := strings.CutPrefix(s, "(http,"); ok {
+			host, path, _ := strings.Cut(rest, ")")
+			s = "http://" + host + path
+		}
+		return s
+	}
+	for _, l := range strings.Split(string(script), "\n") {
+		cmd, rest, _ := strings.Cut(l, " ")
+		switch cmd {
+		case "echo":
+			b.echo = strings.Trim(rest, "'")
+		case "kernel", "linux":
+			url, args, _ := strings.Cut(rest, " ")
+			b.kernel, b.args = unquote(url), args
+		case "initrd":
+			b.initrd = unquote(rest)
+		}
+	}
+	return b
+}
+
+// TestFormatsAgree: for every purpose and for the local disk, GRUB's
+// script makes the machine do what iPXE's does.
+func TestFormatsAgree(t *testing.T) {
+	const base, mac = "http://10.0.0.1:8080", "52:54:00:11:22:33"
+	nb, _ := NetbootFor("1.4.0", "x86_64")
+	for _, purpose := range []string{"flash", "inventory", "interactive"} {
+		ipxe, grub := parse(t, must(IPXE.Live(base, mac, purpose, nb))), parse(t, must(GRUB.Live(base, mac, purpose, nb)))
+		if ipxe != grub || ipxe.kernel == "" || ipxe.initrd == "" {
+			t.Errorf("%s: iPXE does %+v, GRUB %+v", purpose, ipxe, grub)
+		}
+	}
+	for _, why := range []string{"booting the local disk", "image abc is not in the catalog, booting the local disk"} {
+		ipxe, grub := parse(t, must(IPXE.Local(mac, why))), parse(t, must(GRUB.Local(mac, why)))
+		if ipxe != grub || ipxe.kernel != "" {
+			t.Errorf("local (%s): iPXE does %+v, GRUB %+v", why, ipxe, grub)
 		}
 	}
 }

@@ -70,12 +70,24 @@ func (s *Server) imageURL(base string, img state.Image) string {
 	return img.Src
 }
 
-// pxeScript serves the per-MAC script and applies the boot's state change
-// (a new machine, a disarm after a local boot) with its event, atomically.
-// A HEAD request (a monitoring probe) changes nothing. A machine still gets
-// its script when the state cannot be written (a full disk): booting must
-// not depend on the audit log.
+// pxeScript serves the per-MAC iPXE script (GET /pxe/{mac}).
 func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
+	s.bootScript(w, r, pxescript.IPXE)
+}
+
+// grubScript serves the same decision as GRUB config (GET
+// /pxe/{mac}/grub), for Secure Boot machines that come through shim and
+// Debian's signed GRUB (grub/grub.cfg on the TFTP server loads it).
+func (s *Server) grubScript(w http.ResponseWriter, r *http.Request) {
+	s.bootScript(w, r, pxescript.GRUB)
+}
+
+// bootScript serves the per-MAC script in format f and applies the boot's
+// state change (a new machine, a disarm after a local boot) with its
+// event, atomically. A HEAD request (a monitoring probe) changes nothing.
+// A machine still gets its script when the state cannot be written (a
+// full disk): booting must not depend on the audit log.
+func (s *Server) bootScript(w http.ResponseWriter, r *http.Request, f pxescript.Format) {
 	addr, ok := s.macParam(w, r)
 	if !ok {
 		return
@@ -102,21 +114,26 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 			d = provision.Decision{Action: provision.BootRefused, Reason: "bty-web cannot read its state"}
 		}
 	}
-	s.log.Info("pxe offer", "mac", addr, "action", d.Action.String(), "arch", d.Next.Arch, "firmware", d.Next.Firmware)
+	s.log.Info("pxe offer", "mac", addr, "action", d.Action.String(), "arch", d.Next.Arch, "firmware", d.Next.Firmware, "format", f.Name)
+	writeScript(w, func() ([]byte, error) { return s.renderBoot(f, base, addr, d) })
+}
+
+// renderBoot is a boot decision as a script in format f: every format says
+// the same thing with the same URLs.
+func (s *Server) renderBoot(f pxescript.Format, base string, addr mac.Addr, d provision.Decision) ([]byte, error) {
 	switch d.Action {
 	case provision.BootFlasher, provision.BootInventory, provision.BootInteractive:
 		// The live environment for the machine's architecture (DecideBoot
 		// checked it is here), its purpose named by the action.
 		nb, err := pxescript.NetbootFor(s.version, d.Next.LiveArch())
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, "%v", err)
-			return
+			return nil, err
 		}
-		writeScript(w, func() ([]byte, error) { return pxescript.Live(base, addr.String(), d.Action.String(), nb) })
+		return f.Live(base, addr.String(), d.Action.String(), nb)
 	case provision.BootRefused:
-		writeScript(w, func() ([]byte, error) { return pxescript.Local(addr.String(), d.Reason+", booting the local disk") })
+		return f.Local(addr.String(), d.Reason+", booting the local disk")
 	default:
-		writeScript(w, func() ([]byte, error) { return pxescript.Local(addr.String(), "booting the local disk") })
+		return f.Local(addr.String(), "booting the local disk")
 	}
 }
 

@@ -249,6 +249,7 @@ func (s *Server) routes() []route {
 		}},
 		{"GET /pxe-bootstrap.ipxe", open, s.bootstrap},
 		{"GET /pxe/{mac}", open, s.pxeScript},
+		{"GET /pxe/{mac}/grub", open, s.grubScript},
 		{"GET /pxe/{mac}/plan", open, s.plan},
 		{"POST /pxe/{mac}/status", open, s.status},
 		{"POST /pxe/{mac}/inventory", open, s.inventory},

@@ -41,6 +41,9 @@ type env struct {
 	srv    *Server
 	ts     *httptest.Server
 	client *http.Client // with a cookie jar
+	// script is the per-MAC script route after /pxe/{mac}: "" for iPXE's,
+	// "/grub" for GRUB's.
+	script string
 }
 
 func testConfig(dir string) config.Config {
@@ -364,7 +367,7 @@ func TestBadInput(t *testing.T) {
 // boot fetches the per-MAC script and names what it does.
 func (e *env) boot(m string) string {
 	e.t.Helper()
-	s := string(e.expect(200, "GET", "/pxe/"+m, nil))
+	s := string(e.expect(200, "GET", "/pxe/"+m+e.script, nil))
 	switch {
 	case strings.Contains(s, "(flash)"):
 		return "flash"
@@ -384,9 +387,18 @@ func (e *env) plan(m string) string {
 	return strings.TrimSpace(string(e.expect(200, "GET", "/pxe/"+m+"/plan", nil)))
 }
 
-// The boot modes, walked step by step through the real routes.
+// The boot modes, walked step by step through the real routes, once with
+// the iPXE script and once with GRUB's (the Secure Boot chain): one
+// decision, two renderings, the same sequence of boots in every mode.
 func TestBootModes(t *testing.T) {
+	for _, f := range []struct{ route, ext string }{{"", ".ipxe"}, {"/grub", ".grub"}} {
+		t.Run(f.ext[1:], func(t *testing.T) { testBootModes(t, f.route, f.ext) })
+	}
+}
+
+func testBootModes(t *testing.T, route, ext string) {
 	e := start(t, t.TempDir())
+	e.script = route
 	e.login()
 	img := []byte("image bytes")
 	var up struct{ Ref string }
@@ -413,7 +425,7 @@ func TestBootModes(t *testing.T) {
 	if got := e.boot(addr); got != "inventory" {
 		t.Fatalf("new machine boots %s", got)
 	}
-	golden(t, "inventory.ipxe", e.expect(200, "GET", "/pxe/"+addr, nil))
+	golden(t, "inventory"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
 	if got := e.plan(addr); got != `{"mode":"inventory"}` {
 		t.Errorf("inventory plan = %s", got)
 	}
@@ -424,7 +436,7 @@ func TestBootModes(t *testing.T) {
 
 	// bty-flash-always: flash, disk, flash, disk, ...
 	save("bty-flash-always")
-	golden(t, "flash.ipxe", e.expect(200, "GET", "/pxe/"+addr, nil))
+	golden(t, "flash"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
 	var seq []string
 	for range 3 {
 		flash()
@@ -455,19 +467,19 @@ func TestBootModes(t *testing.T) {
 	if fmt.Sprint(seq) != "[local local local flash]" {
 		t.Errorf("flash-once sequence %v", seq)
 	}
-	golden(t, "local.ipxe", func() []byte {
+	golden(t, "local"+ext, func() []byte {
 		flash()
-		return e.expect(200, "GET", "/pxe/"+addr, nil)
+		return e.expect(200, "GET", "/pxe/"+addr+route, nil)
 	}())
 
 	// A flash mode that cannot flash says why and boots the disk.
 	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up.Ref}))
-	golden(t, "refused-no-serial.ipxe", e.expect(200, "GET", "/pxe/"+addr, nil))
+	golden(t, "refused-no-serial"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
 	if got := e.plan(addr); got != `{"mode":"exit"}` {
 		t.Errorf("plan without a serial = %s", got)
 	}
 	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": strings.Repeat("b", 64), "target_disk_serial": "S"}))
-	golden(t, "refused-unknown-ref.ipxe", e.expect(200, "GET", "/pxe/"+addr, nil))
+	golden(t, "refused-unknown-ref"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
 
 	// ipxe-exit and bty-tui.
 	save("ipxe-exit")
@@ -475,7 +487,7 @@ func TestBootModes(t *testing.T) {
 		t.Errorf("ipxe-exit: %s, plan %s", got, plan)
 	}
 	save("bty-tui")
-	golden(t, "interactive.ipxe", e.expect(200, "GET", "/pxe/"+addr, nil))
+	golden(t, "interactive"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
 	if got := e.plan(addr); got != `{"mode":"interactive","catalog":"`+public+`/catalog.toml"}` {
 		t.Errorf("tui plan = %s", got)
 	}

@@ -34,6 +34,7 @@ type isoVolume struct {
 	Created     time.Time
 	Sectors     uint32 // the volume's size (ISO 9660's volume space size)
 	Catalog     uint32 // sector of the El Torito boot catalog
+	BIOSImage   uint32 // sector of the BIOS boot image (isolinux.bin)
 	BootImage   uint32 // sector of the EFI boot image (the ESP)
 	BootSectors uint16 // its size in 512-byte units, as El Torito counts
 	PathL       uint32 // sectors of the two path tables
@@ -164,11 +165,13 @@ func writeISO9660(put func(sector uint32, data []byte) error, v isoVolume) error
 		return err
 	}
 
-	// Boot catalog: a validation entry for the EFI platform and one
-	// bootable, no-emulation entry: the ESP image.
+	// Boot catalog: a validation entry for the x86 (BIOS) platform, its
+	// default entry (ISOLINUX, loaded as 4 virtual sectors: it loads the
+	// rest of itself), then a final section header for the EFI platform
+	// with one entry: the ESP image.
 	cat := make([]byte, isoSector)
 	cat[0] = 1
-	cat[1] = 0xEF // platform: EFI
+	cat[1] = 0 // platform: x86
 	copy(cat[4:28], "bty")
 	cat[30], cat[31] = 0x55, 0xAA
 	var sum uint16
@@ -176,12 +179,22 @@ func writeISO9660(put func(sector uint32, data []byte) error, v isoVolume) error
 		sum += binary.LittleEndian.Uint16(cat[i:])
 	}
 	binary.LittleEndian.PutUint16(cat[28:], -sum)
-	e := cat[32:]
+	bootEntry(cat[32:64], 4, v.BIOSImage)
+	h := cat[64:96]
+	h[0] = 0x91 // section header, the last one
+	h[1] = 0xEF // platform: EFI
+	binary.LittleEndian.PutUint16(h[2:], 1)
+	copy(h[4:], "bty")
+	bootEntry(cat[96:128], v.BootSectors, v.BootImage)
+	return put(v.Catalog, cat)
+}
+
+// bootEntry writes a bootable no-emulation El Torito entry.
+func bootEntry(e []byte, sectors uint16, lba uint32) {
 	e[0] = 0x88 // bootable
 	e[1] = 0    // no emulation
-	binary.LittleEndian.PutUint16(e[6:], v.BootSectors)
-	binary.LittleEndian.PutUint32(e[8:], v.BootImage)
-	return put(v.Catalog, cat)
+	binary.LittleEndian.PutUint16(e[6:], sectors)
+	binary.LittleEndian.PutUint32(e[8:], lba)
 }
 
 // dirRecord writes one directory record and returns its length.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,9 @@ func inputs(t *testing.T) config {
 		dst  *string
 		name string
 		size int
-	}{{&c.Kernel, "vmlinuz", 6<<20 + 17}, {&c.Initrd, "initrd", 3<<20 + 3}, {&c.Squashfs, "live.squashfs", 2 << 20}, {&c.Loader, "loader.efi", 100 << 10}} {
+	}{{&c.Kernel, "vmlinuz", 6<<20 + 17}, {&c.Initrd, "initrd", 3<<20 + 3}, {&c.Squashfs, "live.squashfs", 2 << 20},
+		{&c.Shim, "shim.efi", 900 << 10}, {&c.Loader, "loader.efi", 100 << 10},
+		{&c.Isolinux, "isolinux.bin", 38912}, {&c.Ldlinux, "ldlinux.c32", 118884}, {&c.MBR, "isohdpfx.bin", mbrCodeSize}} {
 		b := make([]byte, f.size)
 		rand.Read(b)
 		*f.dst = filepath.Join(dir, f.name)
@@ -81,7 +84,8 @@ func TestReferenceToolsAgree(t *testing.T) {
 
 	// ISO 9660 and El Torito, by libisofs.
 	report := run(t, "xorriso", "xorriso", "-indev", c.Out, "-report_el_torito", "plain")
-	for _, want := range []string{"Volume id    : 'BTY_1_2_3_RC_1'", "El Torito boot img :   1  UEFI  y   none", "GPT"} {
+	for _, want := range []string{"Volume id    : 'BTY_1_2_3_RC_1'", "El Torito boot img :   1  BIOS  y   none",
+		"El Torito boot img :   2  UEFI  y   none", "GPT"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("xorriso's report lacks %q:\n%s", want, report)
 		}
@@ -126,12 +130,16 @@ func TestReferenceToolsAgree(t *testing.T) {
 	if conf := run(t, "mtype", "mtools", "-i", espImg, "::/loader/loader.conf"); !strings.Contains(conf, "timeout 0") {
 		t.Errorf("loader.conf: %s", conf)
 	}
-	copied := filepath.Join(t.TempDir(), "BOOTX64.EFI")
-	run(t, "mcopy", "mtools", "-i", espImg, "::/EFI/BOOT/BOOTX64.EFI", copied)
-	got, _ := os.ReadFile(copied)
-	want, _ := os.ReadFile(c.Loader)
-	if !bytes.Equal(got, want) {
-		t.Error("the removable-media boot loader differs from the input")
+	// shim as the removable-media loader, systemd-boot where shim looks
+	// for its second stage.
+	for name, src := range map[string]string{"BOOTX64.EFI": c.Shim, "grubx64.efi": c.Loader} {
+		copied := filepath.Join(t.TempDir(), name)
+		run(t, "mcopy", "mtools", "-i", espImg, "::/EFI/BOOT/"+name, copied)
+		got, _ := os.ReadFile(copied)
+		want, _ := os.ReadFile(src)
+		if !bytes.Equal(got, want) {
+			t.Errorf("/EFI/BOOT/%s differs from its input", name)
+		}
 	}
 	if listing := run(t, "mdir", "mtools", "-i", espImg, "-b", "::/live"); !strings.Contains(listing, "::/live/vmlinuz") {
 		t.Errorf("the ESP's /live, as mtools lists it:\n%s", listing)
@@ -152,7 +160,7 @@ func TestNoBytesTwice(t *testing.T) {
 	c := inputs(t)
 	img := buildBytes(t, c)
 	var payload int64
-	for _, p := range []string{c.Kernel, c.Initrd, c.Squashfs, c.Loader} {
+	for _, p := range []string{c.Kernel, c.Initrd, c.Squashfs, c.Shim, c.Loader, c.Isolinux, c.Ldlinux} {
 		fi, _ := os.Stat(p)
 		payload += fi.Size()
 	}
@@ -210,4 +218,63 @@ func TestNames(t *testing.T) {
 	if err := checkIdentifier("live", 31); err == nil {
 		t.Error("a lower-case ISO 9660 identifier was accepted")
 	}
+}
+
+// TestBIOSBoot: what BIOS firmware and ISOLINUX read. From a CD, El
+// Torito's x86 entry (checked by xorriso above) loads isolinux.bin, which
+// loads the rest of itself from its boot information table; from a stick,
+// the MBR code loads it from the sector after the code. ISOLINUX then
+// reads its config, which boots the UEFI entry's kernel, initrd and
+// command line.
+func TestBIOSBoot(t *testing.T) {
+	c := inputs(t)
+	img := buildBytes(t, c)
+	dir := t.TempDir()
+	run(t, "xorriso", "xorriso", "-osirrox", "on", "-indev", c.Out, "-extract", "/ISOLINUX", dir)
+	cfg, _ := os.ReadFile(filepath.Join(dir, "ISOLINUX.CFG"))
+	for _, want := range []string{"LINUX /live/vmlinuz\n", "INITRD /live/initrd\n", "APPEND " + c.Cmdline + "\n", "TIMEOUT 0\n"} {
+		if !bytes.Contains(cfg, []byte(want)) {
+			t.Errorf("isolinux.cfg lacks %q:\n%s", want, cfg)
+		}
+	}
+	ldlinux, _ := os.ReadFile(filepath.Join(dir, "LDLINUX.C32"))
+	if want, _ := os.ReadFile(c.Ldlinux); !bytes.Equal(ldlinux, want) {
+		t.Error("/ISOLINUX/LDLINUX.C32 differs from its input")
+	}
+	isolinux, _ := os.ReadFile(filepath.Join(dir, "ISOLINUX.BIN"))
+	orig, _ := os.ReadFile(c.Isolinux)
+	sector := binary.LittleEndian.Uint32(isolinux[12:])
+	if !bytes.Equal(img[int64(sector)*isoSector:int64(sector)*isoSector+int64(len(isolinux))], isolinux) {
+		t.Fatalf("the boot information table names sector %d, which does not hold isolinux.bin", sector)
+	}
+	if pvd, n := binary.LittleEndian.Uint32(isolinux[8:]), binary.LittleEndian.Uint32(isolinux[16:]); pvd != 16 || int(n) != len(orig) {
+		t.Errorf("boot information table: volume descriptor %d, length %d", pvd, n)
+	}
+	if !bytes.Equal(isolinux[:8], orig[:8]) || !bytes.Equal(isolinux[64:], orig[64:]) {
+		t.Error("isolinux.bin changed outside its boot information table")
+	}
+	if !bytes.Equal(img[:mbrCodeSize], mustRead(t, c.MBR)) {
+		t.Error("sector 0 does not start with the hybrid MBR code")
+	}
+	if lba := binary.LittleEndian.Uint64(img[mbrCodeSize:]); lba != uint64(sector)*4 {
+		t.Errorf("the MBR loads sector %d; isolinux.bin is at 512-byte sector %d", lba, sector*4)
+	}
+	if img[450] != 0xEE || img[510] != 0x55 || img[511] != 0xAA {
+		t.Error("the hybrid MBR lost the protective MBR's partition entry or signature")
+	}
+	if _, err := bootInfoTable(make([]byte, 10), 1); err == nil {
+		t.Error("a 10-byte isolinux.bin was accepted")
+	}
+	if _, err := hybridMBR(make([]byte, 440), 1); err == nil {
+		t.Error("a 440-byte MBR code was accepted")
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,19 +1,24 @@
 // Command iso builds bty's USB live medium: one file that is an ISO 9660
-// image with an El Torito UEFI boot entry (for CDs and virtual drives) and
-// at the same time a GPT disk image (for `dd` to a stick, and Ventoy),
-// holding:
+// image with El Torito boot entries for BIOS and UEFI (for CDs and virtual
+// drives) and at the same time a GPT disk image (for `dd` to a stick, and
+// Ventoy) whose MBR boots BIOS machines too, holding:
 //
-//   - an EFI system partition (FAT16) with systemd-boot as the removable
-//     media boot loader, its loader entry, and the kernel and initrd;
+//   - an EFI system partition (FAT16) with the Secure Boot chain: Debian's
+//     shim as the removable media boot loader, systemd-boot (signed by
+//     Debian) as the second stage shim starts, its loader entry, and the
+//     kernel and initrd;
 //   - the ISO 9660 tree: /live/ with the same kernel and initrd (the very
-//     same sectors as on the ESP) and the squashfs;
+//     same sectors as on the ESP) and the squashfs; /isolinux/ with
+//     ISOLINUX, the BIOS loader (see bios.go);
 //   - an appended exFAT partition, BTY_IMAGES, for the operator's images,
 //     which bty-init grows to the end of the stick on first boot.
 //
 // Usage:
 //
 //	iso -out X.iso -kernel vmlinuz -initrd initrd -squashfs live.squashfs \
-//	    -loader systemd-bootx64.efi -version 1.2.3 -cmdline "console=..."
+//	    -shim shimx64.efi -loader systemd-bootx64.efi \
+//	    -isolinux isolinux.bin -ldlinux ldlinux.c32 -mbr isohdpfx.bin \
+//	    -version 1.2.3 -cmdline "console=..."
 //
 // Every byte is a function of the inputs and SOURCE_DATE_EPOCH: dates,
 // volume serials and GUIDs are derived, never read from the clock or drawn
@@ -38,22 +43,28 @@ import (
 // Sectors of the ISO 9660 metadata, in order after the system area (0-15)
 // and the descriptors (16-18).
 const (
-	catalogSector = 19
-	pathLSector   = 20
-	pathMSector   = 21
-	rootSector    = 22
-	liveSector    = 23
-	espSector     = 24
+	catalogSector  = 19
+	pathLSector    = 20
+	pathMSector    = 21
+	rootSector     = 22
+	isolinuxSector = 23
+	liveSector     = 24
+	espSector      = 25
 )
+
+// shimLoader is the name shim starts its second stage by, from its own
+// directory: GRUB's, whichever loader it is.
+const shimLoader = "EFI/BOOT/grubx64.efi"
 
 // mib is the alignment of BTY_IMAGES: flash media erase in such blocks.
 const mib = 1 << 20
 
 type config struct {
-	Out, Kernel, Initrd, Squashfs, Loader string
-	Version, Cmdline                      string
-	ImagesSize                            int64
-	Epoch                                 time.Time
+	Out, Kernel, Initrd, Squashfs, Shim, Loader string
+	Isolinux, Ldlinux, MBR                      string
+	Version, Cmdline                            string
+	ImagesSize                                  int64
+	Epoch                                       time.Time
 }
 
 func main() {
@@ -63,7 +74,11 @@ func main() {
 	flag.StringVar(&c.Kernel, "kernel", "", "the kernel (an EFI-stub bzImage)")
 	flag.StringVar(&c.Initrd, "initrd", "", "the initrd")
 	flag.StringVar(&c.Squashfs, "squashfs", "", "the live squashfs")
-	flag.StringVar(&c.Loader, "loader", "", "the EFI boot loader (systemd-boot's systemd-bootx64.efi)")
+	flag.StringVar(&c.Shim, "shim", "", "the first-stage EFI loader, signed for Secure Boot (Debian's shimx64.efi)")
+	flag.StringVar(&c.Loader, "loader", "", "the EFI boot loader shim starts (systemd-boot's systemd-bootx64.efi, signed)")
+	flag.StringVar(&c.Isolinux, "isolinux", "", "the BIOS boot loader (ISOLINUX's isolinux.bin)")
+	flag.StringVar(&c.Ldlinux, "ldlinux", "", "ISOLINUX's second part (syslinux's BIOS ldlinux.c32)")
+	flag.StringVar(&c.MBR, "mbr", "", "the hybrid MBR code for BIOS USB boots (ISOLINUX's isohdpfx.bin)")
 	flag.StringVar(&c.Version, "version", "", "bty's version, for the volume id and the boot entry")
 	flag.StringVar(&c.Cmdline, "cmdline", "", "the kernel command line")
 	flag.Int64Var(&imagesMiB, "images-mib", 32, "the size of the BTY_IMAGES partition in MiB")
@@ -83,7 +98,8 @@ func main() {
 
 func build(c config) error {
 	for name, v := range map[string]string{"-out": c.Out, "-kernel": c.Kernel, "-initrd": c.Initrd,
-		"-squashfs": c.Squashfs, "-loader": c.Loader, "-version": c.Version} {
+		"-squashfs": c.Squashfs, "-shim": c.Shim, "-loader": c.Loader, "-isolinux": c.Isolinux, "-ldlinux": c.Ldlinux,
+		"-mbr": c.MBR, "-version": c.Version} {
 		if v == "" {
 			return fmt.Errorf("%s is required", name)
 		}
@@ -106,7 +122,23 @@ func build(c config) error {
 	if err != nil {
 		return err
 	}
+	shim, err := read(c.Shim)
+	if err != nil {
+		return err
+	}
 	loader, err := read(c.Loader)
+	if err != nil {
+		return err
+	}
+	isolinux, err := read(c.Isolinux)
+	if err != nil {
+		return err
+	}
+	ldlinux, err := read(c.Ldlinux)
+	if err != nil {
+		return err
+	}
+	mbrCode, err := read(c.MBR)
 	if err != nil {
 		return err
 	}
@@ -126,7 +158,8 @@ func build(c config) error {
 	}
 	entry := fmt.Sprintf("title bty v%s\nlinux /%s\ninitrd /%s\noptions %s\n", c.Version, stick.Kernel, stick.Initrd, c.Cmdline)
 	esp, err := buildESP([]espFile{
-		{Path: "EFI/BOOT/BOOTX64.EFI", Data: loader},
+		{Path: "EFI/BOOT/BOOTX64.EFI", Data: shim},
+		{Path: shimLoader, Data: loader},
 		// No menu, no editing: the stick boots straight into bty.
 		{Path: "loader/loader.conf", Data: []byte("timeout 0\neditor no\ndefault bty.conf\n")},
 		{Path: "loader/entries/bty.conf", Data: []byte(entry)},
@@ -140,7 +173,24 @@ func build(c config) error {
 	if espSectors*4 > 0xFFFF {
 		return fmt.Errorf("the EFI system partition is %d MiB; El Torito can describe at most 32 MiB", len(esp.Image)>>20)
 	}
-	sqSector := espSector + espSectors
+	// ISOLINUX's files follow the ESP, each from a sector of its own.
+	biosFiles := []isoFile{
+		{Name: "ISOLINUX.BIN", Size: uint32(len(isolinux))},
+		{Name: "ISOLINUX.CFG"},
+		{Name: "LDLINUX.C32", Size: uint32(len(ldlinux))},
+	}
+	isolinuxCfg := isolinuxConfig(stick.Kernel, stick.Initrd, c.Cmdline)
+	biosFiles[1].Size = uint32(len(isolinuxCfg))
+	next := espSector + espSectors
+	for i := range biosFiles {
+		biosFiles[i].Extent = next
+		next += uint32(sectors(int64(biosFiles[i].Size)))
+	}
+	isolinux, err = bootInfoTable(isolinux, biosFiles[0].Extent)
+	if err != nil {
+		return err
+	}
+	sqSector := next
 	isoEnd := sqSector + uint32(sectors(sqInfo.Size()))
 	imagesAt := roundUp(int64(isoEnd)*isoSector, mib)
 	imagesEnd := imagesAt + c.ImagesSize
@@ -163,6 +213,11 @@ func build(c config) error {
 	if err := put(espSector, esp.Image); err != nil {
 		return err
 	}
+	for i, data := range [][]byte{isolinux, isolinuxCfg, ldlinux} {
+		if err := put(biosFiles[i].Extent, data); err != nil {
+			return err
+		}
+	}
 	if _, err := io.Copy(io.NewOffsetWriter(out, int64(sqSector)*isoSector), sq); err != nil {
 		return fmt.Errorf("copying the squashfs: %w", err)
 	}
@@ -173,12 +228,13 @@ func build(c config) error {
 		Created:     c.Epoch,
 		Sectors:     isoEnd,
 		Catalog:     catalogSector,
+		BIOSImage:   biosFiles[0].Extent,
 		BootImage:   espSector,
 		BootSectors: uint16(espSectors * 4),
 		PathL:       pathLSector,
 		PathM:       pathMSector,
 		Root:        rootSector,
-		Dirs: []isoDir{{Name: "LIVE", Extent: liveSector, Files: []isoFile{
+		Dirs: []isoDir{{Name: "ISOLINUX", Extent: isolinuxSector, Files: biosFiles}, {Name: "LIVE", Extent: liveSector, Files: []isoFile{
 			{Name: "BTY.SQUASHFS", Extent: sqSector, Size: uint32(sqInfo.Size())},
 			{Name: "INITRD", Extent: inESP(stick.Initrd), Size: uint32(len(initrd))},
 			{Name: "VMLINUZ", Extent: inESP(stick.Kernel), Size: uint32(len(kernel))},
@@ -200,6 +256,15 @@ func build(c config) error {
 	})
 	if err != nil {
 		return fmt.Errorf("writing the partition table: %w", err)
+	}
+	// The protective MBR's code area boots BIOS machines from the stick;
+	// its partition table stays as the GPT wrote it.
+	mbr, err := hybridMBR(mbrCode, biosFiles[0].Extent)
+	if err != nil {
+		return err
+	}
+	if _, err := out.WriteAt(mbr, 0); err != nil {
+		return err
 	}
 	err = exfat.Format(io.NewOffsetWriter(out, imagesAt), c.ImagesSize, exfat.Options{
 		Label:           stick.ImagesLabel,

@@ -181,3 +181,32 @@ func Depends(ko []byte) ([]string, error) {
 	}
 	return deps, nil
 }
+
+// sigMagic ends every signed module: the kernel looks for it before it
+// verifies the signature in front of it.
+const sigMagic = "~Module signature appended~\n"
+
+// SignatureSize returns the size of the PKCS#7 signature appended to an
+// uncompressed module (as the kernel's module_signature trailer describes
+// it), or why the module carries none. A kernel in lockdown (Secure Boot)
+// loads signed modules only; whether the signer is one it trusts only the
+// kernel can say, and //e2e/usb boots it to find out.
+func SignatureSize(ko []byte) (int, error) {
+	const trailer = 12 // algo, hash, id_type, signer_len, key_id_len, pad[3], sig_len (big-endian)
+	if !bytes.HasSuffix(ko, []byte(sigMagic)) {
+		return 0, fmt.Errorf("no module signature appended")
+	}
+	ms := ko[:len(ko)-len(sigMagic)]
+	if len(ms) < trailer {
+		return 0, fmt.Errorf("truncated module signature")
+	}
+	info := ms[len(ms)-trailer:]
+	if info[2] != 2 { // PKEY_ID_PKCS7
+		return 0, fmt.Errorf("module signature of type %d, not PKCS#7", info[2])
+	}
+	n := int(info[8])<<24 | int(info[9])<<16 | int(info[10])<<8 | int(info[11])
+	if n == 0 || n > len(ms)-trailer {
+		return 0, fmt.Errorf("module signature of %d bytes in a %d-byte module", n, len(ko))
+	}
+	return n, nil
+}

@@ -40,6 +40,9 @@ func main() {
 	in := &liveinit.Init{Out: out, Cmdline: c, ModuleList: "/etc/bty/modules", LiveDir: "/run/bty-live"}
 	ctx := context.Background()
 	in.LoadModules()
+	// How the machine booted, for the operator and the boot tests: UEFI
+	// with Secure Boot on means every step up to here was signed.
+	fmt.Fprintf(out, "bty-init: firmware %s\n", liveinit.Firmware("/sys"))
 	if c.Fetch == "" {
 		usb(ctx, in)
 	}
