@@ -1,15 +1,18 @@
 // Package usb_test boots the USB live medium (//images:usbboot) in QEMU the
-// three ways it reaches machines, and checks each on the serial console and
-// on the disk afterwards:
+// ways it reaches machines, and checks each on the serial console and on
+// the disk afterwards:
 //
 //   - as a stick written with dd, on a USB mass-storage device behind xHCI,
 //     under UEFI: first boot grows BTY_IMAGES to fill the stick and keeps its
 //     files; the second boot leaves it alone;
+//   - the same stick with Secure Boot on and Microsoft's keys enrolled (as
+//     PCs ship): it boots through the signed chain and flashes a disk
+//     through the console wizard over the serial line; a stick with one
+//     byte changed in shim or in the kernel is refused;
+//   - the same stick and the ISO as a CD on a BIOS machine (SeaBIOS);
 //   - as an .iso file on a Ventoy-style exFAT stick, with images in a
 //     bty-images folder;
-//   - as a CD under UEFI;
-//
-// and flashes a disk through the console wizard over the serial line.
+//   - as a CD under UEFI.
 package usb_test
 
 import (
@@ -78,15 +81,49 @@ func uefi(t *testing.T, o vm.Options) vm.Options {
 	return o
 }
 
-// The stages every UEFI boot of the medium shows: the firmware starts it,
-// systemd-boot passes its entry's command line (it adds initrd=), the
-// kernel runs bty-init.
+// secureBoot makes o a UEFI machine with Secure Boot on and Microsoft's
+// keys enrolled.
+func secureBoot(t *testing.T, o vm.Options) vm.Options {
+	t.Helper()
+	code, vars, err := vm.OVMFSecureBoot()
+	testenv.Require(t, "OVMF with Secure Boot", err)
+	o.OVMFCode, o.OVMFVars, o.SecureBoot = code, vars, true
+	return o
+}
+
+// The stages every UEFI boot of the medium shows: the firmware starts it
+// (shim, which starts systemd-boot), systemd-boot passes its entry's
+// command line (it adds initrd=), the kernel runs bty-init.
 func bootStages(medium string) []vm.Stage {
 	return []vm.Stage{
 		vm.Literal(`BdsDxe: starting Boot`),
 		vm.Literal(`Command line: initrd=\live\initrd console=tty0 console=ttyS0,115200`),
 		vm.Literal("bty-init: entered v"),
+		vm.Literal("bty-init: firmware UEFI, Secure Boot off"),
 		vm.Literal("bty-init: live medium " + medium + " mounted"),
+	}
+}
+
+// secureStages: with Secure Boot on, the firmware started shim (it checked
+// shim against Microsoft's CA), the kernel says Secure Boot is enabled
+// (shim checked systemd-boot and the kernel against Debian's CA) and
+// locked itself down, and bty-init read the firmware's SecureBoot variable
+// after loading its modules, which the locked-down kernel loads only when
+// signed.
+var secureStages = []vm.Stage{
+	vm.Literal(`BdsDxe: starting Boot`),
+	vm.Literal("Kernel is locked down from EFI Secure Boot"),
+	vm.Literal("secureboot: Secure boot enabled"),
+	vm.Literal("bty-init: entered v"),
+	vm.Literal("bty-init: loaded "),
+	vm.Literal("bty-init: firmware UEFI, Secure Boot on, kernel lockdown integrity"),
+}
+
+// noModuleRefused fails the test if bty-init could not load a module.
+func noModuleRefused(t *testing.T, con *vm.Console) {
+	t.Helper()
+	if i, _ := con.FindStage(0, vm.Literal("bty-init: module ")); i >= 0 {
+		t.Errorf("bty-init could not load a module:\n%s", con.Tail(80))
 	}
 }
 
@@ -304,7 +341,8 @@ func TestCD(t *testing.T) {
 }
 
 // TestWizardFlashes drives the console wizard over the serial line, as an
-// operator at a serial console would: pick the image on BTY_IMAGES, try
+// operator at a serial console would, on a machine with Secure Boot on
+// (secureStages): pick the image on BTY_IMAGES, try
 // the boot stick (refused), pick BTYTEST, confirm wrongly (nothing
 // written), confirm, watch the flash, reboot; the disk then holds the
 // image byte for byte.
@@ -338,7 +376,7 @@ func TestWizardFlashes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m := vm.Start(t, "wizard", machine(t, "wizard", uefi(t, vm.Options{USBStick: stickImg, Disks: []vm.Disk{{Path: target, Serial: "BTYTEST"}}})))
+	m := vm.Start(t, "wizard", machine(t, "wizard", secureBoot(t, vm.Options{USBStick: stickImg, Disks: []vm.Disk{{Path: target, Serial: "BTYTEST"}}})))
 	at := m.WaitFor(t, 0, vm.Literal("Pick the image to write"))
 	_, first := m.Console.FindStage(0, vm.Literal("Pick the image to write"))
 	// Keys as an operator types them: one at a time.
@@ -372,7 +410,8 @@ func TestWizardFlashes(t *testing.T) {
 	_, end := m.Console.FindStage(flashing, vm.Literal("bty: flash complete"))
 	typeKeys("r")
 	con := m.Wait(t)
-	con.Stages(t, vm.Literal("reboot: Restarting system"))
+	t.Logf("Secure Boot timeline (QEMU start = 0):\n%s", con.Stages(t, append(secureStages, vm.Literal("reboot: Restarting system"))...))
+	noModuleRefused(t, con)
 	t.Logf("wizard's first screen %.1fs after power-on; flash of %s (%s decoded) %.1fs",
 		first.Seconds(), "demo.img.zst", "8 MiB", (end - start).Seconds())
 
@@ -441,4 +480,88 @@ func TestStickReformattedAsFAT(t *testing.T) {
 			t.Errorf("the boot changed %s at byte %d", r.what, r.from+int64(testenv.FirstDiff(before[r.from:r.to], after[r.from:r.to])))
 		}
 	}
+}
+
+// TestTamperedChainRefused: a stick with one byte changed in shim is
+// refused by the firmware (shim's signature no longer matches it), one
+// with a byte changed in the kernel by shim, which systemd-boot asks.
+// Either way no kernel runs: the VM is stopped at the refusal, and the
+// console must show no kernel and no bty-init.
+func TestTamperedChainRefused(t *testing.T) {
+	for _, tc := range []struct{ name, file, refusal string }{
+		{"shim", "::/EFI/BOOT/BOOTX64.EFI", "Access Denied"},
+		{"kernel", "::/live/vmlinuz", "Security violation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stickImg := filepath.Join(t.TempDir(), "stick.img")
+			copyFile(t, iso(t), stickImg)
+			esp := partition(t, stickImg, "EFI system partition")
+			fs := stickImg + "@@" + strconv.FormatInt(int64(esp.First)*gpt.SectorSize, 10)
+			file := filepath.Join(t.TempDir(), "file")
+			if out, err := exec.Command(testenv.Tool(t, "mcopy", "mtools"), "-i", fs, tc.file, file).CombinedOutput(); err != nil {
+				t.Fatalf("mcopy: %v\n%s", err, out)
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0x01
+			if err := os.WriteFile(file, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(testenv.Tool(t, "mcopy", "mtools"), "-o", "-i", fs, file, tc.file).CombinedOutput(); err != nil {
+				t.Fatalf("mcopy: %v\n%s", err, out)
+			}
+			refused := vm.Literal(tc.refusal)
+			o := machine(t, "tampered-"+tc.name, secureBoot(t, vm.Options{USBStick: stickImg}))
+			o.Until = &refused
+			con := vm.Run(t, "tampered-"+tc.name, o)
+			t.Logf("tampered %s:\n%s", tc.name, con.Stages(t, vm.Literal("BdsDxe: loading Boot"), refused))
+			for _, ran := range []string{"Linux version", "bty-init"} {
+				if i, _ := con.FindStage(0, vm.Literal(ran)); i >= 0 {
+					t.Errorf("a stick with a changed %s ran %q:\n%s", tc.name, ran, con.Tail(40))
+				}
+			}
+		})
+	}
+}
+
+// biosStages: SeaBIOS starts the medium, ISOLINUX loads the kernel and
+// initrd from the ISO 9660 tree, bty-init sees no UEFI.
+func biosStages(from, medium string) []vm.Stage {
+	return []vm.Stage{
+		vm.Literal("SeaBIOS"),
+		vm.Literal("Booting from " + from),
+		vm.Literal("ISOLINUX 6"),
+		vm.Literal("Loading /live/vmlinuz"),
+		vm.Literal("bty-init: entered v"),
+		vm.Literal("bty-init: firmware BIOS"),
+		vm.Literal("bty-init: live medium " + medium + " mounted"),
+	}
+}
+
+// TestBIOSStick: the dd-written stick on a BIOS machine boots through the
+// hybrid MBR; the first boot grows BTY_IMAGES there too, and the GPT stays
+// valid.
+func TestBIOSStick(t *testing.T) {
+	stickImg := filepath.Join(t.TempDir(), "stick.img")
+	copyFile(t, iso(t), stickImg)
+	if err := os.Truncate(stickImg, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	con := boot(t, "bios-stick", vm.Options{USBStick: stickImg})
+	t.Logf("BIOS stick:\n%s", con.Stages(t, append(biosStages("Hard Disk", "/dev/sda"),
+		vm.Literal("bty: usb-grow grew BTY_IMAGES to "),
+		vm.Literal("image_root: /var/lib/bty/images"),
+		ready)...))
+	if out, err := exec.Command(testenv.Tool(t, "sfdisk", "fdisk"), "--verify", stickImg).CombinedOutput(); err != nil || strings.Contains(string(out), "mismatch") {
+		t.Errorf("sfdisk --verify after the BIOS boot: %v\n%s", err, out)
+	}
+}
+
+// TestBIOSCD: the ISO in a BIOS machine's CD drive boots through El
+// Torito's BIOS entry.
+func TestBIOSCD(t *testing.T) {
+	con := boot(t, "bios-cd", vm.Options{CDROM: iso(t)})
+	t.Logf("BIOS CD:\n%s", con.Stages(t, append(biosStages("DVD/CD", "/dev/sr0"), ready)...))
 }

@@ -29,6 +29,9 @@ type Options struct {
 	// or AAVMF on aarch64): the code image (read-only) and a private copy
 	// of the variables image are used.
 	OVMFCode, OVMFVars string
+	// SecureBoot runs OVMF's Secure Boot build (see OVMFSecureBoot): the
+	// machine gets SMM, which that firmware needs to guard its variables.
+	SecureBoot bool
 	// Kernel, Initrd and Append boot a kernel directly (no firmware).
 	Kernel, Initrd, Append string
 	// NICs are the network devices: each a -netdev value and the
@@ -79,6 +82,9 @@ func (o Options) args(t TB) []string {
 	if accel == "kvm" {
 		cpu = "host"
 	}
+	if o.SecureBoot {
+		machine += ",smm=on"
+	}
 	a := []string{"-machine", machine + ",accel=" + accel, "-cpu", cpu, "-m", fmt.Sprint(cmp.Or(o.MemoryMiB, 1024)), "-nographic", "-no-reboot"}
 	if o.OVMFCode != "" {
 		vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
@@ -88,6 +94,11 @@ func (o Options) args(t TB) []string {
 		}
 		if err := os.WriteFile(vars, b, 0o644); err != nil {
 			t.Fatalf("OVMF variables: %v", err)
+		}
+		if o.SecureBoot {
+			// Only SMM code may write the variables: the OS cannot turn
+			// Secure Boot off behind the firmware's back.
+			a = append(a, "-global", "driver=cfi.pflash01,property=secure,value=on")
 		}
 		a = append(a, "-drive", "if=pflash,format=raw,readonly=on,file="+o.OVMFCode, "-drive", "if=pflash,format=raw,file="+vars)
 	}
@@ -118,6 +129,19 @@ func (o Options) args(t TB) []string {
 // layout), or why they are missing.
 func OVMF() (code, vars string, err error) {
 	code, vars = "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	for _, p := range []string{code, vars} {
+		if _, err := os.Stat(p); err != nil {
+			return "", "", fmt.Errorf("%w (apt-get install ovmf)", err)
+		}
+	}
+	return code, vars, nil
+}
+
+// OVMFSecureBoot returns Debian's OVMF build with Secure Boot and the
+// variables image with Microsoft's keys enrolled and Secure Boot on: what
+// a PC from a shop has. Run it with Options.SecureBoot.
+func OVMFSecureBoot() (code, vars string, err error) {
+	code, vars = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 	for _, p := range []string{code, vars} {
 		if _, err := os.Stat(p); err != nil {
 			return "", "", fmt.Errorf("%w (apt-get install ovmf)", err)

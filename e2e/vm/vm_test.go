@@ -2,6 +2,8 @@ package vm
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -86,3 +88,21 @@ type fatalTB struct {
 }
 
 func (f *fatalTB) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
+
+// A Secure Boot machine has SMM and flash that only SMM may write;
+// without it OVMF's Secure Boot build does not start.
+func TestSecureBootMachine(t *testing.T) {
+	vars := filepath.Join(t.TempDir(), "vars.fd")
+	if err := os.WriteFile(vars, []byte("vars"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{QEMU: "qemu-system-x86_64", Arch: "x86_64", OVMFCode: "code.fd", OVMFVars: vars, Kernel: "/nonexistent"}
+	plain := strings.Join(o.args(t), " ")
+	o.SecureBoot = true
+	secure := strings.Join(o.args(t), " ")
+	for _, want := range []string{",smm=on", "-global driver=cfi.pflash01,property=secure,value=on"} {
+		if !strings.Contains(secure, want) || strings.Contains(plain, want) {
+			t.Errorf("%q: in the Secure Boot command line %q, not in the plain one %q", want, secure, plain)
+		}
+	}
+}
