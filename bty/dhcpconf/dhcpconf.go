@@ -1,8 +1,12 @@
 // Package dhcpconf writes the DHCP rules that send machines to bty: the
 // iPXE binary for each firmware (option 93) from the TFTP server, and
-// bty-web's bootstrap script to iPXE itself (user class "iPXE"). The web
-// UI fills them in with the server's own address, and the user guide's
-// examples are checked against them, so the rules are written once.
+// bty-web's bootstrap script to iPXE itself (user class "iPXE"); and, for
+// x86_64 UEFI machines with Secure Boot on, which cannot run iPXE (it is
+// not signed), Debian's signed shim instead, which goes on to GRUB and
+// bty-web's GRUB route. DHCP cannot see whether Secure Boot is on, so the
+// operator names those machines (tag secureboot). The web UI fills the
+// rules in with the server's own address, and the user guide's examples
+// are checked against them, so the rules are written once.
 package dhcpconf
 
 import (
@@ -44,8 +48,11 @@ const dnsmasq = `dhcp-userclass=set:ipxe,iPXE
 dhcp-match=set:efi64,option:client-arch,7
 dhcp-match=set:efi64,option:client-arch,9
 dhcp-match=set:arm64,option:client-arch,11
+# Secure Boot machines, one line each (DHCP cannot tell):
+#dhcp-host=52:54:00:12:34:56,set:secureboot
 dhcp-boot=tag:ipxe,{{.Bootstrap}}
-dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,{{.Host}}
+dhcp-boot=tag:!ipxe,tag:efi64,tag:!secureboot,ipxe.efi,,{{.Host}}
+dhcp-boot=tag:efi64,tag:secureboot,shimx64.efi,,{{.Host}}
 dhcp-boot=tag:!ipxe,tag:arm64,ipxe-arm64.efi,,{{.Host}}
 dhcp-boot=tag:!ipxe,tag:!efi64,tag:!arm64,undionly.kpxe,,{{.Host}}
 `
@@ -53,7 +60,9 @@ dhcp-boot=tag:!ipxe,tag:!efi64,tag:!arm64,undionly.kpxe,,{{.Host}}
 const kea = `"client-classes": [
   { "name": "ipxe", "test": "substring(option[77].hex,0,4) == 'iPXE'",
     "boot-file-name": "{{.Bootstrap}}" },
-  { "name": "efi64", "test": "not member('ipxe') and (option[93].hex == 0x0007 or option[93].hex == 0x0009)",
+  { "name": "secureboot", "test": "(option[93].hex == 0x0007 or option[93].hex == 0x0009) and (hexstring(pkt4.mac, ':') == '52:54:00:12:34:56')",
+    "next-server": "{{.Host}}", "boot-file-name": "shimx64.efi" },
+  { "name": "efi64", "test": "not member('ipxe') and not member('secureboot') and (option[93].hex == 0x0007 or option[93].hex == 0x0009)",
     "next-server": "{{.Host}}", "boot-file-name": "ipxe.efi" },
   { "name": "arm64", "test": "not member('ipxe') and option[93].hex == 0x000b",
     "next-server": "{{.Host}}", "boot-file-name": "ipxe-arm64.efi" },

@@ -32,11 +32,32 @@ func TestRules(t *testing.T) {
 		t.Errorf("bootstrap %s", s.Bootstrap())
 	}
 	d := s.Dnsmasq()
-	if strings.Count(d, ",,2001:db8::1\n") != 3 || !strings.Contains(d, "dhcp-boot=tag:ipxe,"+s.Bootstrap()+"\n") {
+	if strings.Count(d, ",,2001:db8::1\n") != 4 || !strings.Contains(d, "dhcp-boot=tag:ipxe,"+s.Bootstrap()+"\n") {
 		t.Errorf("dnsmasq:\n%s", d)
 	}
 	k := s.Kea()
-	if strings.Count(k, `"next-server": "2001:db8::1"`) != 3 || !strings.Contains(k, `"boot-file-name": "`+s.Bootstrap()+`"`) {
+	if strings.Count(k, `"next-server": "2001:db8::1"`) != 4 || !strings.Contains(k, `"boot-file-name": "`+s.Bootstrap()+`"`) {
 		t.Errorf("kea:\n%s", k)
+	}
+}
+
+// A Secure Boot machine gets shim, never iPXE, and only when named; every
+// other x86_64 UEFI machine keeps iPXE.
+func TestSecureBootRules(t *testing.T) {
+	s := Server{"192.0.2.10", "8080"}
+	d := s.Dnsmasq()
+	for _, want := range []string{
+		"dhcp-boot=tag:efi64,tag:secureboot,shimx64.efi,,192.0.2.10\n",
+		"dhcp-boot=tag:!ipxe,tag:efi64,tag:!secureboot,ipxe.efi,,192.0.2.10\n",
+		"\n#dhcp-host=",
+	} {
+		if !strings.Contains(d, want) {
+			t.Errorf("dnsmasq lacks %q:\n%s", want, d)
+		}
+	}
+	k := s.Kea()
+	sb, efi := strings.Index(k, `"name": "secureboot"`), strings.Index(k, `"name": "efi64"`)
+	if sb < 0 || efi < sb || !strings.Contains(k, `not member('secureboot')`) || !strings.Contains(k, `"boot-file-name": "shimx64.efi"`) {
+		t.Errorf("kea: the secureboot class must come before efi64, which excludes it:\n%s", k)
 	}
 }

@@ -2,8 +2,10 @@
 // lab has PXE-boots from the artifacts Bazel built, flashes its own disk
 // from bty-web, and reboots: an x86_64 UEFI machine (followed to
 // "verified" on bty-web's machines page, open in headless Chromium; then
-// one bound to an image with a wrong digest fails loudly), an arm64 UEFI machine (QEMU's
-// virt board, AAVMF) and an x86_64 BIOS machine (SeaBIOS, undionly.kpxe).
+// one bound to an image with a wrong digest fails loudly), an x86_64 UEFI
+// machine with Secure Boot on (shim, Debian's signed GRUB, bty-web's GRUB
+// route), an arm64 UEFI machine (QEMU's virt board, AAVMF) and an x86_64
+// BIOS machine (SeaBIOS, undionly.kpxe).
 //
 // Each test re-runs itself in a new network namespace (CLONE_NEWNET):
 // there it builds a bridge and a tap with netlink and runs everything (DHCP,
@@ -77,6 +79,26 @@ func TestPXEChain(t *testing.T) {
 		con2.Stages(t, vm.Literal("bty: auto-flash starting"), vm.Literal("UNVERIFIED"), vm.Literal("bty-init: bty auto failed"))
 		if kinds := s.events(t); kinds["flash.failed"] == 0 {
 			t.Errorf("bty-web recorded no flash.failed event (events: %v)", kinds)
+		}
+	})
+}
+
+// TestPXEChainSecureBoot: an x86_64 UEFI machine with Secure Boot on and
+// Microsoft's keys enrolled, named for Secure Boot in DHCP as the README's
+// rules have it, gets shim, which starts Debian's signed GRUB, which reads
+// grub/grub.cfg over TFTP and bty-web's GRUB route over HTTP, and boots the
+// same signed kernel; the kernel is locked down and flashes the disk.
+func TestPXEChainSecureBoot(t *testing.T) {
+	inNamespace(t, "TestPXEChainSecureBoot", func(t *testing.T, s *servers) {
+		s.dhcp.secureBoot = true
+		s.seed(t, "")
+		con := s.flash(t, uefiX86SecureBoot(t), "flash-secureboot")
+		s.learnt(t, "x86_64", "efi")
+		if i, _ := con.FindStage(0, vm.Literal("bty-init: firmware UEFI, Secure Boot on, kernel lockdown integrity")); i < 0 {
+			t.Error("bty-init did not report Secure Boot on and the kernel locked down")
+		}
+		if i, _ := con.FindStage(0, vm.Literal("bty-init: module ")); i >= 0 {
+			t.Error("the locked-down kernel refused a module bty-init loads")
 		}
 	})
 }
@@ -250,6 +272,9 @@ type dhcp struct {
 	// by the rule alone a QEMU BIOS machine would never load undionly.kpxe,
 	// which every real BIOS machine with a stock ROM does.
 	plainROM bool
+	// secureBoot puts the client in the README's secureboot set (tagged
+	// by MAC in dnsmasq): as an x86_64 UEFI machine it gets shim.
+	secureBoot bool
 
 	mu      sync.Mutex
 	romXID  *dhcpv4.TransactionID
@@ -273,6 +298,9 @@ func (d *dhcp) bootFile(m *dhcpv4.DHCPv4) string {
 	}
 	switch arch {
 	case iana.EFI_BC, iana.EFI_X86_64:
+		if d.secureBoot {
+			return "shimx64.efi"
+		}
 		return "ipxe.efi"
 	case iana.EFI_ARM64:
 		return "ipxe-arm64.efi"
@@ -484,8 +512,44 @@ func uefi(o vm.Options, bootFile string) client {
 	o.NICs = []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}}
 	return client{
 		opts:   o,
-		stages: []vm.Stage{vm.Literal(">>Start PXE over IPv4"), vm.Literal("iPXE"), vm.Literal("bty: iPXE")},
+		stages: append([]vm.Stage{vm.Literal(">>Start PXE over IPv4"), vm.Literal("iPXE"), vm.Literal("bty: iPXE")}, ipxeStages...),
 		files:  []string{bootFile, base + "/pxe-bootstrap.ipxe"},
+	}
+}
+
+// ipxeStages: iPXE runs bty-web's bootstrap, then the machine's script,
+// and loads the kernel and initrd.
+var ipxeStages = []vm.Stage{
+	vm.Literal("pxe-bootstrap.ipxe"),
+	vm.Literal("/pxe/52-54-00-11-22-33"),
+	vm.Download(".vmlinuz"),
+	vm.Download(".initrd"),
+}
+
+// uefiX86SecureBoot is an x86_64 UEFI machine with Secure Boot on and
+// Microsoft's keys enrolled: its firmware's PXE loads shim, shim loads
+// GRUB (it says so), GRUB runs grub/grub.cfg (which says so) and then
+// bty-web's GRUB script; the kernel says Secure Boot is on, and bty-init
+// that the kernel is locked down.
+func uefiX86SecureBoot(t *testing.T) client {
+	code, vars, err := vm.OVMFSecureBoot()
+	testenv.Require(t, "OVMF with Secure Boot", err)
+	return client{
+		opts: vm.Options{
+			QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
+			OVMFCode: code, OVMFVars: vars, SecureBoot: true,
+			ProbeKernel: runfile(t, "BTY_VMLINUZ"),
+			NICs:        []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}},
+		},
+		stages: []vm.Stage{
+			vm.Literal(">>Start PXE over IPv4"),
+			vm.Literal("NBP filename is shimx64.efi"),
+			vm.Literal("Fetching Netboot Image grubx64.efi"),
+			vm.Literal("bty: GRUB x86_64-efi; " + clientMAC + " got " + clientIP + "; next-server " + serverIP),
+			vm.Literal("bty: " + clientMAC + ": booting the bty live environment (flash)"),
+			vm.Literal("secureboot: Secure boot enabled"),
+		},
+		files: []string{"shimx64.efi"},
 	}
 }
 
@@ -503,6 +567,9 @@ func biosX86(t *testing.T) client {
 			vm.Download("undionly.kpxe"),
 			vm.Literal("using undionly"),
 			vm.Download("pxe-bootstrap.ipxe"),
+			vm.Literal("/pxe/52-54-00-11-22-33"),
+			vm.Download(".vmlinuz"),
+			vm.Download(".initrd"),
 		},
 		files: []string{"undionly.kpxe", base + "/pxe-bootstrap.ipxe"},
 	}
@@ -538,15 +605,11 @@ func boot(t *testing.T, logs, name string, c client, disk string) *vm.Console {
 
 // flash boots the client through the whole chain onto a blank disk and
 // checks every stage, the boot files DHCP handed out, bty-web's events and
-// the flashed bytes.
-func (s *servers) flash(t *testing.T, c client, name string) {
+// the flashed bytes. It returns the machine's console.
+func (s *servers) flash(t *testing.T, c client, name string) *vm.Console {
 	disk := blankDisk(t)
 	con := boot(t, s.logs, name, c, disk)
 	stages := append(slices.Clone(c.stages),
-		vm.Literal("pxe-bootstrap.ipxe"),
-		vm.Literal("/pxe/52-54-00-11-22-33"),
-		vm.Download(".vmlinuz"),
-		vm.Download(".initrd"),
 		vm.Literal("bty-init: entered v"),
 		vm.Literal("bty-init: squashfs "+base+"/boot/"),
 		vm.Literal("bty: entered v"),
@@ -573,4 +636,5 @@ func (s *servers) flash(t *testing.T, c client, name string) {
 			t.Errorf("bty-web recorded no %s event (events: %v)", k, kinds)
 		}
 	}
+	return con
 }

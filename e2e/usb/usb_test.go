@@ -99,7 +99,8 @@ func bootStages(medium string) []vm.Stage {
 		vm.Literal(`BdsDxe: starting Boot`),
 		vm.Literal(`Command line: initrd=\live\initrd console=tty0 console=ttyS0,115200`),
 		vm.Literal("bty-init: entered v"),
-		vm.Literal("bty-init: firmware UEFI, Secure Boot off"),
+		// Debian's plain OVMF has no Secure Boot at all.
+		vm.Literal("bty-init: firmware UEFI, Secure Boot unsupported, kernel lockdown none"),
 		vm.Literal("bty-init: live medium " + medium + " mounted"),
 	}
 }
