@@ -88,6 +88,20 @@ func TestNames(t *testing.T) {
 	}
 }
 
+// TestUSBISOSize: the medium stays within its budget of 64 MiB, its
+// 32 MiB of empty BTY_IMAGES included, with the signed UEFI chain and the
+// BIOS loader on it.
+func TestUSBISOSize(t *testing.T) {
+	fi, err := os.Stat(artifact(t, "BTY_USB_ISO"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the USB ISO is %d bytes (%.1f MiB)", fi.Size(), float64(fi.Size())/(1<<20))
+	if fi.Size() > 64<<20 {
+		t.Errorf("the USB ISO is %d bytes, over its budget of 64 MiB", fi.Size())
+	}
+}
+
 func TestEFIBinaries(t *testing.T) {
 	eachTrio(t, func(t *testing.T, tr trio) {
 		if err := efi.Check(unpacked(t, tr.file(t, "BTY_VMLINUZ")), tr.efi); err != nil {

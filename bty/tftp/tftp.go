@@ -1,9 +1,10 @@
 // Package tftp serves one directory read-only over TFTP (github.com/pin/tftp),
 // for the firmware and iPXE binaries that machines fetch before any HTTP.
 //
-// Names are checked before anything is opened: absolute paths, "..", and
-// backslashes are refused, and files are opened through os.Root, so neither
-// a name nor a symlink can reach outside the directory. Write requests are
+// Names are checked before anything is opened: a leading "/" means the
+// directory itself, ".." and backslashes are refused, and files are opened
+// through os.Root, so neither a name nor a symlink can reach outside the
+// directory. Write requests are
 // refused. Each transfer is logged with its peer, file, size and outcome.
 package tftp
 
@@ -69,22 +70,25 @@ func (s *Server) Shutdown() {
 	s.root.Close()
 }
 
-// CheckName returns why a requested name is refused, or nil.
-func CheckName(name string) error {
+// RootName returns the file a requested name means inside the root, or
+// why it is refused. A leading "/" names the root itself, as TFTP servers
+// conventionally read it: Debian's network GRUB asks for
+// "/grub/grub.cfg". ".." and backslashes are refused; the root's os.Root
+// keeps symlinks inside it too.
+func RootName(name string) (string, error) {
+	rel := strings.TrimLeft(name, "/")
 	switch {
-	case name == "":
-		return errors.New("empty file name")
-	case strings.HasPrefix(name, "/"):
-		return fmt.Errorf("absolute path %q refused; request names relative to the TFTP root", name)
-	case strings.ContainsRune(name, '\\'):
-		return fmt.Errorf("backslash in %q refused", name)
+	case rel == "":
+		return "", fmt.Errorf("no file name in %q", name)
+	case strings.ContainsRune(rel, '\\'):
+		return "", fmt.Errorf("backslash in %q refused", name)
 	}
-	for _, seg := range strings.Split(name, "/") {
+	for _, seg := range strings.Split(rel, "/") {
 		if seg == ".." {
-			return fmt.Errorf("%q leaves the TFTP root; refused", name)
+			return "", fmt.Errorf("%q leaves the TFTP root; refused", name)
 		}
 	}
-	return nil
+	return rel, nil
 }
 
 func (s *Server) read(name string, rf io.ReaderFrom) error {
@@ -112,7 +116,8 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 }
 
 func (s *Server) send(name string, rf io.ReaderFrom) (int64, error) {
-	if err := CheckName(name); err != nil {
+	name, err := RootName(name)
+	if err != nil {
 		return 0, err
 	}
 	f, err := s.root.Open(name)

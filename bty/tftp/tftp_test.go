@@ -84,11 +84,15 @@ func TestFetch(t *testing.T) {
 	if got, _, err := fetch(addr, "sub/autoexec.ipxe", 0); err != nil || string(got) != "#!ipxe\n" {
 		t.Errorf("subdirectory file: %q, %v", got, err)
 	}
+	// GRUB asks for its config from the root: "/grub/grub.cfg".
+	if got, _, err := fetch(addr, "/sub/autoexec.ipxe", 0); err != nil || string(got) != "#!ipxe\n" {
+		t.Errorf("a name from the root (/sub/...): %q, %v", got, err)
+	}
 }
 
 func TestRefusals(t *testing.T) {
 	addr, _, _ := serve(t)
-	for _, name := range []string{"../etc/passwd", "/etc/passwd", "sub/../../x", "a\\b", "missing", "sub", "link"} {
+	for _, name := range []string{"../etc/passwd", "/etc/passwd", "/../x", "/", "sub/../../x", "a\\b", "missing", "sub", "link"} {
 		if _, _, err := fetch(addr, name, 0); err == nil {
 			t.Errorf("fetching %q succeeded", name)
 		}
