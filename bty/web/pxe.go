@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
@@ -79,6 +81,16 @@ func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
 // /pxe/{mac}/grub), for Secure Boot machines that come through shim and
 // Debian's signed GRUB (grub/grub.cfg on the TFTP server loads it).
 func (s *Server) grubScript(w http.ResponseWriter, r *http.Request) {
+	// GRUB's HTTP client sends Host without the port, even when it
+	// connected to another one than 80: the URLs it gets back must carry
+	// the port it came in on, or it fetches the kernel from port 80.
+	if _, _, err := net.SplitHostPort(r.Host); err != nil {
+		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if _, port, err := net.SplitHostPort(la.String()); err == nil && port != "80" {
+				r.Host = net.JoinHostPort(strings.Trim(r.Host, "[]"), port)
+			}
+		}
+	}
 	s.bootScript(w, r, pxescript.GRUB)
 }
 

@@ -657,3 +657,30 @@ func TestArchitectures(t *testing.T) {
 		t.Errorf("x86_64 without its initrd: %s", s)
 	}
 }
+
+// GRUB's HTTP client sends Host without the port it connected to; the
+// GRUB script's URLs carry that port anyway (without a public URL set),
+// and the iPXE script still takes Host as it is.
+func TestGRUBHostWithoutPort(t *testing.T) {
+	e := startWith(t, t.TempDir(), func(c *config.Config) { c.Server.PublicURL = "" })
+	u, _ := url.Parse(e.ts.URL)
+	get := func(path, host string) string {
+		req, _ := http.NewRequest("GET", e.ts.URL+path, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	e.login()
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-tui"}))
+	if s := get("/pxe/"+addr+"/grub", "bty.test"); !strings.Contains(s, "'(http,bty.test:"+u.Port()+")/boot/") || !strings.Contains(s, "bty.server=http://bty.test:"+u.Port()+" ") {
+		t.Errorf("GRUB script for Host without a port:\n%s", s)
+	}
+	if s := get("/pxe/"+addr, "bty.test"); !strings.Contains(s, "http://bty.test/boot/") {
+		t.Errorf("iPXE script for Host without a port:\n%s", s)
+	}
+}
