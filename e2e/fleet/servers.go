@@ -35,6 +35,7 @@ var DefaultSizes = Sizes{Kernel: 8 << 20, Initrd: 5 << 20, Squashfs: 4 << 20, Im
 type Lab struct {
 	BTY, Anchor Target
 	WebPIDs     []int // bty-web's processes, for their memory and descriptors
+	AnchorPIDs  []int // nginx's master and workers, sampled the same way
 	procs       []*exec.Cmd
 	stops       []func()
 }
@@ -189,6 +190,7 @@ http {
 	if err := waitHTTP(anchor + "/images/fleet.img"); err != nil {
 		return nil, err
 	}
+	l.AnchorPIDs = append([]int{ng.Process.Pid}, children(ng.Process.Pid)...)
 
 	file := func(name string, arms bool) File {
 		return File{Path: "/" + name, SHA256: sums[name], Size: files[name], Arms: arms}
@@ -317,6 +319,28 @@ func Sample(pid int) (Usage, error) {
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	u.FDs = len(fds)
 	return u, err
+}
+
+// children are the processes whose parent is pid (nginx's workers).
+func children(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", child))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "PPid:"); ok && strings.TrimSpace(v) == strconv.Itoa(pid) {
+				out = append(out, child)
+			}
+		}
+	}
+	return out
 }
 
 // findNginx finds Debian's nginx (in /usr/sbin, which a test's PATH may
