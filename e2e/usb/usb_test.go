@@ -9,6 +9,9 @@
 //     PCs ship): it boots through the signed chain and flashes a disk
 //     through the console wizard over the serial line; a stick with one
 //     byte changed in shim or in the kernel is refused;
+//   - the same stick on a machine that trusts only its owner's keys:
+//     refused as shipped, booted with Secure Boot on once shim is signed
+//     with the owner's db key;
 //   - the same stick and the ISO as a CD on a BIOS machine (SeaBIOS);
 //   - as an .iso file on a Ventoy-style exFAT stick, with images in a
 //     bty-images folder;
@@ -565,4 +568,49 @@ func TestBIOSStick(t *testing.T) {
 func TestBIOSCD(t *testing.T) {
 	con := boot(t, "bios-cd", vm.Options{CDROM: iso(t)})
 	t.Logf("BIOS CD:\n%s", con.Stages(t, append(biosStages("DVD/CD", "/dev/sr0"), ready)...))
+}
+
+// TestOwnKeys: a machine whose firmware trusts only its owner's keys (no
+// Microsoft CA in db; OVMF's build with Debian's throw-away "snakeoil" keys
+// as PK, KEK and db) refuses the stick as shipped, and boots it with
+// Secure Boot on once shim is signed with the owner's db key, as the
+// guide's USB chapter says (sbsign, mcopy): shim goes on trusting Debian's
+// CA for systemd-boot and the kernel.
+func TestOwnKeys(t *testing.T) {
+	code, vars, key, cert := "/usr/share/OVMF/OVMF_CODE_4M.snakeoil.fd", "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd",
+		"/usr/share/ovmf/PkKek-1-snakeoil.key", "/usr/share/ovmf/PkKek-1-snakeoil.pem"
+	for _, p := range []string{code, vars, key, cert} {
+		_, err := os.Stat(p)
+		testenv.Require(t, "OVMF with its snakeoil keys", err)
+	}
+	own := func(o vm.Options) vm.Options {
+		o.OVMFCode, o.OVMFVars, o.SecureBoot = code, vars, true
+		return o
+	}
+	stickImg := filepath.Join(t.TempDir(), "stick.img")
+	copyFile(t, iso(t), stickImg)
+
+	refused := vm.Literal("Access Denied")
+	o := machine(t, "own-keys-as-shipped", own(vm.Options{USBStick: stickImg}))
+	o.Until = &refused
+	con := vm.Run(t, "own-keys-as-shipped", o)
+	if i, _ := con.FindStage(0, vm.Literal("bty-init")); i >= 0 {
+		t.Fatalf("a firmware without Microsoft's CA ran the stick as shipped:\n%s", con.Tail(40))
+	}
+
+	esp := partition(t, stickImg, "EFI system partition")
+	fs := stickImg + "@@" + strconv.FormatInt(int64(esp.First)*gpt.SectorSize, 10)
+	shim := filepath.Join(t.TempDir(), "shimx64.efi")
+	for _, c := range [][]string{
+		{testenv.Tool(t, "mcopy", "mtools"), "-i", fs, "::/EFI/BOOT/BOOTX64.EFI", shim},
+		{testenv.Tool(t, "sbsign", "sbsigntool"), "--key", key, "--cert", cert, "--output", shim, shim},
+		{testenv.Tool(t, "mcopy", "mtools"), "-o", "-i", fs, shim, "::/EFI/BOOT/BOOTX64.EFI"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	con = boot(t, "own-keys-signed", own(vm.Options{USBStick: stickImg}))
+	t.Logf("own keys, shim signed with the owner's db key:\n%s", con.Stages(t, append(secureStages, ready)...))
+	noModuleRefused(t, con)
 }
