@@ -51,8 +51,9 @@ type fatNode struct {
 }
 
 // buildESP lays out the files in a FAT16 image: directories first, then
-// each file's data in one contiguous run of clusters, in path order.
-func buildESP(files []espFile, label string, serial uint32, mtime time.Time) (*esp, error) {
+// each file's data in one contiguous run of clusters, in path order, then
+// at least spare bytes of free clusters.
+func buildESP(files []espFile, label string, serial uint32, mtime time.Time, spare int) (*esp, error) {
 	root := &fatNode{}
 	dirs := []*fatNode{}
 	var find func(dir *fatNode, elems []string) (*fatNode, error)
@@ -110,7 +111,7 @@ func buildESP(files []espFile, label string, serial uint32, mtime time.Time) (*e
 		}
 		next += n.clusters
 	}
-	clusters := max(next-2, fatMinClusters)
+	clusters := max(next-2+uint32((spare+fatCluster-1)/fatCluster), fatMinClusters)
 	if clusters > fatMaxClusters {
 		return nil, fmt.Errorf("the ESP's files need %d MiB; FAT16 with 2 KiB clusters holds 127 MiB", clusters*fatCluster>>20)
 	}

@@ -59,6 +59,11 @@ const shimLoader = "EFI/BOOT/grubx64.efi"
 // mib is the alignment of BTY_IMAGES: flash media erase in such blocks.
 const mib = 1 << 20
 
+// espSpare is free room on the ESP: an operator who replaces a file with a
+// larger one (shim signed with their own db key carries a second
+// signature) must not find the partition full.
+const espSpare = 1 << 20
+
 type config struct {
 	Out, Kernel, Initrd, Squashfs, Shim, Loader string
 	Isolinux, Ldlinux, MBR                      string
@@ -165,7 +170,7 @@ func build(c config) error {
 		{Path: "loader/entries/bty.conf", Data: []byte(entry)},
 		{Path: stick.Kernel, Data: kernel},
 		{Path: stick.Initrd, Data: initrd},
-	}, "BTY-EFI", binary.LittleEndian.Uint32(seed("esp serial")), c.Epoch)
+	}, "BTY-EFI", binary.LittleEndian.Uint32(seed("esp serial")), c.Epoch, espSpare)
 	if err != nil {
 		return err
 	}
