@@ -331,12 +331,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if r.ContentLength != 0 {
 			http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.idle()))
 		}
-		// Only when asked for: building the record costs every request
-		// allocations (the fleet bench's thousand machines feel them).
-		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
