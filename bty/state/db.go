@@ -52,7 +52,8 @@ func cacheable(q string) bool {
 	if strings.Contains(q, ";") {
 		return false
 	}
-	head := strings.ToUpper(strings.TrimSpace(q))
+	head := strings.TrimSpace(q)
+	head = strings.ToUpper(head[:min(len(head), 12)])
 	for _, p := range []string{"PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "CREATE", "ALTER", "DROP", "BEGIN", "COMMIT", "SELECT PG_"} {
 		if strings.HasPrefix(head, p) {
 			return false
@@ -64,15 +65,12 @@ func cacheable(q string) bool {
 // stmt returns q prepared, or nil when q is not kept prepared (the caller
 // then runs it as it is, and reports its error).
 func (d *db) stmt(ctx context.Context, q string) *sql.Stmt {
-	if !cacheable(q) {
-		return nil
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if st, ok := d.stmts[q]; ok {
 		return st
 	}
-	if len(d.stmts) >= maxStmts {
+	if len(d.stmts) >= maxStmts || !cacheable(q) {
 		return nil
 	}
 	st, err := d.DB.PrepareContext(ctx, bind(d.pg, q))
