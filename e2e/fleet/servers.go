@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bty-lab/bty/bty/provision"
@@ -254,11 +255,20 @@ func (l *Lab) start(cmd *exec.Cmd, log string) error {
 	return nil
 }
 
-// Stop ends the servers.
+// Stop ends the servers: SIGTERM, as a service manager stops them (nginx's
+// master then stops its workers, which a kill would leave running), and a
+// kill for any that is still there after 10 seconds.
 func (l *Lab) Stop() {
 	for _, p := range l.procs {
-		p.Process.Kill()
-		p.Wait()
+		p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.Process.Kill()
+			<-done
+		}
 	}
 	for _, stop := range l.stops {
 		stop()
