@@ -52,8 +52,7 @@ func cacheable(q string) bool {
 	if strings.Contains(q, ";") {
 		return false
 	}
-	head := strings.TrimSpace(q)
-	head = strings.ToUpper(head[:min(len(head), 12)])
+	head := strings.ToUpper(strings.TrimSpace(q))
 	for _, p := range []string{"PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "CREATE", "ALTER", "DROP", "BEGIN", "COMMIT", "SELECT PG_"} {
 		if strings.HasPrefix(head, p) {
 			return false
@@ -65,12 +64,15 @@ func cacheable(q string) bool {
 // stmt returns q prepared, or nil when q is not kept prepared (the caller
 // then runs it as it is, and reports its error).
 func (d *db) stmt(ctx context.Context, q string) *sql.Stmt {
+	if !cacheable(q) {
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if st, ok := d.stmts[q]; ok {
 		return st
 	}
-	if len(d.stmts) >= maxStmts || !cacheable(q) {
+	if len(d.stmts) >= maxStmts {
 		return nil
 	}
 	st, err := d.DB.PrepareContext(ctx, bind(d.pg, q))
