@@ -53,6 +53,9 @@ type Target struct {
 	Files             []File // the live trio, fetched with ?mac= on bty-web
 	Image             File   // on bty-web its path comes from the plan
 	ExpectedScript    string // a string the per-MAC script must contain
+	// Phase, if set, is called as each phase starts ("tftp", "scripts",
+	// "files") and when the last ends ("done").
+	Phase func(name string)
 }
 
 // Result is one run's measurements.
@@ -156,7 +159,13 @@ func Run(ctx context.Context, t Target, n int) Result {
 		close(start)
 		wg.Wait()
 	}
+	mark := func(name string) {
+		if t.Phase != nil {
+			t.Phase(name)
+		}
+	}
 	if t.TFTP != "" {
+		mark("tftp")
 		phase(func(i int, c *client) error {
 			a := time.Now()
 			retries, err := c.tftp()
@@ -172,6 +181,7 @@ func Run(ctx context.Context, t Target, n int) Result {
 		})
 	}
 	if t.Script != "" {
+		mark("scripts")
 		phase(func(i int, c *client) error {
 			return c.scripts(func(script time.Duration) {
 				mu.Lock()
@@ -180,6 +190,7 @@ func Run(ctx context.Context, t Target, n int) Result {
 			})
 		})
 	}
+	mark("files")
 	phase(func(i int, c *client) error {
 		return c.download(func(first time.Duration, n int64) {
 			moved.Add(n)
@@ -188,6 +199,7 @@ func Run(ctx context.Context, t Target, n int) Result {
 			mu.Unlock()
 		}, func(a, b time.Time) { span(&filesLo, &filesHi, a, b) })
 	})
+	mark("done")
 	res.Bytes = moved.Load()
 	res.TFTPBusy = busy.Load()
 	res.FilesWall = filesHi.Sub(filesLo)

@@ -92,3 +92,21 @@ func TestPercentile(t *testing.T) {
 		t.Error("empty percentile or MAC numbering")
 	}
 }
+
+// Sample reads this very process: its memory, descriptors, and the CPU
+// time it has just spent.
+func TestSample(t *testing.T) {
+	before, err := Sample(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
+	}
+	after, err := Sample(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.PeakRSS <= 0 || after.FDs < 3 || after.CPU-before.CPU < 100*time.Millisecond {
+		t.Errorf("Sample: %+v then %+v (200 ms of CPU spent between)", before, after)
+	}
+}

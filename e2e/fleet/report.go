@@ -41,6 +41,9 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n, replicas int) (stri
 	// Each server's descriptors are sampled while the machines boot, the
 	// same way for both: the sampling costs the load generator (which
 	// shares the machine) the same CPU in either run.
+	// Each server's CPU time while files move: the two share the machine
+	// with the load generator, so what one spends the other cannot.
+	btyCPU, nginxCPU := filesCPU(&lab.BTY, lab.WebPIDs), filesCPU(&lab.Anchor, lab.AnchorPIDs)
 	start := time.Now()
 	btyFDs := watchFDs(lab.WebPIDs, before.FDs)
 	bty := Run(ctx, lab.BTY, n)
@@ -77,6 +80,9 @@ func Bench(ctx context.Context, imgs Images, sizes Sizes, n, replicas int) (stri
 	line("nginx", anchor, anchorWall)
 	ratio := bty.Throughput() / anchor.Throughput()
 	fmt.Fprintf(&b, "throughput bty/nginx %.2f (goal >= %.2f)\n", ratio, GoalThroughputRatio)
+	fmt.Fprintf(&b, "server CPU while files moved: bty-web %s (%.2f s/GB), nginx %s (%.2f s/GB)\n",
+		btyCPU().Round(10*time.Millisecond), btyCPU().Seconds()/(float64(bty.Bytes)/1e9),
+		nginxCPU().Round(10*time.Millisecond), nginxCPU().Seconds()/(float64(anchor.Bytes)/1e9))
 	if bty.TFTPTransfers > 0 {
 		fmt.Fprintf(&b, "TFTP: %d transfers of ipxe.efi in %s: %.0f transfers/s (%d refused as busy and retried)\n",
 			bty.TFTPTransfers, bty.TFTPWall.Round(time.Millisecond), float64(bty.TFTPTransfers)/bty.TFTPWall.Seconds(), bty.TFTPBusy)
@@ -129,4 +135,23 @@ func watchFDs(pids []int, floor int) func() int {
 		defer mu.Unlock()
 		return most
 	}
+}
+
+// filesCPU hooks t's phases: it samples pids' CPU time as the files phase
+// starts and as it ends, and returns what they used in between.
+func filesCPU(t *Target, pids []int) func() time.Duration {
+	var from, to time.Duration
+	t.Phase = func(name string) {
+		u, err := SampleAll(pids)
+		if err != nil {
+			return
+		}
+		switch name {
+		case "files":
+			from = u.CPU
+		case "done":
+			to = u.CPU
+		}
+	}
+	return func() time.Duration { return max(to-from, 0) }
 }

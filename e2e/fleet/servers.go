@@ -307,19 +307,35 @@ func balance(backends []string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Usage is a process's peak memory and open descriptors.
+// Usage is a process's peak memory, open descriptors and CPU time used.
 type Usage struct {
 	PeakRSS int64 // bytes (VmHWM)
 	FDs     int
+	CPU     time.Duration // user + system, since the process started
 }
 
-// Sample reads pid's peak RSS and its open descriptors now.
+// clockTick is Linux's USER_HZ, the unit of /proc/PID/stat's times (100
+// on every architecture Linux runs bty on).
+const clockTick = 10 * time.Millisecond
+
+// Sample reads pid's peak RSS, its open descriptors and its CPU time now.
 func Sample(pid int) (Usage, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return Usage{}, err
 	}
 	var u Usage
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// After the command's name (in parentheses, maybe with spaces):
+		// state is field 3, utime 14 and stime 15.
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok {
+			if f := strings.Fields(rest); len(f) > 12 {
+				ut, _ := strconv.ParseInt(f[11], 10, 64)
+				st, _ := strconv.ParseInt(f[12], 10, 64)
+				u.CPU = time.Duration(ut+st) * clockTick
+			}
+		}
+	}
 	for _, line := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
@@ -375,6 +391,7 @@ func SampleAll(pids []int) (Usage, error) {
 		}
 		all.PeakRSS += u.PeakRSS
 		all.FDs += u.FDs
+		all.CPU += u.CPU
 	}
 	return all, nil
 }
