@@ -460,6 +460,36 @@ func TestConnectionCap(t *testing.T) {
 	resp.Body.Close()
 }
 
+// The capped listener's connections keep ReadFrom, so net/http sends
+// files with sendfile(2) instead of copying them through user space.
+func TestCappedConnectionsSendfile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	capped := newLimitListener(ln, 2)
+	defer capped.Close()
+	go func() {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			defer c.Close()
+			time.Sleep(time.Second)
+		}
+	}()
+	c, err := capped.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.(io.ReaderFrom); !ok {
+		t.Errorf("the capped listener's connection (%T) hides ReadFrom: no sendfile", c)
+	}
+	c.Close()
+	c.Close() // a second Close frees no second slot
+	if n := len(capped.(*limitListener).slots); n != 0 {
+		t.Errorf("%d slots held after the only connection closed", n)
+	}
+}
+
 // A download may take longer than the idle limit: only idling is cut.
 func TestSlowDownloadCompletes(t *testing.T) {
 	ln := listen(t, func(c *config.Config) {

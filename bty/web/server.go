@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/netutil"
 
 	"github.com/bty-lab/bty/bty/auth"
 	"github.com/bty-lab/bty/bty/config"
@@ -217,7 +216,7 @@ func (s *Server) Listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return netutil.LimitListener(ln, int(s.cfg.Limits.MaxConnections)), nil
+	return newLimitListener(ln, int(s.cfg.Limits.MaxConnections)), nil
 }
 
 func (s *Server) idle() time.Duration { return time.Duration(s.cfg.Limits.IdleSeconds) * time.Second }
