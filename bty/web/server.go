@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/bty-lab/bty/bty/auth"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/mac"
