@@ -19,6 +19,7 @@ import (
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/bty/version"
+	"github.com/bty-lab/bty/internal/freeport"
 	"github.com/bty-lab/bty/internal/ocirun"
 	"github.com/bty-lab/bty/internal/postgres"
 	"github.com/bty-lab/bty/internal/webclient"
@@ -84,7 +85,14 @@ func Start(dir string, imgs Images, sizes Sizes, n, replicas int) (*Lab, error) 
 
 	// bty-web (one, or replicas on PostgreSQL behind a TCP balancer) and
 	// bty-tftp, as a container runtime would run them.
-	tftpPort, nginxPort := freePort("udp"), freePort("tcp")
+	tftpPort, err := freeport.UDP()
+	if err != nil {
+		return nil, err
+	}
+	nginxPort, err := freeport.TCP()
+	if err != nil {
+		return nil, err
+	}
 	env := []string{"BTY_SERVER_LISTEN=127.0.0.1", "BTY_ADMIN_PASSWORD=" + password, "BTY_LIMITS_MAX_MACHINES=" + strconv.Itoa(n+100)}
 	if replicas > 1 {
 		pg, err := postgres.Start()
@@ -96,7 +104,10 @@ func Start(dir string, imgs Images, sizes Sizes, n, replicas int) (*Lab, error) 
 	}
 	var backends []string
 	for r := 0; r < max(replicas, 1); r++ {
-		port := freePort("tcp")
+		port, err := freeport.TCP()
+		if err != nil {
+			return nil, err
+		}
 		web, err := l.image(dir, fmt.Sprintf("web%d", r), imgs.Web, nil, append(env, "BTY_SERVER_PORT="+strconv.Itoa(port))...)
 		if err != nil {
 			return nil, err
@@ -394,23 +405,6 @@ func SampleAll(pids []int) (Usage, error) {
 		all.CPU += u.CPU
 	}
 	return all, nil
-}
-
-func freePort(network string) int {
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func waitHTTP(url string) error {

@@ -8,7 +8,6 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/bty-lab/bty/internal/freeport"
 )
 
 // Server is a running PostgreSQL.
@@ -63,7 +64,7 @@ func Start() (*Server, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	port, err := freePort()
+	port, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}
@@ -111,13 +112,4 @@ func (s *Server) Stop() {
 		s.log.Close()
 	}
 	os.RemoveAll(s.dir)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/bazelbuild/rules_go/go/runfiles"
+
+	"github.com/bty-lab/bty/internal/freeport"
 )
 
 // Require stops the test when a prerequisite is missing (err != nil): under
@@ -125,12 +126,11 @@ func isFile(p string) bool {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.TCP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // WaitHTTP polls url until it answers, failing the test after 20 s.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bty-lab/bty/internal/freeport"
 )
 
 // Server is a running bazel-remote.
@@ -31,24 +32,14 @@ type Server struct {
 	stopped bool
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // Start runs bazel-remote (the binary bin) on loopback with an empty store
 // in dir, and waits until it answers.
 func Start(bin, dir string) (*Server, error) {
-	grpcPort, err := freePort()
+	grpcPort, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := freePort()
+	httpPort, err := freeport.TCP()
 	if err != nil {
 		return nil, err
 	}
