@@ -467,7 +467,7 @@ func TestCappedConnectionsSendfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	capped := newLimitListener(ln, 2)
+	capped := newLimitListener(ln.(*net.TCPListener), 2)
 	defer capped.Close()
 	go func() {
 		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {

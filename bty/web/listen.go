@@ -14,51 +14,34 @@ import (
 // through a user-space copy (the fleet bench: bty-web spent 4.8 times
 // nginx's CPU per byte).
 type limitListener struct {
-	net.Listener
+	*net.TCPListener
 	slots chan struct{}
 }
 
-func newLimitListener(ln net.Listener, n int) net.Listener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, n)}
+func newLimitListener(ln *net.TCPListener, n int) net.Listener {
+	return &limitListener{TCPListener: ln, slots: make(chan struct{}, n)}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	l.slots <- struct{}{}
-	c, err := l.Listener.Accept()
+	c, err := l.AcceptTCP()
 	if err != nil {
 		<-l.slots
 		return nil, err
 	}
-	release := func() { <-l.slots }
-	if tc, ok := c.(*net.TCPConn); ok {
-		return &limitedTCPConn{TCPConn: tc, release: release}, nil
-	}
-	return &limitedConn{Conn: c, release: release}, nil
+	return &limitedConn{TCPConn: c, release: func() { <-l.slots }}, nil
 }
 
-// limitedTCPConn is a TCP connection that frees its slot once closed; it
+// limitedConn is a TCP connection that frees its slot once closed; it
 // keeps every method of *net.TCPConn (ReadFrom: sendfile).
-type limitedTCPConn struct {
+type limitedConn struct {
 	*net.TCPConn
 	once    sync.Once
 	release func()
 }
 
-func (c *limitedTCPConn) Close() error {
-	err := c.TCPConn.Close()
-	c.once.Do(c.release)
-	return err
-}
-
-// limitedConn is limitedTCPConn for any other kind of connection.
-type limitedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
 func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
+	err := c.TCPConn.Close()
 	c.once.Do(c.release)
 	return err
 }

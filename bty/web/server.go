@@ -215,7 +215,7 @@ func (s *Server) Listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newLimitListener(ln, int(s.cfg.Limits.MaxConnections)), nil
+	return newLimitListener(ln.(*net.TCPListener), int(s.cfg.Limits.MaxConnections)), nil
 }
 
 func (s *Server) idle() time.Duration { return time.Duration(s.cfg.Limits.IdleSeconds) * time.Second }

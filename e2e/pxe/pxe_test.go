@@ -534,23 +534,18 @@ var ipxeStages = []vm.Stage{
 func uefiX86SecureBoot(t *testing.T) client {
 	code, vars, err := vm.OVMFSecureBoot()
 	testenv.Require(t, "OVMF with Secure Boot", err)
-	return client{
-		opts: vm.Options{
-			QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
-			OVMFCode: code, OVMFVars: vars, SecureBoot: true,
-			ProbeKernel: runfile(t, "BTY_VMLINUZ"),
-			NICs:        []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}},
-		},
-		stages: []vm.Stage{
-			vm.Literal(">>Start PXE over IPv4"),
-			vm.Literal("NBP filename is shimx64.efi"),
-			vm.Literal("Fetching Netboot Image grubx64.efi"),
-			vm.Literal("bty: GRUB x86_64-efi; " + clientMAC + " got " + clientIP + "; next-server " + serverIP),
-			vm.Literal("bty: " + clientMAC + ": booting the bty live environment (flash)"),
-			vm.Literal("secureboot: Secure boot enabled"),
-		},
-		files: []string{"shimx64.efi"},
+	c := uefiX86(t)
+	c.opts.OVMFCode, c.opts.OVMFVars, c.opts.SecureBoot = code, vars, true
+	c.stages = []vm.Stage{
+		vm.Literal(">>Start PXE over IPv4"),
+		vm.Literal("NBP filename is shimx64.efi"),
+		vm.Literal("Fetching Netboot Image grubx64.efi"),
+		vm.Literal("bty: GRUB x86_64-efi; " + clientMAC + " got " + clientIP + "; next-server " + serverIP),
+		vm.Literal("bty: " + clientMAC + ": booting the bty live environment (flash)"),
+		vm.Literal("secureboot: Secure boot enabled"),
 	}
+	c.files = []string{"shimx64.efi"}
+	return c
 }
 
 func biosX86(t *testing.T) client {
@@ -561,16 +556,13 @@ func biosX86(t *testing.T) client {
 			// QEMU's NIC option ROM is the PXE ROM; SeaBIOS boots it first.
 			NICs: []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",bootindex=1"}},
 		},
-		stages: []vm.Stage{
+		stages: append([]vm.Stage{
 			vm.Literal("SeaBIOS"),
 			vm.Literal("Booting from ROM"),
 			vm.Download("undionly.kpxe"),
 			vm.Literal("using undionly"),
 			vm.Download("pxe-bootstrap.ipxe"),
-			vm.Literal("/pxe/52-54-00-11-22-33"),
-			vm.Download(".vmlinuz"),
-			vm.Download(".initrd"),
-		},
+		}, ipxeStages[1:]...),
 		files: []string{"undionly.kpxe", base + "/pxe-bootstrap.ipxe"},
 	}
 }

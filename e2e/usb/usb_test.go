@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -486,6 +487,28 @@ func TestStickReformattedAsFAT(t *testing.T) {
 	}
 }
 
+// command runs a tool and fails the test with its output if it fails.
+func command(t *testing.T, tool string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
+	}
+}
+
+// editOnESP copies file (an mtools path, ::/...) off the stick's EFI
+// system partition, lets edit change the copy in place, and writes it
+// back, as an operator would with mtools.
+func editOnESP(t *testing.T, stickImg, file string, edit func(path string)) {
+	t.Helper()
+	esp := partition(t, stickImg, "EFI system partition")
+	fs := stickImg + "@@" + strconv.FormatInt(int64(esp.First)*gpt.SectorSize, 10)
+	local := filepath.Join(t.TempDir(), path.Base(file))
+	mcopy := testenv.Tool(t, "mcopy", "mtools")
+	command(t, mcopy, "-i", fs, file, local)
+	edit(local)
+	command(t, mcopy, "-o", "-i", fs, local, file)
+}
+
 // TestTamperedChainRefused: a stick with one byte changed in shim is
 // refused by the firmware (shim's signature no longer matches it), one
 // with a byte changed in the kernel by shim, which systemd-boot asks.
@@ -499,23 +522,16 @@ func TestTamperedChainRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			stickImg := filepath.Join(t.TempDir(), "stick.img")
 			copyFile(t, iso(t), stickImg)
-			esp := partition(t, stickImg, "EFI system partition")
-			fs := stickImg + "@@" + strconv.FormatInt(int64(esp.First)*gpt.SectorSize, 10)
-			file := filepath.Join(t.TempDir(), "file")
-			if out, err := exec.Command(testenv.Tool(t, "mcopy", "mtools"), "-i", fs, tc.file, file).CombinedOutput(); err != nil {
-				t.Fatalf("mcopy: %v\n%s", err, out)
-			}
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[len(b)/2] ^= 0x01
-			if err := os.WriteFile(file, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.Command(testenv.Tool(t, "mcopy", "mtools"), "-o", "-i", fs, file, tc.file).CombinedOutput(); err != nil {
-				t.Fatalf("mcopy: %v\n%s", err, out)
-			}
+			editOnESP(t, stickImg, tc.file, func(file string) {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b[len(b)/2] ^= 0x01
+				if err := os.WriteFile(file, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			})
 			refused := vm.Literal(tc.refusal)
 			o := machine(t, "tampered-"+tc.name, secureBoot(t, vm.Options{USBStick: stickImg}))
 			o.Until = &refused
@@ -598,24 +614,13 @@ func TestOwnKeys(t *testing.T) {
 		t.Fatalf("a firmware without Microsoft's CA ran the stick as shipped:\n%s", con.Tail(40))
 	}
 
-	esp := partition(t, stickImg, "EFI system partition")
-	fs := stickImg + "@@" + strconv.FormatInt(int64(esp.First)*gpt.SectorSize, 10)
-	shim := filepath.Join(t.TempDir(), "shimx64.efi")
 	// Debian ships the throw-away key encrypted, with the passphrase
 	// "snakeoil" (an owner's key would be theirs to unlock).
-	plain := filepath.Join(t.TempDir(), "db.key")
-	key0 := key
-	key = plain
-	for _, c := range [][]string{
-		{testenv.Tool(t, "openssl", "openssl"), "pkey", "-in", key0, "-passin", "pass:snakeoil", "-out", plain},
-		{testenv.Tool(t, "mcopy", "mtools"), "-i", fs, "::/EFI/BOOT/BOOTX64.EFI", shim},
-		{testenv.Tool(t, "sbsign", "sbsigntool"), "--key", key, "--cert", cert, "--output", shim, shim},
-		{testenv.Tool(t, "mcopy", "mtools"), "-o", "-i", fs, shim, "::/EFI/BOOT/BOOTX64.EFI"},
-	} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
-		}
-	}
+	dbKey := filepath.Join(t.TempDir(), "db.key")
+	command(t, testenv.Tool(t, "openssl", "openssl"), "pkey", "-in", key, "-passin", "pass:snakeoil", "-out", dbKey)
+	editOnESP(t, stickImg, "::/EFI/BOOT/BOOTX64.EFI", func(shim string) {
+		command(t, testenv.Tool(t, "sbsign", "sbsigntool"), "--key", dbKey, "--cert", cert, "--output", shim, shim)
+	})
 	con = boot(t, "own-keys-signed", own(vm.Options{USBStick: stickImg}))
 	t.Logf("own keys, shim signed with the owner's db key:\n%s", con.Stages(t, append(secureStages, ready)...))
 	noModuleRefused(t, con)

@@ -128,35 +128,28 @@ func (o Options) args(t TB) []string {
 // OVMF returns Debian's OVMF code and variables images (4 MiB flash
 // layout), or why they are missing.
 func OVMF() (code, vars string, err error) {
-	code, vars = "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
-	for _, p := range []string{code, vars} {
-		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("%w (apt-get install ovmf)", err)
-		}
-	}
-	return code, vars, nil
+	return firmware("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd")
 }
 
 // OVMFSecureBoot returns Debian's OVMF build with Secure Boot and the
 // variables image with Microsoft's keys enrolled and Secure Boot on: what
 // a PC from a shop has. Run it with Options.SecureBoot.
 func OVMFSecureBoot() (code, vars string, err error) {
-	code, vars = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
-	for _, p := range []string{code, vars} {
-		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("%w (apt-get install ovmf)", err)
-		}
-	}
-	return code, vars, nil
+	return firmware("ovmf", "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd")
 }
 
 // AAVMF returns Debian's arm64 UEFI firmware code and variables images,
 // or why they are missing.
 func AAVMF() (code, vars string, err error) {
-	code, vars = "/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"
+	return firmware("qemu-efi-aarch64", "/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd")
+}
+
+// firmware returns code and vars if both exist, or which is missing and
+// the Debian package that has it.
+func firmware(pkg, code, vars string) (string, string, error) {
 	for _, p := range []string{code, vars} {
 		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("%w (apt-get install qemu-efi-aarch64)", err)
+			return "", "", fmt.Errorf("%w (apt-get install %s)", err, pkg)
 		}
 	}
 	return code, vars, nil

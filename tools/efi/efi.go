@@ -17,17 +17,13 @@ const (
 // Check returns why the file at path is not an EFI application for machine,
 // or nil.
 func Check(path string, machine uint16) error {
-	f, err := pe.Open(path)
+	f, oh, err := open64(path)
 	if err != nil {
-		return fmt.Errorf("%s: not a PE executable: %w", path, err)
+		return err
 	}
 	defer f.Close()
 	if f.Machine != machine {
 		return fmt.Errorf("%s: machine type %#x, want %#x", path, f.Machine, machine)
-	}
-	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
-	if !ok {
-		return fmt.Errorf("%s: not PE32+ (64-bit)", path)
 	}
 	if oh.Subsystem != pe.IMAGE_SUBSYSTEM_EFI_APPLICATION {
 		return fmt.Errorf("%s: subsystem %d, want %d (EFI application)", path, oh.Subsystem, pe.IMAGE_SUBSYSTEM_EFI_APPLICATION)
@@ -43,17 +39,27 @@ func Check(path string, machine uint16) error {
 // Secure Boot firmware and shim start only signed files; this says one
 // is there, not whom it is from: the firmware checks that.
 func SignatureSize(path string) (uint32, error) {
-	f, err := pe.Open(path)
+	f, oh, err := open64(path)
 	if err != nil {
-		return 0, fmt.Errorf("%s: not a PE executable: %w", path, err)
+		return 0, err
 	}
 	defer f.Close()
-	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
-	if !ok {
-		return 0, fmt.Errorf("%s: not PE32+ (64-bit)", path)
-	}
 	if oh.NumberOfRvaAndSizes <= pe.IMAGE_DIRECTORY_ENTRY_SECURITY {
 		return 0, nil
 	}
 	return oh.DataDirectory[pe.IMAGE_DIRECTORY_ENTRY_SECURITY].Size, nil
+}
+
+// open64 opens a PE32+ (64-bit) file; the caller closes it.
+func open64(path string) (*pe.File, *pe.OptionalHeader64, error) {
+	f, err := pe.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not a PE executable: %w", path, err)
+	}
+	oh, ok := f.OptionalHeader.(*pe.OptionalHeader64)
+	if !ok {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: not PE32+ (64-bit)", path)
+	}
+	return f, oh, nil
 }

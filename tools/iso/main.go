@@ -112,40 +112,18 @@ func build(c config) error {
 	if c.ImagesSize < exfat.MinSize {
 		return fmt.Errorf("-images-mib: BTY_IMAGES needs at least %d MiB", exfat.MinSize/mib)
 	}
-	read := func(p string) ([]byte, error) {
-		b, err := os.ReadFile(p)
+	// The files that go in whole (the squashfs is streamed below).
+	var kernel, initrd, shim, loader, isolinux, ldlinux, mbrCode []byte
+	for _, in := range []struct {
+		path string
+		data *[]byte
+	}{{c.Kernel, &kernel}, {c.Initrd, &initrd}, {c.Shim, &shim}, {c.Loader, &loader},
+		{c.Isolinux, &isolinux}, {c.Ldlinux, &ldlinux}, {c.MBR, &mbrCode}} {
+		b, err := os.ReadFile(in.path)
 		if err != nil {
-			return nil, fmt.Errorf("reading %w", err)
+			return fmt.Errorf("reading %w", err)
 		}
-		return b, nil
-	}
-	kernel, err := read(c.Kernel)
-	if err != nil {
-		return err
-	}
-	initrd, err := read(c.Initrd)
-	if err != nil {
-		return err
-	}
-	shim, err := read(c.Shim)
-	if err != nil {
-		return err
-	}
-	loader, err := read(c.Loader)
-	if err != nil {
-		return err
-	}
-	isolinux, err := read(c.Isolinux)
-	if err != nil {
-		return err
-	}
-	ldlinux, err := read(c.Ldlinux)
-	if err != nil {
-		return err
-	}
-	mbrCode, err := read(c.MBR)
-	if err != nil {
-		return err
+		*in.data = b
 	}
 	sq, err := os.Open(c.Squashfs)
 	if err != nil {
