@@ -244,22 +244,34 @@ func packagesOf(srcs map[string][]byte) string {
 	return fmt.Sprintf("searched %s", strings.Join(pkgs, ", "))
 }
 
-// The PXE chapter's DHCP rules are package dhcpconf's, which the web UI's
-// setup page fills in with the server's own address: written once.
+// The PXE chapter's and the README's DHCP rules are package dhcpconf's,
+// which the web UI's setup page fills in with the server's own address:
+// written once.
 func TestDHCPRules(t *testing.T) {
 	srv := dhcpconf.Server{Host: "192.0.2.10", Port: "8080"}
-	var pxe *book.Chapter
+	docs := map[string][]byte{}
 	for _, ch := range load(t).Chapters {
 		if ch.Name == "03-pxe" {
-			pxe = ch
+			docs[ch.Path] = ch.Source
 		}
 	}
-	if pxe == nil {
+	if len(docs) == 0 {
 		t.Fatal("no chapter 03-pxe")
 	}
-	for name, rules := range map[string]string{"dnsmasq": srv.Dnsmasq(), "Kea": srv.Kea()} {
-		if !strings.Contains(string(pxe.Source), "\n"+rules+"```") {
-			t.Errorf("%s's %s rules are not bty/dhcpconf's for %s; they should read:\n%s", pxe.Path, name, srv.Host, rules)
+	readme := "../README.md"
+	if os.Getenv("BTY_README") != "" {
+		readme = testenv.Runfile(t, "BTY_README", target)
+	}
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs["README.md"] = b
+	for path, src := range docs {
+		for name, rules := range map[string]string{"dnsmasq": srv.Dnsmasq(), "Kea": srv.Kea()} {
+			if !strings.Contains(string(src), "\n"+rules+"```") {
+				t.Errorf("%s's %s rules are not bty/dhcpconf's for %s; they should read:\n%s", path, name, srv.Host, rules)
+			}
 		}
 	}
 }
