@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -258,7 +259,7 @@ func TestDHCPRules(t *testing.T) {
 	if len(docs) == 0 {
 		t.Fatal("no chapter 03-pxe")
 	}
-	readme := "../README.md"
+	readme := filepath.Join("..", "README.md") // plain go test, in docs/
 	if os.Getenv("BTY_README") != "" {
 		readme = testenv.Runfile(t, "BTY_README", target)
 	}
