@@ -37,7 +37,8 @@ func TestConfigAsksBtyWeb(t *testing.T) {
 	}
 	cfg := string(b)
 	for _, want := range []string{
-		`configfile "(http,${net_default_server}:8080)/pxe/${net_default_mac}/grub?arch=${grub_cpu}&platform=${grub_platform}"`,
+		"\n" + `set bty_web="${net_default_server}:8080"` + "\n",
+		`configfile "(http,${bty_web})/pxe/${net_default_mac}/grub?arch=${grub_cpu}&platform=${grub_platform}"`,
 		"\nexit 1\n",
 	} {
 		if !strings.Contains(cfg, want) {

@@ -76,7 +76,7 @@ func TestChainScript(t *testing.T) {
 	if !strings.HasPrefix(s, "#!ipxe\n") {
 		t.Error("does not start with #!ipxe")
 	}
-	for _, want := range []string{"\ndhcp || goto no_dhcp\n", "chain --replace http://${next-server}:8080/pxe-bootstrap.ipxe || goto no_chain\n"} {
+	for _, want := range []string{"\ndhcp || goto no_dhcp\n", "\nset bty-web ${next-server}:8080\n", "chain --replace http://${bty-web}/pxe-bootstrap.ipxe || goto no_chain\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("missing %q", want)
 		}

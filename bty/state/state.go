@@ -1,15 +1,14 @@
 // Package state keeps bty-web's machines, images, events and settings in
 // SQLite (modernc.org/sqlite: pure Go, so bty-web stays a static binary for
 // amd64 and arm64), or in PostgreSQL (pgx, also pure Go) for replicas that
-// share one state.
+// share one state. What the two do differently lives in one dialect
+// (dialect.go); the queries and the schema are written once.
 //
-// The schema is versioned (PRAGMA user_version) and moved forward by
-// migrations in order; an existing database is never wiped. Every
-// read-modify-write of a machine, together with the event it logs, runs in
-// the one writer goroutine (see Update), so machines' changes are
-// serialized; reads run beside it on their own connections (WAL), and
-// every transaction takes the write lock when it begins (BEGIN IMMEDIATE),
-// so that writers wait for each other instead of failing.
+// The schema is versioned and moved forward by migrations in order; an
+// existing database is never wiped. Every read-modify-write of a machine,
+// together with the event it logs, runs in the one writer goroutine (see
+// Update), so machines' changes are serialized; reads run beside it on
+// their own connections.
 package state
 
 import (
@@ -23,10 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
-
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
@@ -38,18 +33,19 @@ var ErrNotFound = errors.New("not found")
 // ErrExists marks a name already taken.
 var ErrExists = errors.New("already exists")
 
-// migrations[i] moves the schema from version i to i+1.
+// migrations[i] moves the schema from version i to i+1, in SQL both
+// databases take; the dialect fills in the column types of schemaTypes.
 var migrations = []string{
-	`CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+	`CREATE TABLE settings (key TEXT PRIMARY KEY, value {{bytes}} NOT NULL);
 	CREATE TABLE machines (
 		mac TEXT PRIMARY KEY,
 		image_ref TEXT NOT NULL DEFAULT '',
 		boot_mode TEXT NOT NULL,
 		target_disk_serial TEXT NOT NULL DEFAULT '',
 		labels TEXT NOT NULL DEFAULT '{}',
-		armed INTEGER NOT NULL DEFAULT 0,
-		flashed INTEGER NOT NULL DEFAULT 0,
-		inventoried INTEGER NOT NULL DEFAULT 0,
+		armed {{bool}} NOT NULL DEFAULT false,
+		flashed {{bool}} NOT NULL DEFAULT false,
+		inventoried {{bool}} NOT NULL DEFAULT false,
 		inventory TEXT,
 		updated_at TEXT NOT NULL
 	);
@@ -58,14 +54,14 @@ var migrations = []string{
 		name TEXT NOT NULL UNIQUE,
 		src TEXT NOT NULL,
 		format TEXT NOT NULL,
-		size_bytes INTEGER NOT NULL DEFAULT 0,
+		size_bytes {{int64}} NOT NULL DEFAULT 0,
 		sha256 TEXT NOT NULL DEFAULT '',
 		arch TEXT NOT NULL DEFAULT '',
-		uploaded INTEGER NOT NULL,
+		uploaded {{bool}} NOT NULL,
 		created_at TEXT NOT NULL
 	);
 	CREATE TABLE events (
-		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		id {{id}},
 		at TEXT NOT NULL,
 		kind TEXT NOT NULL,
 		mac TEXT NOT NULL DEFAULT '',
@@ -77,47 +73,6 @@ var migrations = []string{
 	ALTER TABLE machines ADD COLUMN firmware TEXT NOT NULL DEFAULT '';`,
 	// What the machine's flasher last reported (provision.Flash, JSON), and
 	// each machine's events found without a scan (the web UI's history).
-	`ALTER TABLE machines ADD COLUMN flash TEXT NOT NULL DEFAULT '{}';
-	CREATE INDEX events_mac ON events (mac, id);`,
-}
-
-// pgMigrations are migrations for PostgreSQL, step for step: the same
-// tables and columns in its types.
-var pgMigrations = []string{
-	`CREATE TABLE settings (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
-	CREATE TABLE machines (
-		mac TEXT PRIMARY KEY,
-		image_ref TEXT NOT NULL DEFAULT '',
-		boot_mode TEXT NOT NULL,
-		target_disk_serial TEXT NOT NULL DEFAULT '',
-		labels TEXT NOT NULL DEFAULT '{}',
-		armed BOOLEAN NOT NULL DEFAULT false,
-		flashed BOOLEAN NOT NULL DEFAULT false,
-		inventoried BOOLEAN NOT NULL DEFAULT false,
-		inventory TEXT,
-		updated_at TEXT NOT NULL
-	);
-	CREATE TABLE images (
-		ref TEXT PRIMARY KEY,
-		name TEXT NOT NULL UNIQUE,
-		src TEXT NOT NULL,
-		format TEXT NOT NULL,
-		size_bytes BIGINT NOT NULL DEFAULT 0,
-		sha256 TEXT NOT NULL DEFAULT '',
-		arch TEXT NOT NULL DEFAULT '',
-		uploaded BOOLEAN NOT NULL,
-		created_at TEXT NOT NULL
-	);
-	CREATE TABLE events (
-		id BIGSERIAL PRIMARY KEY,
-		at TEXT NOT NULL,
-		kind TEXT NOT NULL,
-		mac TEXT NOT NULL DEFAULT '',
-		actor TEXT NOT NULL DEFAULT '',
-		detail TEXT NOT NULL DEFAULT '{}'
-	);`,
-	`ALTER TABLE machines ADD COLUMN arch TEXT NOT NULL DEFAULT '';
-	ALTER TABLE machines ADD COLUMN firmware TEXT NOT NULL DEFAULT '';`,
 	`ALTER TABLE machines ADD COLUMN flash TEXT NOT NULL DEFAULT '{}';
 	CREATE INDEX events_mac ON events (mac, id);`,
 }
@@ -140,13 +95,9 @@ type Store struct {
 // server for a postgres:// or postgresql:// URL (which several bty-web
 // replicas can share), else the SQLite file at that path.
 func Open(ctx context.Context, where string) (*Store, error) {
-	d := &db{pg: IsURL(where)}
+	d := &db{d: dialectFor(where)}
 	var err error
-	if d.pg {
-		d.DB, err = sql.Open("pgx", where)
-	} else {
-		d.DB, err = sql.Open("sqlite", "file:"+where+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate")
-	}
+	d.DB, err = d.d.open(where)
 	if err != nil {
 		return nil, fmt.Errorf("opening state %s: %w", redact(where), err)
 	}
@@ -161,10 +112,13 @@ func Open(ctx context.Context, where string) (*Store, error) {
 	return s, nil
 }
 
-// IsURL reports whether where names a PostgreSQL server.
-func IsURL(where string) bool {
-	return strings.HasPrefix(where, "postgres://") || strings.HasPrefix(where, "postgresql://")
-}
+// Shared reports whether several bty-web replicas may use this store at
+// once (PostgreSQL); else it is one bty-web's alone (SQLite).
+func (s *Store) Shared() bool { return s.db.d.shared() }
+
+// Schema lists the store's columns as its database reports them: the
+// proof that SQLite's and PostgreSQL's schemas are the same.
+func (s *Store) Schema(ctx context.Context) ([]Column, error) { return s.db.d.columns(ctx, s.db) }
 
 // redact drops a URL's password, which must never reach a log or an error.
 func redact(where string) string {
@@ -181,42 +135,36 @@ func redact(where string) string {
 func SchemaVersion() int { return len(migrations) }
 
 // migrate moves the schema forward, each step with its version in one
-// transaction. On PostgreSQL the version lives in bty_schema and replicas
-// starting together take turns (an advisory lock held by the transaction).
+// transaction (replicas starting together take turns: see
+// dialect.version).
 func (s *Store) migrate(ctx context.Context) error {
-	steps := migrations
-	if s.db.pg {
-		steps = pgMigrations
-		if _, err := s.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS bty_schema (version INTEGER NOT NULL)"); err != nil {
-			return fmt.Errorf("creating the schema version table: %w", err)
-		}
-	}
+	types := s.db.d.types()
 	for {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		v, err := s.version(ctx, tx)
+		v, err := s.db.d.version(ctx, tx)
 		if err != nil {
 			tx.Rollback()
 			return fmt.Errorf("reading schema version: %w", err)
 		}
-		if v > len(steps) {
+		if v > len(migrations) {
 			tx.Rollback()
-			return fmt.Errorf("schema version %d is newer than this bty-web (%d); upgrade bty-web", v, len(steps))
+			return fmt.Errorf("schema version %d is newer than this bty-web (%d); upgrade bty-web", v, len(migrations))
 		}
-		if v == len(steps) {
+		if v == len(migrations) {
 			return tx.Commit()
 		}
-		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+		step := migrations[v]
+		for _, t := range schemaTypes {
+			step = strings.ReplaceAll(step, t, types[t])
+		}
+		if _, err := tx.ExecContext(ctx, step); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migrating schema %d to %d: %w", v, v+1, err)
 		}
-		set := fmt.Sprintf("PRAGMA user_version = %d", v+1)
-		if s.db.pg {
-			set = fmt.Sprintf("DELETE FROM bty_schema; INSERT INTO bty_schema (version) VALUES (%d)", v+1)
-		}
-		if _, err := tx.ExecContext(ctx, set); err != nil {
+		if err := s.db.d.setVersion(ctx, tx, v+1); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -224,23 +172,6 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-}
-
-// version reads the schema version inside tx (on PostgreSQL after taking
-// the migration lock).
-func (s *Store) version(ctx context.Context, tx *tx) (int, error) {
-	var v int
-	if !s.db.pg {
-		return v, tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
-	}
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7419)"); err != nil {
-		return 0, err
-	}
-	err := tx.QueryRowContext(ctx, "SELECT version FROM bty_schema").Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return v, err
 }
 
 // Close stops the writer (updates after it get ErrClosed) and closes the
@@ -516,7 +447,7 @@ func (s *Store) commit(batch []*update) {
 		}
 	}()
 	ctx := context.Background()
-	if s.db.pg {
+	if s.Shared() {
 		// Replicas' batches take their machines' locks in one order (by
 		// MAC; one machine's updates keep theirs), so they never deadlock.
 		batch = slices.Clone(batch)
@@ -562,13 +493,9 @@ func (s *Store) commit(batch []*update) {
 
 // apply is one update inside the writer's transaction.
 func (s *Store) apply(ctx context.Context, tx *tx, addr mac.Addr, fn func(m provision.Machine, ok bool) (Change, error)) (provision.Machine, error) {
-	// On PostgreSQL another replica may update the same machine: a lock on
-	// its MAC (held until the commit, and also for a machine not yet
-	// stored, which a row lock could not cover) makes it wait for this one.
-	if tx.pg {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(?))", string(addr)); err != nil {
-			return provision.Machine{}, err
-		}
+	// Another replica may update the same machine: it waits for this one.
+	if err := s.db.d.lockMachine(ctx, tx, addr); err != nil {
+		return provision.Machine{}, err
 	}
 	m, err := scanMachine(tx.QueryRowContext(ctx, "SELECT "+machineCols+" FROM machines WHERE mac = ?", string(addr)))
 	exists := err == nil
@@ -683,7 +610,7 @@ func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
 	_, err = tx.ExecContext(ctx, "INSERT INTO images ("+imageCols+", created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"+upsert,
 		img.Ref, img.Name, img.Src, string(img.Format), img.SizeBytes, img.SHA256, img.Arch, img.Uploaded, s.Now().Format(time.RFC3339Nano))
 	if err != nil {
-		if isConstraint(err) {
+		if s.db.d.isUnique(err) {
 			return fmt.Errorf("image %q: %w", img.Name, ErrExists)
 		}
 		return err
@@ -692,14 +619,6 @@ func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-func isConstraint(err error) bool {
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return pg.Code == "23505" // unique_violation
-	}
-	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY"))
 }
 
 // Images returns every image by name.

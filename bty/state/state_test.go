@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -113,11 +114,14 @@ func testNewerSchemaRefused(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newer := "PRAGMA user_version = 99"
-	if s.db.pg {
-		newer = "UPDATE bty_schema SET version = 99"
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := s.db.ExecContext(ctx, newer); err != nil {
+	if err := s.db.d.setVersion(ctx, tx, SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -185,6 +189,54 @@ func testConcurrentUpdates(t *testing.T, path string) {
 // eachStore runs test against both stores: a SQLite file, and a
 // PostgreSQL server of the test's own (the same schema semantics, so the
 // same tests).
+// SQLite's and PostgreSQL's schemas are the same: the same tables with
+// the same columns in the same order, each NOT NULL alike, and each
+// column's type, as each database reports it, one of the schema's types
+// (schemaTypes, or TEXT) in both dialects.
+func TestSchemasAgree(t *testing.T) {
+	ctx := context.Background()
+	var got [2][]Column
+	dialects := [2]dialect{sqliteDB{}, postgres{}}
+	for i, where := range []string{filepath.Join(t.TempDir(), "state.db"), testenv.Postgres(t)} {
+		s, err := Open(ctx, where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[i], err = s.Schema(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	if len(got[0]) == 0 || len(got[0]) != len(got[1]) {
+		t.Fatalf("SQLite has %d columns, PostgreSQL %d:\n%v\n%v", len(got[0]), len(got[1]), got[0], got[1])
+	}
+	// sameType: some type of the schema is spelt so by both databases.
+	sameType := func(lite, pg string) bool {
+		for _, typ := range append(schemaTypes, "TEXT") {
+			l, p := dialects[0].types()[typ], dialects[1].types()[typ]
+			if typ == "TEXT" {
+				l, p = "TEXT", "text"
+			}
+			// Reported types drop the column constraints the dialect
+			// writes after them (PRIMARY KEY ...), and PostgreSQL spells
+			// them in lower case (BIGSERIAL is a bigint with a sequence).
+			l, _, _ = strings.Cut(l, " ")
+			p, _, _ = strings.Cut(p, " ")
+			p = strings.NewReplacer("BIGSERIAL", "bigint", "BIGINT", "bigint", "BOOLEAN", "boolean", "BYTEA", "bytea").Replace(p)
+			if l == lite && p == pg {
+				return true
+			}
+		}
+		return false
+	}
+	for i, lite := range got[0] {
+		pg := got[1][i]
+		if lite.Table != pg.Table || lite.Name != pg.Name || lite.NotNull != pg.NotNull || !sameType(lite.Type, pg.Type) {
+			t.Errorf("column %d: SQLite %+v, PostgreSQL %+v", i, lite, pg)
+		}
+	}
+}
+
 func eachStore(t *testing.T, test func(t *testing.T, where string)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "state.db")) })
 	t.Run("postgres", func(t *testing.T) { test(t, testenv.Postgres(t)) })

@@ -9,6 +9,7 @@
 package tftp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,17 @@ type Server struct {
 	// and a flood of requests must not take every file descriptor from
 	// the machines that are really booting.
 	slots chan struct{}
+	web   string // bty-web's HOST:PORT for the chain scripts; "" as shipped
+}
+
+// Options are a Server's settings beyond its directory.
+type Options struct {
+	// MaxTransfers bounds concurrent transfers (0: DefaultMaxTransfers).
+	MaxTransfers int
+	// Web is bty-web's URL as machines reach it (http://HOST:PORT): the
+	// chain scripts are served naming it (see Retarget). Empty: as
+	// shipped, DHCP's next-server on port 8080.
+	Web string
 }
 
 // DefaultMaxTransfers is the default bound on concurrent transfers: far more
@@ -40,17 +52,23 @@ const DefaultMaxTransfers = 256
 // ErrBusy is the error a request gets while MaxTransfers are in flight.
 var ErrBusy = errors.New("server busy: too many transfers in flight; retry")
 
-// New serves dir with at most maxTransfers concurrent transfers (0 means
-// DefaultMaxTransfers).
-func New(dir string, log *slog.Logger, maxTransfers int) (*Server, error) {
+// New serves dir with opts.
+func New(dir string, log *slog.Logger, opts Options) (*Server, error) {
+	var web string
+	if opts.Web != "" {
+		var err error
+		if web, err = ParseWeb(opts.Web); err != nil {
+			return nil, err
+		}
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("tftp root: %w", err)
 	}
-	if maxTransfers <= 0 {
-		maxTransfers = DefaultMaxTransfers
+	if opts.MaxTransfers <= 0 {
+		opts.MaxTransfers = DefaultMaxTransfers
 	}
-	s := &Server{root: root, log: log, slots: make(chan struct{}, maxTransfers)}
+	s := &Server{root: root, log: log, slots: make(chan struct{}, opts.MaxTransfers), web: web}
 	// A nil write handler makes the library refuse write requests.
 	s.srv = pintftp.NewServer(s.read, nil)
 	s.srv.SetTimeout(5 * time.Second)
@@ -133,9 +151,21 @@ func (s *Server) send(name string, rf io.ReaderFrom) (int64, error) {
 	if err != nil || !st.Mode().IsRegular() {
 		return 0, fmt.Errorf("%s: not a file", name)
 	}
+	var body io.Reader = f
+	size := st.Size()
+	if _, chain := chainLines[name]; chain && s.web != "" {
+		script, err := io.ReadAll(io.LimitReader(f, 1<<20))
+		if err == nil {
+			script, err = Retarget(name, script, s.web)
+		}
+		if err != nil {
+			return 0, err
+		}
+		body, size = bytes.NewReader(script), int64(len(script))
+	}
 	// tsize: firmware asks for the size before allocating memory.
 	if ot, ok := rf.(pintftp.OutgoingTransfer); ok {
-		ot.SetSize(st.Size())
+		ot.SetSize(size)
 	}
-	return rf.ReadFrom(f)
+	return rf.ReadFrom(body)
 }

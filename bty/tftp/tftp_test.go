@@ -22,11 +22,11 @@ import (
 // so transfers span many blocks) and returns its address and the content.
 func serve(t *testing.T) (addr string, content []byte, dir string) {
 	t.Helper()
-	return serveMax(t, 0)
+	return serveWith(t, Options{})
 }
 
-// serveMax is serve with at most max concurrent transfers.
-func serveMax(t *testing.T, max int) (addr string, content []byte, dir string) {
+// serveWith is serve with opts.
+func serveWith(t *testing.T, opts Options) (addr string, content []byte, dir string) {
 	t.Helper()
 	dir = t.TempDir()
 	content = imagetest.Disk(1<<20+123, 5)
@@ -38,7 +38,7 @@ func serveMax(t *testing.T, max int) (addr string, content []byte, dir string) {
 	outside := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(outside, []byte("secret"), 0o644)
 	os.Symlink(outside, filepath.Join(dir, "link"))
-	s, err := New(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), max)
+	s, err := New(dir, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestDebianClient(t *testing.T) {
 // error at once instead of taking more file descriptors (issue 18: 14,000
 // requests exhausted them and real clients got "not found").
 func TestTransfersBounded(t *testing.T) {
-	addr, content, _ := serveMax(t, 2)
+	addr, content, _ := serveWith(t, Options{MaxTransfers: 2})
 	// Two requests that are never acknowledged hold their transfers open
 	// while the server waits for ACKs.
 	server, err := net.ResolveUDPAddr("udp", addr)

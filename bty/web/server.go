@@ -62,12 +62,25 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 			return nil, fmt.Errorf("creating state dir: %w", err)
 		}
 	}
-	// With SQLite the state dir is this bty-web's alone: the lock comes
-	// before anything is touched, so a second bty-web must not delete the
-	// first one's uploads in flight as "interrupted". With PostgreSQL,
-	// replicas share the state (transactions keep it whole) and may share
-	// the dir's boot files and images; an upload is theirs until it idles.
-	shared := state.IsURL(cfg.State.URL)
+	where := filepath.Join(cfg.Paths.StateDir, "state.db")
+	if cfg.State.URL != "" {
+		where = cfg.State.URL
+	}
+	store, err := state.Open(ctx, where)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+	// A store of one bty-web's (SQLite) makes the state dir this bty-web's
+	// alone: the lock comes before anything in the dir is touched, so a
+	// second bty-web must not delete the first one's uploads in flight as
+	// "interrupted". Replicas sharing a store (PostgreSQL) may share the
+	// dir's boot files and images; an upload is theirs until it idles.
+	shared := store.Shared()
 	if !shared {
 		lock, err := lockDir(cfg.Paths.StateDir)
 		if err != nil {
@@ -96,24 +109,14 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	if err := seed(cfg.Paths.BootSeed, s.bootDir, log); err != nil {
 		return nil, err
 	}
-	where := filepath.Join(cfg.Paths.StateDir, "state.db")
-	if shared {
-		where = cfg.State.URL
-	}
-	store, err := state.Open(ctx, where)
-	if err != nil {
-		return nil, err
-	}
 	store.MaxEvents = cfg.Limits.MaxEvents
 	// Found now, not at the first machine's boot: a database that cannot
 	// be written.
 	if err := store.CheckWritable(ctx); err != nil {
-		store.Close()
 		return nil, err
 	}
 	secret, err := store.Setting(ctx, cookieSecret, auth.NewSecret)
 	if err != nil {
-		store.Close()
 		return nil, fmt.Errorf("reading the session secret: %w", err)
 	}
 	s.store = store

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -36,10 +37,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"github.com/insomniacslk/dhcp/iana"
 	"github.com/vishvananda/netlink"
 
 	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/dhcpconf"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/e2e/vm"
 	"github.com/bty-lab/bty/internal/browser"
@@ -51,18 +52,30 @@ const (
 	clientMAC = "52:54:00:11:22:33"
 	serverIP  = "10.99.0.1"
 	clientIP  = "10.99.0.10"
-	base      = "http://" + serverIP + ":8080"
 	inside    = "BTY_PXE_INSIDE"
 )
+
+// lab is how a chain's servers are set up.
+type lab struct {
+	// port is bty-web's; bty-tftp is told bty-web's URL when it is not
+	// the default 8080, and serves the chain scripts naming it.
+	port int
+	// secureBoot names the machine for Secure Boot in DHCP, as the
+	// guide's dhcp-host line does: as an x86_64 UEFI machine it gets shim.
+	secureBoot bool
+	// romDHCP answers DHCP with the BIOS chain's stand-in for a stock PXE
+	// ROM (see romDHCP) instead of dnsmasq.
+	romDHCP bool
+}
 
 // TestPXEChain: an x86_64 UEFI machine (OVMF, the firmware's own PXE, as
 // on real UEFI hardware) flashes its disk; then a wrong declared digest
 // fails loudly.
 func TestPXEChain(t *testing.T) {
-	inNamespace(t, "TestPXEChain", func(t *testing.T, s *servers) {
+	inNamespace(t, "TestPXEChain", lab{port: 8080}, func(t *testing.T, s *servers) {
 		s.seed(t, "")
-		ui := watchUI(t)
-		s.flash(t, uefiX86(t), "flash")
+		ui := watchUI(t, s.base)
+		s.flash(t, uefiX86(t, s.base), "flash")
 		ui.verified(t)
 		s.learnt(t, "x86_64", "efi")
 		if s := string(s.api.do("GET", "/pxe/"+clientMAC, nil)); !strings.Contains(s, "booting the local disk") {
@@ -71,11 +84,11 @@ func TestPXEChain(t *testing.T) {
 
 		// A wrong declared digest: the flash fails and says so.
 		var entry struct{ Ref string }
-		body, _ := json.Marshal(map[string]string{"name": "bad-digest", "src": base + "/images/" + s.ref + "/test.img.zst", "sha256": strings.Repeat("0", 64)})
+		body, _ := json.Marshal(map[string]string{"name": "bad-digest", "src": s.base + "/images/" + s.ref + "/test.img.zst", "sha256": strings.Repeat("0", 64)})
 		json.Unmarshal(s.api.do("POST", "/catalog/entries", body), &entry)
 		s.bind(t, entry.Ref)
 		disk2 := blankDisk(t)
-		con2 := boot(t, s.logs, "bad-digest", uefiX86(t), disk2)
+		con2 := boot(t, s.logs, "bad-digest", uefiX86(t, s.base), disk2)
 		con2.Stages(t, vm.Literal("bty: auto-flash starting"), vm.Literal("UNVERIFIED"), vm.Literal("bty-init: bty auto failed"))
 		if kinds := s.events(t); kinds["flash.failed"] == 0 {
 			t.Errorf("bty-web recorded no flash.failed event (events: %v)", kinds)
@@ -88,11 +101,12 @@ func TestPXEChain(t *testing.T) {
 // rules have it, gets shim, which starts Debian's signed GRUB, which reads
 // grub/grub.cfg over TFTP and bty-web's GRUB route over HTTP, and boots the
 // same signed kernel; the kernel is locked down and flashes the disk.
+// bty-web listens on port 8081 here: grub.cfg, as bty-tftp serves it,
+// names that port.
 func TestPXEChainSecureBoot(t *testing.T) {
-	inNamespace(t, "TestPXEChainSecureBoot", func(t *testing.T, s *servers) {
-		s.dhcp.secureBoot = true
+	inNamespace(t, "TestPXEChainSecureBoot", lab{port: 8081, secureBoot: true}, func(t *testing.T, s *servers) {
 		s.seed(t, "")
-		con := s.flash(t, uefiX86SecureBoot(t), "flash-secureboot")
+		con := s.flash(t, uefiX86SecureBoot(t, s.base), "flash-secureboot")
 		s.learnt(t, "x86_64", "efi")
 		if i, _ := con.FindStage(0, vm.Literal("bty-init: firmware UEFI, Secure Boot on, kernel lockdown integrity")); i < 0 {
 			t.Error("bty-init did not report Secure Boot on and the kernel locked down")
@@ -106,11 +120,13 @@ func TestPXEChainSecureBoot(t *testing.T) {
 // TestPXEChainArm64: an arm64 UEFI machine (QEMU's virt board under TCG,
 // Debian's AAVMF, virtio-net with the firmware's PXE) gets ipxe-arm64.efi
 // by the DHCP rule for client architecture 11, and bty-web the arm64 trio
-// because the chain script reports iPXE's ${buildarch}.
+// because the chain script reports iPXE's ${buildarch}. bty-web listens
+// on port 8082 here: autoexec.ipxe, as bty-tftp serves it, names that
+// port.
 func TestPXEChainArm64(t *testing.T) {
-	inNamespace(t, "TestPXEChainArm64", func(t *testing.T, s *servers) {
+	inNamespace(t, "TestPXEChainArm64", lab{port: 8082}, func(t *testing.T, s *servers) {
 		s.seed(t, "_ARM64")
-		s.flash(t, uefiArm64(t), "flash-arm64")
+		s.flash(t, uefiArm64(t, s.base), "flash-arm64")
 		s.learnt(t, "arm64", "efi")
 	})
 }
@@ -119,10 +135,9 @@ func TestPXEChainArm64(t *testing.T) {
 // through its NIC's PXE ROM; undionly.kpxe's own DHCP request (user class
 // iPXE) gets bty-web's bootstrap script, not undionly.kpxe again.
 func TestPXEChainBIOS(t *testing.T) {
-	inNamespace(t, "TestPXEChainBIOS", func(t *testing.T, s *servers) {
-		s.dhcp.plainROM = true
+	inNamespace(t, "TestPXEChainBIOS", lab{port: 8080, romDHCP: true}, func(t *testing.T, s *servers) {
 		s.seed(t, "")
-		s.flash(t, biosX86(t), "flash-bios")
+		s.flash(t, biosX86(t, s.base), "flash-bios")
 		s.learnt(t, "x86_64", "pcbios")
 	})
 }
@@ -142,7 +157,7 @@ const uiRow = "#m-52-54-00-11-22-33 td.flash"
 
 // watchUI logs in to bty-web's web UI in headless Chromium and keeps the
 // machines page open, noting each flash state the machine's row shows.
-func watchUI(t *testing.T) *uiWatch {
+func watchUI(t *testing.T, base string) *uiWatch {
 	chromium, err := browser.Path()
 	testenv.Require(t, "Chromium", err)
 	b, stop, err := browser.Start(context.Background(), chromium, browser.Desktop)
@@ -201,10 +216,10 @@ func (w *uiWatch) verified(t *testing.T) {
 
 // inNamespace runs chain inside a new network namespace (the test binary
 // re-runs itself there), with the network, DHCP, bty-tftp and bty-web up.
-func inNamespace(t *testing.T, name string, chain func(*testing.T, *servers)) {
+func inNamespace(t *testing.T, name string, l lab, chain func(*testing.T, *servers)) {
 	if os.Getenv(inside) == name {
 		total := time.Now()
-		chain(t, start(t))
+		chain(t, start(t, l))
 		t.Logf("whole %s in its namespace: %s", name, time.Since(total).Round(time.Millisecond))
 		return
 	}
@@ -257,59 +272,136 @@ func network(t *testing.T) {
 	}
 }
 
-// dhcp is the test's DHCP server. It applies the rule the README gives
-// operators for dnsmasq and ISC Kea ("PXE with your DHCP server"): a
-// request with user class iPXE gets bty-web's bootstrap script, any other
-// the iPXE binary for its client architecture (option 93). It also has the
-// fixes measured on these machines (each worth seconds under TCG): no ping
-// probe before offering, and iPXE's option 175.176 = 1 so it does not wait
-// for ProxyDHCP.
-type dhcp struct {
-	// plainROM makes the server treat the first client transaction it sees
-	// as coming from a PXE ROM that is not iPXE (Intel's or Realtek's on
-	// real machines), that is, as if it had no user class. QEMU's NIC ROMs
-	// are iPXE builds and send user class iPXE from the first request, so
-	// by the rule alone a QEMU BIOS machine would never load undionly.kpxe,
-	// which every real BIOS machine with a stock ROM does.
-	plainROM bool
-	// secureBoot puts the client in the README's secureboot set (tagged
-	// by MAC in dnsmasq): as an x86_64 UEFI machine it gets shim.
-	secureBoot bool
+// dhcpServer answers the lab's DHCP and says which boot files it
+// acknowledged, in order.
+type dhcpServer interface {
+	acked(t *testing.T) []string
+}
+
+// dnsmasq is Debian's dnsmasq with exactly the rules bty/dhcpconf prints
+// for operators (the web UI's setup page, the guide), after the lab's own
+// lines: this network's one address, no DNS, and the fixes measured on
+// these machines (each worth seconds under TCG): no ping probe before
+// offering, and iPXE's option 175.176 = 1 so it does not wait for
+// ProxyDHCP. A Secure Boot machine is named as the guide says, with a
+// dhcp-host line.
+type dnsmasq struct{ log string }
+
+func startDnsmasq(t *testing.T, logs string, srv dhcpconf.Server, secureBoot bool) *dnsmasq {
+	t.Helper()
+	bin := testenv.Tool(t, "dnsmasq", "dnsmasq-base")
+	dir := t.TempDir()
+	lab := strings.Join([]string{
+		"port=0",
+		"interface=br0",
+		"bind-interfaces",
+		"dhcp-range=" + clientIP + "," + clientIP + ",255.255.255.0,1h",
+		"dhcp-authoritative",
+		"no-ping",
+		"dhcp-option-force=encap:175,176,1",
+		"dhcp-leasefile=" + filepath.Join(dir, "leases"),
+		"log-dhcp",
+		"user=root",
+		"",
+	}, "\n")
+	if secureBoot {
+		lab += "dhcp-host=" + clientMAC + ",set:secureboot\n"
+	}
+	conf := filepath.Join(dir, "dnsmasq.conf")
+	if err := os.WriteFile(conf, []byte(lab+srv.Dnsmasq()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &dnsmasq{log: filepath.Join(logs, "dnsmasq.log")}
+	cmd := exec.Command(bin, "--keep-in-foreground", "--conf-file="+conf, "--pid-file=", "--log-facility="+d.log)
+	out, err := os.Create(filepath.Join(logs, "dnsmasq.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting dnsmasq: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); out.Close() })
+	// Ready when it says so: its log's "DHCP, IP range" line comes after
+	// the socket is bound.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(d.log)
+		if bytes.Contains(b, []byte("DHCP, IP range "+clientIP)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			o, _ := os.ReadFile(out.Name())
+			t.Fatalf("dnsmasq did not start within 10 s:\n%s%s", b, o)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cp, _ := os.ReadFile(conf)
+	t.Logf("dnsmasq runs with:\n%s", cp)
+	return d
+}
+
+// dnsmasqLine is one line of dnsmasq's DHCP log: the transaction and what
+// it says ("DHCPACK(br0) ...", "bootfile name: ipxe.efi").
+var dnsmasqLine = regexp.MustCompile(`dnsmasq-dhcp\[\d+\]: (\d+) (.*)$`)
+
+// acked reads the boot files dnsmasq acknowledged from its log: the
+// "bootfile name" of each transaction whose last message was a DHCPACK.
+func (d *dnsmasq) acked(t *testing.T) []string {
+	b, err := os.ReadFile(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	last := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		m := dnsmasqLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		xid, msg := m[1], m[2]
+		if strings.HasPrefix(msg, "DHCP") {
+			last[xid], _, _ = strings.Cut(msg, "(")
+		}
+		if file, ok := strings.CutPrefix(msg, "bootfile name: "); ok && last[xid] == "DHCPACK" {
+			out = append(out, file)
+		}
+	}
+	return out
+}
+
+// romDHCP stands in for dnsmasq on the BIOS chain, the one a rule-driven
+// DHCP server cannot reproduce: QEMU's NIC option ROMs are iPXE builds
+// and send user class iPXE from their first request, so by the rules a
+// QEMU BIOS machine would be sent straight to the bootstrap URL and never
+// load undionly.kpxe, which every real BIOS machine with a stock ROM
+// (Intel's, Realtek's: no user class) does. SeaBIOS has no PXE of its own
+// to use instead. So this server decides by bty/dhcpconf's table
+// (Server.Decide), reading the ROM's first transaction as a stock ROM's,
+// without the user class; everything after that is the table as is.
+type romDHCP struct {
+	srv dhcpconf.Server
 
 	mu      sync.Mutex
 	romXID  *dhcpv4.TransactionID
 	handout []string // each boot file acknowledged, in order
 }
 
-// bootFile is the README's rule.
-func (d *dhcp) bootFile(m *dhcpv4.DHCPv4) string {
+func (d *romDHCP) bootFile(m *dhcpv4.DHCPv4) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.plainROM && d.romXID == nil {
+	if d.romXID == nil {
 		d.romXID = &m.TransactionID
 	}
-	rom := d.plainROM && *d.romXID == m.TransactionID
-	if string(m.Options.Get(dhcpv4.OptionUserClassInformation)) == "iPXE" && !rom {
-		return base + "/pxe-bootstrap.ipxe"
-	}
-	arch := iana.INTEL_X86PC
+	c := dhcpconf.Client{IPXE: string(m.Options.Get(dhcpv4.OptionUserClassInformation)) == "iPXE" && *d.romXID != m.TransactionID}
 	if a := m.ClientArch(); len(a) > 0 {
-		arch = a[0]
+		c.Arch = dhcpconf.Arch(a[0])
 	}
-	switch arch {
-	case iana.EFI_BC, iana.EFI_X86_64:
-		if d.secureBoot {
-			return "shimx64.efi"
-		}
-		return "ipxe.efi"
-	case iana.EFI_ARM64:
-		return "ipxe-arm64.efi"
-	default:
-		return "undionly.kpxe"
-	}
+	file, _ := d.srv.Decide(c)
+	return file
 }
 
-func (d *dhcp) serve(t *testing.T) {
+func (d *romDHCP) serve(t *testing.T) {
 	t.Helper()
 	handler := func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
 		var typ dhcpv4.MessageType
@@ -352,8 +444,7 @@ func (d *dhcp) serve(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 }
 
-// acked returns the boot files acknowledged so far, in order.
-func (d *dhcp) acked() []string {
+func (d *romDHCP) acked(*testing.T) []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.handout)
@@ -378,13 +469,14 @@ func startImage(t *testing.T, logs, name, env string, extra ...string) {
 }
 
 type api struct {
-	t *testing.T
-	c *http.Client
+	t    *testing.T
+	c    *http.Client
+	base string
 }
 
 func (a api) do(method, path string, body []byte) []byte {
 	a.t.Helper()
-	req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+	req, _ := http.NewRequest(method, a.base+path, bytes.NewReader(body))
 	resp, err := a.c.Do(req)
 	if err != nil {
 		a.t.Fatal(err)
@@ -401,20 +493,31 @@ func (a api) do(method, path string, body []byte) []byte {
 // bty-tftp and bty-web from the images the release pushes.
 type servers struct {
 	logs string
-	dhcp *dhcp
+	base string // bty-web, as machines reach it
+	dhcp dhcpServer
 	api  api
 	raw  []byte // the test image, decoded
 	ref  string // its ref in bty-web
 }
 
-func start(t *testing.T) *servers {
+func start(t *testing.T, l lab) *servers {
 	logs := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR")
 	if logs == "" {
 		logs = t.TempDir()
 	}
 	network(t)
-	s := &servers{logs: logs, dhcp: &dhcp{}}
-	s.dhcp.serve(t)
+	s := &servers{logs: logs, base: fmt.Sprintf("http://%s:%d", serverIP, l.port)}
+	srv, err := dhcpconf.FromURL(s.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.romDHCP {
+		d := &romDHCP{srv: srv}
+		d.serve(t)
+		s.dhcp = d
+	} else {
+		s.dhcp = startDnsmasq(t, logs, srv, l.secureBoot)
+	}
 
 	// The servers are the container images the release pushes, run as a
 	// runtime would (internal/ocirun): bty-tftp serves the iPXE files baked
@@ -424,10 +527,14 @@ func start(t *testing.T) *servers {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", []byte("0"), 0); err != nil {
 		t.Fatalf("letting the images' user bind low ports in the test's namespace: %v", err)
 	}
-	startImage(t, logs, "bty-tftp", "BTY_OCI_TFTP")
-	startImage(t, logs, "bty-web", "BTY_OCI_WEB", "BTY_SERVER_LISTEN="+serverIP, "BTY_SERVER_PORT=8080", "BTY_ADMIN_PASSWORD=test")
-	testenv.WaitHTTP(t, base+"/healthz")
-	s.api = api{t, testenv.Login(t, base, "test")}
+	var tftpEnv []string
+	if l.port != 8080 {
+		tftpEnv = append(tftpEnv, "BTY_TFTP_WEB_URL="+s.base)
+	}
+	startImage(t, logs, "bty-tftp", "BTY_OCI_TFTP", tftpEnv...)
+	startImage(t, logs, "bty-web", "BTY_OCI_WEB", "BTY_SERVER_LISTEN="+serverIP, fmt.Sprintf("BTY_SERVER_PORT=%d", l.port), "BTY_ADMIN_PASSWORD=test")
+	testenv.WaitHTTP(t, s.base+"/healthz")
+	s.api = api{t, testenv.Login(t, s.base, "test"), s.base}
 	return s
 }
 
@@ -484,29 +591,29 @@ type client struct {
 	files []string
 }
 
-func uefiX86(t *testing.T) client {
+func uefiX86(t *testing.T, base string) client {
 	code, vars, err := vm.OVMF()
 	testenv.Require(t, "OVMF", err)
 	return uefi(vm.Options{
 		QEMU:     testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
 		OVMFCode: code, OVMFVars: vars,
 		ProbeKernel: runfile(t, "BTY_VMLINUZ"),
-	}, "ipxe.efi")
+	}, base, dhcpconf.FileIPXE)
 }
 
-func uefiArm64(t *testing.T) client {
+func uefiArm64(t *testing.T, base string) client {
 	code, vars, err := vm.AAVMF()
 	testenv.Require(t, "AAVMF", err)
 	return uefi(vm.Options{
 		QEMU:     testenv.Tool(t, "qemu-system-aarch64", "qemu-system-arm"),
 		Arch:     "aarch64",
 		OVMFCode: code, OVMFVars: vars,
-	}, "ipxe-arm64.efi")
+	}, base, dhcpconf.FileIPXEArm64)
 }
 
 // uefi is a UEFI machine booting its firmware's own PXE, which loads the
 // iPXE binary bootFile and, through it, autoexec.ipxe.
-func uefi(o vm.Options, bootFile string) client {
+func uefi(o vm.Options, base, bootFile string) client {
 	// romfile= drops QEMU's iPXE option ROM: the firmware's own PXE boots,
 	// as on real UEFI hardware.
 	o.NICs = []vm.NIC{{Netdev: tapNetdev, Device: "virtio-net-pci,mac=" + clientMAC + ",romfile="}}
@@ -531,10 +638,10 @@ var ipxeStages = []vm.Stage{
 // GRUB (it says so), GRUB runs grub/grub.cfg (which says so) and then
 // bty-web's GRUB script; the kernel says Secure Boot is on, and bty-init
 // that the kernel is locked down.
-func uefiX86SecureBoot(t *testing.T) client {
+func uefiX86SecureBoot(t *testing.T, base string) client {
 	code, vars, err := vm.OVMFSecureBoot()
 	testenv.Require(t, "OVMF with Secure Boot", err)
-	c := uefiX86(t)
+	c := uefiX86(t, base)
 	c.opts.OVMFCode, c.opts.OVMFVars, c.opts.SecureBoot = code, vars, true
 	c.stages = []vm.Stage{
 		vm.Literal(">>Start PXE over IPv4"),
@@ -544,11 +651,11 @@ func uefiX86SecureBoot(t *testing.T) client {
 		vm.Literal("bty: " + clientMAC + ": booting the bty live environment (flash)"),
 		vm.Literal("secureboot: Secure boot enabled"),
 	}
-	c.files = []string{"shimx64.efi"}
+	c.files = []string{dhcpconf.FileShim}
 	return c
 }
 
-func biosX86(t *testing.T) client {
+func biosX86(t *testing.T, base string) client {
 	return client{
 		opts: vm.Options{
 			QEMU:        testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86"),
@@ -559,11 +666,11 @@ func biosX86(t *testing.T) client {
 		stages: append([]vm.Stage{
 			vm.Literal("SeaBIOS"),
 			vm.Literal("Booting from ROM"),
-			vm.Download("undionly.kpxe"),
+			vm.Download(dhcpconf.FileUndionly),
 			vm.Literal("using undionly"),
 			vm.Download("pxe-bootstrap.ipxe"),
 		}, ipxeStages[1:]...),
-		files: []string{"undionly.kpxe", base + "/pxe-bootstrap.ipxe"},
+		files: []string{dhcpconf.FileUndionly, base + "/pxe-bootstrap.ipxe"},
 	}
 }
 
@@ -603,7 +710,7 @@ func (s *servers) flash(t *testing.T, c client, name string) *vm.Console {
 	con := boot(t, s.logs, name, c, disk)
 	stages := append(slices.Clone(c.stages),
 		vm.Literal("bty-init: entered v"),
-		vm.Literal("bty-init: squashfs "+base+"/boot/"),
+		vm.Literal("bty-init: squashfs "+s.base+"/boot/"),
 		vm.Literal("bty: entered v"),
 		vm.Literal("bty: auto-flash starting"),
 		vm.Literal("bty: write 100%"),
@@ -612,7 +719,7 @@ func (s *servers) flash(t *testing.T, c client, name string) *vm.Console {
 	)
 	timeline := con.Stages(t, stages...)
 	t.Logf("%s timeline (QEMU start = 0):\n%s", name, timeline)
-	if got := s.dhcp.acked(); !slices.Equal(got[:min(len(got), len(c.files))], c.files) {
+	if got := s.dhcp.acked(t); !slices.Equal(got[:min(len(got), len(c.files))], c.files) {
 		t.Errorf("DHCP handed out boot files %q; want %q first", got, c.files)
 	}
 	got, err := os.ReadFile(disk)

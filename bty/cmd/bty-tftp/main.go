@@ -18,6 +18,7 @@ func main() {
 	root := flag.String("root", envOr("BTY_TFTP_ROOT", "/var/lib/bty/tftp"), "directory to serve (env BTY_TFTP_ROOT)")
 	listen := flag.String("listen", envOr("BTY_TFTP_LISTEN", ":69"), "UDP address to listen on (env BTY_TFTP_LISTEN)")
 	maxTransfers := flag.Int("max-transfers", tftp.DefaultMaxTransfers, "concurrent transfers; more requests are refused as busy")
+	web := flag.String("web-url", os.Getenv("BTY_TFTP_WEB_URL"), "bty-web's URL as machines reach it (http://HOST:PORT): the chain scripts autoexec.ipxe and grub/grub.cfg are served naming it; empty: DHCP's next-server, port 8080 (env BTY_TFTP_WEB_URL)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -25,7 +26,7 @@ func main() {
 		return
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	srv, err := tftp.New(*root, log, *maxTransfers)
+	srv, err := tftp.New(*root, log, tftp.Options{MaxTransfers: *maxTransfers, Web: *web})
 	if err != nil {
 		log.Error("bty-tftp failed", "err", err)
 		os.Exit(1)
@@ -39,7 +40,7 @@ func main() {
 		srv.Shutdown()
 		close(stopped)
 	}()
-	log.Info("bty-tftp serving", "root", *root, "listen", *listen, "version", version.String())
+	log.Info("bty-tftp serving", "root", *root, "listen", *listen, "web", *web, "version", version.String())
 	if err := srv.ListenAndServe(*listen); err != nil {
 		log.Error("bty-tftp failed", "err", err)
 		os.Exit(1)
