@@ -13,7 +13,9 @@ package pxescript
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -89,6 +91,11 @@ func (nb Netboot) Files() []string { return []string{nb.Kernel, nb.Initrd, nb.Sq
 var trios = map[string]struct{ stem, serial string }{
 	"x86_64": {"bty-netboot-pc-x86_64-v", "ttyS0"},
 	"arm64":  {"bty-netboot-arm64-v", "ttyAMA0"},
+}
+
+// Arches lists the architectures bty builds a live environment for, sorted.
+func Arches() []string {
+	return slices.Sorted(maps.Keys(trios))
 }
 
 // NetbootFor returns the trio's names for version ver and architecture

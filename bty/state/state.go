@@ -232,7 +232,7 @@ func (s *Store) Setting(ctx context.Context, key string, make func() ([]byte, er
 type Event struct {
 	ID     int64           `json:"id"`
 	At     time.Time       `json:"at"`
-	Kind   string          `json:"kind"`
+	Kind   EventKind       `json:"kind"`
 	MAC    string          `json:"mac,omitempty"`
 	Actor  string          `json:"actor,omitempty"`
 	Detail json.RawMessage `json:"detail"`
@@ -243,14 +243,14 @@ type execer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func (s *Store) logTo(ctx context.Context, x execer, kind string, addr mac.Addr, actor string, detail any) error {
+func (s *Store) logTo(ctx context.Context, x execer, kind EventKind, addr mac.Addr, actor string, detail any) error {
 	d, err := json.Marshal(detail)
 	if err != nil {
 		return err
 	}
 	var id int64
 	err = x.QueryRowContext(ctx, "INSERT INTO events (at, kind, mac, actor, detail) VALUES (?, ?, ?, ?, ?) RETURNING id",
-		s.Now().Format(time.RFC3339Nano), kind, string(addr), actor, string(d)).Scan(&id)
+		s.Now().Format(time.RFC3339Nano), string(kind), string(addr), actor, string(d)).Scan(&id)
 	if err != nil || s.MaxEvents <= 0 {
 		return err
 	}
@@ -261,7 +261,7 @@ func (s *Store) logTo(ctx context.Context, x execer, kind string, addr mac.Addr,
 }
 
 // Log appends an event.
-func (s *Store) Log(ctx context.Context, kind string, addr mac.Addr, actor string, detail any) error {
+func (s *Store) Log(ctx context.Context, kind EventKind, addr mac.Addr, actor string, detail any) error {
 	return s.logTo(ctx, s.db, kind, addr, actor, detail)
 }
 
@@ -372,7 +372,7 @@ func (s *Store) Machines(ctx context.Context) ([]provision.Machine, error) {
 // to leave it), and an event to log with it (Kind "" for none).
 type Change struct {
 	Machine *provision.Machine
-	Kind    string
+	Kind    EventKind
 	Actor   string
 	Detail  any
 }
@@ -554,7 +554,7 @@ func (s *Store) DeleteMachine(ctx context.Context, addr mac.Addr, actor string) 
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	if err := s.logTo(ctx, tx, "machine.deleted", addr, actor, struct{}{}); err != nil {
+	if err := s.logTo(ctx, tx, EventMachineDeleted, addr, actor, struct{}{}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -615,7 +615,7 @@ func (s *Store) PutImage(ctx context.Context, img Image, actor string) error {
 		}
 		return err
 	}
-	if err := s.logTo(ctx, tx, "image.added", "", actor, img); err != nil {
+	if err := s.logTo(ctx, tx, EventImageAdded, "", actor, img); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -663,7 +663,7 @@ func (s *Store) DeleteImage(ctx context.Context, name, actor string) (Image, err
 	if _, err := tx.ExecContext(ctx, "DELETE FROM images WHERE name = ?", name); err != nil {
 		return img, err
 	}
-	if err := s.logTo(ctx, tx, "image.deleted", "", actor, map[string]string{"name": name, "ref": img.Ref}); err != nil {
+	if err := s.logTo(ctx, tx, EventImageDeleted, "", actor, map[string]string{"name": name, "ref": img.Ref}); err != nil {
 		return img, err
 	}
 	return img, tx.Commit()

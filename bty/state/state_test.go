@@ -86,9 +86,9 @@ func testMachineEvents(t *testing.T, path string) {
 	}
 	a, b := mac.Addr("52:54:00:00:00:0a"), mac.Addr("52:54:00:00:00:0b")
 	for _, e := range []struct {
-		kind string
+		kind EventKind
 		addr mac.Addr
-	}{{"pxe.offer", a}, {"login", ""}, {"pxe.offer", b}, {"flash.armed", a}, {"flash.done", a}} {
+	}{{EventPXEOffer, a}, {EventLogin, ""}, {EventPXEOffer, b}, {EventFlashArmed, a}, {EventFlashDone, a}} {
 		if err := s.Log(ctx, e.kind, e.addr, "", struct{}{}); err != nil {
 			t.Fatal(err)
 		}

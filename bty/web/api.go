@@ -6,42 +6,45 @@ import (
 	"time"
 
 	"github.com/bty-lab/bty/bty/auth"
-	"github.com/bty-lab/bty/bty/catalog"
-	"github.com/bty-lab/bty/bty/mac"
+	"github.com/bty-lab/bty/bty/lab"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/state"
 )
+
+// operatorActor is who the audit log names for the operator's changes
+// (there is one operator account).
+const operatorActor = "admin"
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
 	if ok, wait := s.limiter.Reserve(addr); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		writeError(w, http.StatusTooManyRequests, "too many failed logins from %s (limit %s); retry in %s", addr, s.limiter, wait.Round(time.Second))
+		s.fail(w, r, httpError(http.StatusTooManyRequests, "too many failed logins from %s (limit %s); retry in %s", addr, s.limiter, wait.Round(time.Second)))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed form: %v", err)
+		s.fail(w, r, lab.Errorf(lab.Malformed, "malformed form: %v", err))
 		return
 	}
 	a := s.auth.Load()
 	if !a.CheckPassword(r.PostFormValue("password")) {
-		s.store.Log(r.Context(), "login.failed", "", addr, struct{}{})
+		s.store.Log(r.Context(), state.EventLoginFailed, "", addr, struct{}{})
 		s.log.Warn("failed login", "remote", addr)
 		if wantsHTML(r) {
-			s.render(w, r, http.StatusUnauthorized, "login", view{Title: "Log in", Error: "Wrong password."})
+			s.render(w, r, http.StatusUnauthorized, "login", &loginPage{layout: layout{Title: "Log in", Error: "Wrong password."}})
 			return
 		}
-		writeError(w, http.StatusUnauthorized, "wrong password")
+		s.fail(w, r, httpError(http.StatusUnauthorized, "wrong password"))
 		return
 	}
 	s.limiter.Release(addr)
 	token, exp, err := a.Issue()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+		s.fail(w, r, err)
 		return
 	}
-	s.store.Log(r.Context(), "login", "", addr, struct{}{})
+	s.store.Log(r.Context(), state.EventLogin, "", addr, struct{}{})
 	http.SetCookie(w, &http.Cookie{
 		Name: auth.CookieName, Value: token, Path: "/", Expires: exp,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
@@ -58,11 +61,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		err = s.store.SetSetting(r.Context(), cookieSecret, secret)
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "replacing the session secret: %v", err)
+		s.fail(w, r, lab.Errorf(lab.Internal, "replacing the session secret: %w", err))
 		return
 	}
 	s.auth.Store(auth.New(s.cfg.Admin.Password, secret))
-	s.store.Log(r.Context(), "logout", "", clientAddr(r), struct{}{})
+	s.store.Log(r.Context(), state.EventLogout, "", clientAddr(r), struct{}{})
 	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	if isForm(r) {
 		// The web UI's button: back to the login page.
@@ -75,81 +78,44 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 	ms, err := s.store.Machines(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
-		return
+		err = lab.Errorf(lab.Internal, "reading the machines: %w", err)
 	}
-	writeJSON(w, http.StatusOK, ms)
+	s.writeResult(w, r, http.StatusOK, ms, err)
 }
 
 func (s *Server) getMachine(w http.ResponseWriter, r *http.Request) {
-	if m, ok := s.machine(w, r); ok {
-		writeJSON(w, http.StatusOK, m)
+	addr, err := macParam(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	m, err := s.lab.Machine(r.Context(), addr)
+	s.writeResult(w, r, http.StatusOK, m, err)
 }
 
+// putMachine replaces a machine's settings (provision.Settings, the whole
+// of them: a missing field is its zero value).
 func (s *Server) putMachine(w http.ResponseWriter, r *http.Request) {
-	addr, ok := s.macParam(w, r)
-	if !ok {
-		return
-	}
-	var in struct {
-		ImageRef         *string           `json:"bty_image_ref"`
-		BootMode         *string           `json:"boot_mode"`
-		TargetDiskSerial *string           `json:"target_disk_serial"`
-		Labels           map[string]string `json:"labels"`
-	}
-	if !decodeJSON(w, r, 64<<10, &in) {
-		return
-	}
-	if in.BootMode == nil {
-		writeError(w, http.StatusUnprocessableEntity, "boot_mode is required (PUT replaces the whole machine)")
-		return
-	}
-	m, err := s.saveMachine(r, addr, *in.BootMode, deref(in.ImageRef), deref(in.TargetDiskSerial), in.Labels)
+	addr, err := macParam(r)
 	if err != nil {
-		writeOpError(w, err)
+		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, m)
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
+	var set provision.Settings
+	if err := decodeJSON(w, r, 64<<10, &set); err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	return *p
-}
-
-// saveMachine is the operator's full replacement of a machine's settings,
-// for the API and the web UI alike: it checks them and stores them with
-// their event (the rules of provision.Machine.Save).
-func (s *Server) saveMachine(r *http.Request, addr mac.Addr, mode, ref, serial string, labels map[string]string) (provision.Machine, error) {
-	bootMode, err := provision.ParseMode(mode)
-	if err != nil {
-		return provision.Machine{}, fail(http.StatusUnprocessableEntity, "%v", err)
-	}
-	set := provision.Settings{BootMode: bootMode, ImageRef: ref, TargetDiskSerial: serial, Labels: labels}
-	if set.ImageRef != "" && !catalog.IsSHA256(set.ImageRef) {
-		return provision.Machine{}, fail(http.StatusUnprocessableEntity, "bty_image_ref %q: want the 64-hex ref of an image (GET /images)", set.ImageRef)
-	}
-	if len(set.TargetDiskSerial) > 128 {
-		return provision.Machine{}, fail(http.StatusUnprocessableEntity, "target_disk_serial longer than 128 characters")
-	}
-	return s.store.Update(r.Context(), addr, func(m provision.Machine, exists bool) (state.Change, error) {
-		if !exists {
-			m = provision.New(addr)
-		}
-		next := m.Save(set)
-		return state.Change{Machine: &next, Kind: "machine.saved", Actor: "admin", Detail: set}, nil
-	})
+	m, err := s.lab.SaveMachine(r.Context(), addr, set, operatorActor)
+	s.writeResult(w, r, http.StatusOK, m, err)
 }
 
 func (s *Server) deleteMachine(w http.ResponseWriter, r *http.Request) {
-	addr, ok := s.macParam(w, r)
-	if !ok {
-		return
+	addr, err := macParam(r)
+	if err == nil {
+		err = s.lab.DeleteMachine(r.Context(), addr, operatorActor)
 	}
-	writeNoContent(w, s.store.DeleteMachine(r.Context(), addr, "admin"), addr)
+	s.writeResult(w, r, http.StatusNoContent, nil, err)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
@@ -160,8 +126,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	ev, err := s.store.Events(r.Context(), after, limit)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
-		return
+		err = lab.Errorf(lab.Internal, "reading the events: %w", err)
 	}
-	writeJSON(w, http.StatusOK, ev)
+	s.writeResult(w, r, http.StatusOK, ev, err)
 }

@@ -23,16 +23,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/auth"
 	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/bty/lab"
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/state"
 )
 
-// Server serves the API over one state dir.
+// Server serves the API over one state dir: each route decodes its
+// request, calls one operation of package lab and renders the result.
 type Server struct {
 	cfg     config.Config
-	store   *state.Store
+	lab     *lab.Lab
+	store   *state.Store // lab's, for what only the server keeps: sessions, the audit log's reads
 	auth    atomic.Pointer[auth.Authenticator] // replaced on logout
 	limiter *auth.Limiter
 	lock    *os.File // flock on the state dir, held while the server lives
@@ -120,6 +124,10 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		return nil, fmt.Errorf("reading the session secret: %w", err)
 	}
 	s.store = store
+	s.lab = lab.New(store, lab.Config{
+		Version: version, BootDir: s.bootDir, ImageDir: s.imgDir,
+		MaxMachines: cfg.Limits.MaxMachines, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
+	}, log)
 	s.auth.Store(auth.New(cfg.Admin.Password, secret))
 	if cfg.DefaultPasswordInUse() {
 		log.Warn("THE ADMIN PASSWORD IS THE DEFAULT ('" + config.DefaultPassword + "'): anyone on this network can log in and change what machines flash. Set BTY_ADMIN_PASSWORD or [admin] password in /etc/bty/bty.toml.")
@@ -142,7 +150,7 @@ func seed(dir, boot string, log *slog.Logger) error {
 	}
 	for _, e := range entries {
 		dst := filepath.Join(boot, e.Name())
-		if !e.Type().IsRegular() || !bareName.MatchString(e.Name()) {
+		if !e.Type().IsRegular() || lab.CheckName(e.Name()) != nil {
 			continue
 		}
 		if _, err := os.Stat(dst); err == nil {
@@ -246,7 +254,7 @@ func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", open, s.healthz},
 		{"GET /version", open, func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
+			writeJSON(w, http.StatusOK, api.Version{Version: s.version})
 		}},
 		{"GET /pxe-bootstrap.ipxe", open, s.bootstrap},
 		{"GET /pxe/{mac}", open, s.pxeScript},
@@ -317,10 +325,10 @@ func Routes() []Route {
 // read-only database), which is when PXE boots stop being recorded.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.CheckWritable(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "error", "error": err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "error", Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok"})
 }
 
 func (s *Server) logRequests(next http.Handler) http.Handler {
@@ -369,34 +377,73 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+// writeResult answers an operation: its error, or status with v as JSON
+// (no body for 204).
+func (s *Server) writeResult(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	switch {
+	case err != nil:
+		s.fail(w, r, err)
+	case status == http.StatusNoContent:
+		w.WriteHeader(status)
+	default:
+		writeJSON(w, status, v)
+	}
 }
 
-// opError is an operation's refusal as the API answers it: the status and
-// the message. The web UI shows the same message on its page.
-type opError struct {
+// statusError is a refusal of the HTTP layer itself (a session, a content
+// type, the login limit), with its status.
+type statusError struct {
 	status int
 	msg    string
 }
 
-func (e *opError) Error() string { return e.msg }
+func (e *statusError) Error() string { return e.msg }
 
-func fail(status int, format string, args ...any) error {
-	return &opError{status, fmt.Sprintf(format, args...)}
+func httpError(status int, format string, args ...any) error {
+	return &statusError{status, fmt.Sprintf(format, args...)}
 }
 
-// statusOf is the HTTP status of an operation's error: its own, else 500.
+// statusOf is the one map from an error to the HTTP status it answers:
+// the HTTP layer's own, else its lab.Kind's.
 func statusOf(err error) int {
-	var op *opError
-	if errors.As(err, &op) {
-		return op.status
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status
+	}
+	switch lab.KindOf(err) {
+	case lab.Malformed:
+		return http.StatusBadRequest
+	case lab.Invalid:
+		return http.StatusUnprocessableEntity
+	case lab.NotFound:
+		return http.StatusNotFound
+	case lab.Conflict:
+		return http.StatusConflict
+	case lab.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case lab.Full:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
 
-func writeOpError(w http.ResponseWriter, err error) {
-	writeError(w, statusOf(err), "%v", err)
+// fail is the one way an error is answered: its status (statusOf) and its
+// message, as the error page (the login page for 401) to a browser
+// showing pages, else as JSON (api.Error).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	if status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	if wantsHTML(r) {
+		if status == http.StatusUnauthorized {
+			s.render(w, r, status, "login", &loginPage{layout: layout{Title: "Log in", Error: err.Error()}})
+			return
+		}
+		s.render(w, r, status, "error", &errorPage{layout: layout{Title: "Refused", Error: err.Error()}})
+		return
+	}
+	writeJSON(w, status, api.Error{Error: err.Error()})
 }
 
 // protect admits requests with a valid session cookie that come from no
@@ -413,17 +460,7 @@ func (s *Server) protect(h http.HandlerFunc, acc access) http.Handler {
 			token = c.Value
 		}
 		a := s.auth.Load()
-		refuse := func(status int, format string, args ...any) {
-			if wantsHTML(r) {
-				page := "error"
-				if status == http.StatusUnauthorized {
-					page = "login"
-				}
-				s.render(w, r, status, page, view{Title: "Refused", Error: fmt.Sprintf(format, args...)})
-				return
-			}
-			writeError(w, status, format, args...)
-		}
+		refuse := func(status int, format string, args ...any) { s.fail(w, r, httpError(status, format, args...)) }
 		if err := a.Verify(token); err != nil {
 			if acc == page && r.Method == http.MethodGet {
 				http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
@@ -443,7 +480,7 @@ func (s *Server) protect(h http.HandlerFunc, acc access) http.Handler {
 		if isForm(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
-				refuse(http.StatusBadRequest, "malformed form: %v", err)
+				s.fail(w, r, lab.Errorf(lab.Malformed, "malformed form: %v", err))
 				return
 			}
 			if !a.CheckCSRF(token, r.PostFormValue("csrf")) {
@@ -487,18 +524,18 @@ func (s *Server) base(r *http.Request) (string, error) {
 		return strings.TrimSuffix(s.cfg.Server.PublicURL, "/"), nil
 	}
 	if !hostPattern.MatchString(r.Host) {
-		return "", fmt.Errorf("bad Host header %q", r.Host)
+		return "", lab.Errorf(lab.Malformed, "bad Host header %q", r.Host)
 	}
 	return "http://" + r.Host, nil
 }
 
-func (s *Server) macParam(w http.ResponseWriter, r *http.Request) (mac.Addr, bool) {
+// macParam is the route's {mac}.
+func macParam(r *http.Request) (mac.Addr, error) {
 	addr, err := mac.Parse(r.PathValue("mac"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return "", false
+		return "", lab.Errorf(lab.Malformed, "%v", err)
 	}
-	return addr, true
+	return addr, nil
 }
 
 // simpleTypes are the content types a cross-site HTML form or no-cors fetch
@@ -507,13 +544,12 @@ var simpleTypes = []string{"text/plain", "application/x-www-form-urlencoded", "m
 
 // decodeJSON reads a bounded JSON body strictly: a form or text content
 // type → 415, malformed → 400, unknown fields or wrong types → 422, too
-// large → 413. It reports whether to go on.
-func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+// large → 413.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
 		if mt == "" || slices.Contains(simpleTypes, mt) {
-			writeError(w, http.StatusUnsupportedMediaType, "Content-Type %q refused; send application/json", ct)
-			return false
+			return httpError(http.StatusUnsupportedMediaType, "Content-Type %q refused; send application/json", ct)
 		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
@@ -526,15 +562,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
-		return true
+		return nil
 	case errors.As(err, &maxErr):
-		writeError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes", limit)
+		return lab.Errorf(lab.TooLarge, "body larger than %d bytes", limit)
 	case errors.As(err, &typeErr), strings.HasPrefix(err.Error(), "json: unknown field"):
-		writeError(w, http.StatusUnprocessableEntity, "%v", err)
+		return lab.Errorf(lab.Invalid, "%v", err)
 	case errors.Is(err, io.EOF):
-		writeError(w, http.StatusBadRequest, "empty body; want JSON")
-	default:
-		writeError(w, http.StatusBadRequest, "malformed JSON: %v", err)
+		return lab.Errorf(lab.Malformed, "empty body; want JSON")
 	}
-	return false
+	return lab.Errorf(lab.Malformed, "malformed JSON: %v", err)
 }

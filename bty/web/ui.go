@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -14,8 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/auth"
 	"github.com/bty-lab/bty/bty/dhcpconf"
+	"github.com/bty-lab/bty/bty/lab"
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/progress"
 	"github.com/bty-lab/bty/bty/provision"
@@ -41,26 +42,57 @@ var pages = func() map[string]*template.Template {
 	return out
 }()
 
-// view is what a page shows; each page uses the fields it needs.
-type view struct {
+// layout is what every page shows around its content (ui/layout.html).
+// Each page has a view type of its own that embeds it.
+type layout struct {
 	Title           string
 	Nav             []navItem
 	CSRF            string // the session's form token; "" when logged out
 	Version         string
 	DefaultPassword bool
 	Error, Notice   string
-	Base            string // the URL machines reach this server at
-	EventsAfter     int64  // the newest event when the page was made
+}
 
-	Machines      []machineView
-	Machine       *machineView
-	Events        []eventView
-	Modes         []option
-	Images        []option
+func (l *layout) frame() *layout { return l }
+
+// view is any page's view: its layout and its own fields.
+type view interface{ frame() *layout }
+
+type loginPage struct{ layout }
+
+type errorPage struct{ layout }
+
+type machinesPage struct {
+	layout
+	EventsAfter int64 // the newest event when the page was made
+	Machines    []machineView
+}
+
+type machinePage struct {
+	layout
+	EventsAfter int64
+	Machine     *machineView
+	Events      []eventView
+	Modes       []option
+	Images      []option
+}
+
+type confirmPage struct {
+	layout
+	Confirm confirmView
+}
+
+type imagesPage struct {
+	layout
+	Base          string // the URL machines reach this server at
 	ImageRows     []imageRow
 	MaxImageBytes int64
-	Confirm       *confirmView
-	Setup         *setupView
+}
+
+type setupPage struct {
+	layout
+	Base  string
+	Setup setupView
 }
 
 type navItem struct {
@@ -113,7 +145,7 @@ type setupView struct{ Host, Dnsmasq, Kea string }
 // render writes page name with status; only a template error (a bug) is
 // left, and it is answered as one.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
-	s.fillView(r, &v, "/ui/"+name)
+	s.fillLayout(r, v.frame(), "/ui/"+name)
 	var b bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&b, "layout", v); err != nil {
 		s.log.Error("rendering a page", "page", name, "err", err)
@@ -146,7 +178,7 @@ func writeHTML(w http.ResponseWriter, status int, body []byte) {
 	w.Write(body)
 }
 
-func (s *Server) fillView(r *http.Request, v *view, path string) {
+func (s *Server) fillLayout(r *http.Request, v *layout, path string) {
 	v.Version = s.version
 	v.DefaultPassword = s.cfg.DefaultPasswordInUse()
 	if c, err := r.Cookie(auth.CookieName); err == nil && s.auth.Load().Verify(c.Value) == nil {
@@ -179,7 +211,7 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
 		return
 	}
-	v := view{Title: "Log in"}
+	v := &loginPage{layout{Title: "Log in"}}
 	if r.URL.Query().Has("bye") {
 		v.Notice = "Logged out."
 	}
@@ -192,29 +224,10 @@ func (s *Server) uiStatic(w http.ResponseWriter, r *http.Request) {
 	http.StripPrefix("/ui/static/", http.FileServerFS(sub)).ServeHTTP(w, r)
 }
 
-// lookupImages returns the base URL clients reach this server at, every
-// image, and the images as the provision rules look them up (by ref, with
-// the URL the live environment fetches each from). A bad Host is a 400.
-func (s *Server) lookupImages(r *http.Request) (string, []state.Image, func(string) (provision.Image, bool), error) {
-	base, err := s.base(r)
-	if err != nil {
-		return "", nil, nil, fail(http.StatusBadRequest, "%v", err)
-	}
-	imgs, err := s.store.Images(r.Context())
-	if err != nil {
-		return "", nil, nil, err
-	}
-	byRef := make(map[string]provision.Image, len(imgs))
-	for _, img := range imgs {
-		byRef[img.Ref] = provision.Image{Ref: img.Ref, Name: img.Name, URL: s.imageURL(base, img), Format: img.Format, SHA256: img.SHA256}
-	}
-	return base, imgs, func(ref string) (provision.Image, bool) { img, ok := byRef[ref]; return img, ok }, nil
-}
-
 // machineView is how a machine is shown: its next PXE boot is decided by
 // the same rules (DecideBoot) the PXE route applies.
-func (s *Server) machineView(m provision.Machine, lookup func(string) (provision.Image, bool), last *eventView) machineView {
-	d := m.DecideBoot(lookup, s.liveFor)
+func machineViewOf(m provision.Machine, snap *lab.Snapshot, last *eventView) machineView {
+	d := m.DecideBoot(snap.Lookup, snap.LiveFor)
 	v := machineView{
 		MAC: m.MAC.String(), ID: strings.ReplaceAll(m.MAC.String(), ":", "-"),
 		Name: m.Labels["name"], Arch: m.Arch, Firmware: m.Firmware, Mode: string(m.BootMode),
@@ -286,19 +299,18 @@ func eventOf(e state.Event) eventView {
 	if len(detail) > 240 {
 		detail = detail[:240] + "…"
 	}
-	return eventView{Kind: e.Kind, Actor: e.Actor, At: e.At.UTC().Format("2006-01-02 15:04:05 UTC"), ISO: e.At.UTC().Format(time.RFC3339), Detail: detail}
-}
-
-// pageError answers a failure to read the state on a page.
-func (s *Server) pageError(w http.ResponseWriter, r *http.Request, title string, err error) {
-	s.render(w, r, statusOf(err), "error", view{Title: title, Error: err.Error()})
+	return eventView{Kind: string(e.Kind), Actor: e.Actor, At: e.At.UTC().Format("2006-01-02 15:04:05 UTC"), ISO: e.At.UTC().Format(time.RFC3339), Detail: detail}
 }
 
 func (s *Server) uiMachines(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query().Get("mac"); q != "" {
 		addr, err := mac.Parse(q)
 		if err != nil {
-			v, _ := s.machinesView(r)
+			v, verr := s.machinesPage(r)
+			if verr != nil {
+				s.fail(w, r, verr)
+				return
+			}
 			v.Error = err.Error()
 			s.render(w, r, http.StatusBadRequest, "machines", v)
 			return
@@ -306,9 +318,9 @@ func (s *Server) uiMachines(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/machines/"+addr.String(), http.StatusSeeOther)
 		return
 	}
-	v, err := s.machinesView(r)
+	v, err := s.machinesPage(r)
 	if err != nil {
-		s.pageError(w, r, "Machines", err)
+		s.fail(w, r, err)
 		return
 	}
 	if r.URL.Query().Get("part") == "rows" {
@@ -318,22 +330,22 @@ func (s *Server) uiMachines(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "machines", v)
 }
 
-func (s *Server) machinesView(r *http.Request) (view, error) {
-	v := view{Title: "Machines"}
+func (s *Server) machinesPage(r *http.Request) (*machinesPage, error) {
+	v := &machinesPage{layout: layout{Title: "Machines"}}
 	ms, err := s.store.Machines(r.Context())
 	if err != nil {
-		return v, err
+		return v, lab.Errorf(lab.Internal, "reading the machines: %w", err)
 	}
-	_, _, lookup, err := s.lookupImages(r)
+	snap, err := s.snapshot(r)
 	if err != nil {
 		return v, err
 	}
 	last, err := s.store.LastEvents(r.Context())
 	if err != nil {
-		return v, err
+		return v, lab.Errorf(lab.Internal, "reading the events: %w", err)
 	}
 	if v.EventsAfter, err = s.store.LastEventID(r.Context()); err != nil {
-		return v, err
+		return v, lab.Errorf(lab.Internal, "reading the events: %w", err)
 	}
 	for _, m := range ms {
 		var lv *eventView
@@ -341,33 +353,33 @@ func (s *Server) machinesView(r *http.Request) (view, error) {
 			ev := eventOf(e)
 			lv = &ev
 		}
-		v.Machines = append(v.Machines, s.machineView(m, lookup, lv))
+		v.Machines = append(v.Machines, machineViewOf(m, snap, lv))
 	}
 	return v, nil
 }
 
 // machinePage is one machine's page: settings, live state, inventory and
 // history. An unknown MAC shows as the new machine saving would create.
-func (s *Server) machinePage(r *http.Request, addr mac.Addr) (view, error) {
-	v := view{Title: "Machine " + addr.String()}
-	m, err := s.store.Machine(r.Context(), addr)
-	if errors.Is(err, state.ErrNotFound) {
+func (s *Server) machinePage(r *http.Request, addr mac.Addr) (*machinePage, error) {
+	v := &machinePage{layout: layout{Title: "Machine " + addr.String()}}
+	m, err := s.lab.Machine(r.Context(), addr)
+	if lab.KindOf(err) == lab.NotFound {
 		m, err = provision.New(addr), nil
 		v.Notice = addr.String() + " is not stored yet: saving its settings adds it."
 	}
 	if err != nil {
 		return v, err
 	}
-	_, imgs, lookup, err := s.lookupImages(r)
+	snap, err := s.snapshot(r)
 	if err != nil {
 		return v, err
 	}
 	if v.EventsAfter, err = s.store.LastEventID(r.Context()); err != nil {
-		return v, err
+		return v, lab.Errorf(lab.Internal, "reading the events: %w", err)
 	}
 	evs, err := s.store.MachineEvents(r.Context(), addr, 50)
 	if err != nil {
-		return v, err
+		return v, lab.Errorf(lab.Internal, "reading the events: %w", err)
 	}
 	for _, e := range evs {
 		v.Events = append(v.Events, eventOf(e))
@@ -376,26 +388,26 @@ func (s *Server) machinePage(r *http.Request, addr mac.Addr) (view, error) {
 	if len(v.Events) > 0 {
 		last = &v.Events[0]
 	}
-	mv := s.machineView(m, lookup, last)
+	mv := machineViewOf(m, snap, last)
 	v.Machine = &mv
 	for _, mode := range provision.Modes {
 		v.Modes = append(v.Modes, option{Value: string(mode), Label: string(mode), Selected: mode == m.BootMode})
 	}
-	for _, img := range imgs {
+	for _, img := range snap.Images {
 		v.Images = append(v.Images, option{Ref: img.Ref, Name: img.Name, Selected: img.Ref == m.ImageRef})
 	}
 	return v, nil
 }
 
 func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := mac.Parse(r.PathValue("mac"))
+	addr, err := macParam(r)
 	if err != nil {
-		s.uiBadRequest(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	v, err := s.machinePage(r, addr)
 	if err != nil {
-		s.pageError(w, r, v.Title, err)
+		s.fail(w, r, err)
 		return
 	}
 	if part := r.URL.Query().Get("part"); part == "live" || part == "events" {
@@ -408,40 +420,38 @@ func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "machine", v)
 }
 
-func (s *Server) uiBadRequest(w http.ResponseWriter, r *http.Request, err error) {
-	s.render(w, r, http.StatusBadRequest, "error", view{Title: "Machines", Error: err.Error()})
-}
-
 // uiSaveMachine saves the settings form. A flash mode that will erase a
 // disk is shown for confirmation first; the confirmed form carries
 // confirm=erase. The machine's labels are kept (the form does not edit
 // them).
 func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := mac.Parse(r.PathValue("mac"))
+	addr, err := macParam(r)
 	if err != nil {
-		s.uiBadRequest(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
-	mode, ref, serial := r.PostFormValue("boot_mode"), r.PostFormValue("bty_image_ref"), strings.TrimSpace(r.PostFormValue("target_disk_serial"))
-	labels := map[string]string{}
-	m, err := s.store.Machine(r.Context(), addr)
-	if err == nil {
-		labels = m.Labels
+	set := provision.Settings{
+		BootMode: provision.Mode(r.PostFormValue("boot_mode")), ImageRef: r.PostFormValue("bty_image_ref"),
+		TargetDiskSerial: strings.TrimSpace(r.PostFormValue("target_disk_serial")),
 	}
-	if mode == string(provision.ModeFlashAlways) || mode == string(provision.ModeFlashOnce) {
-		if r.PostFormValue("confirm") != "erase" && ref != "" && serial != "" {
-			name := ref
-			if img, err := s.store.ImageByRef(r.Context(), ref); err == nil {
+	if m, err := s.store.Machine(r.Context(), addr); err == nil {
+		set.Labels = m.Labels
+	}
+	if set.BootMode == provision.ModeFlashAlways || set.BootMode == provision.ModeFlashOnce {
+		if r.PostFormValue("confirm") != "erase" && set.ImageRef != "" && set.TargetDiskSerial != "" {
+			name := set.ImageRef
+			if img, err := s.store.ImageByRef(r.Context(), set.ImageRef); err == nil {
 				name = img.Name
 			}
-			s.render(w, r, http.StatusOK, "confirm", view{Title: "Erase a disk?", Confirm: &confirmView{MAC: addr.String(), Mode: mode, ImageRef: ref, Image: name, Serial: serial}})
+			s.render(w, r, http.StatusOK, "confirm", &confirmPage{layout{Title: "Erase a disk?"},
+				confirmView{MAC: addr.String(), Mode: string(set.BootMode), ImageRef: set.ImageRef, Image: name, Serial: set.TargetDiskSerial}})
 			return
 		}
 	}
-	if _, err := s.saveMachine(r, addr, mode, ref, serial, labels); err != nil {
+	if _, err := s.lab.SaveMachine(r.Context(), addr, set, operatorActor); err != nil {
 		v, perr := s.machinePage(r, addr)
 		if perr != nil {
-			s.pageError(w, r, v.Title, perr)
+			s.fail(w, r, perr)
 			return
 		}
 		v.Error = "Not saved: " + err.Error()
@@ -452,30 +462,25 @@ func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) uiDeleteMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := mac.Parse(r.PathValue("mac"))
-	if err != nil {
-		s.uiBadRequest(w, r, err)
-		return
+	addr, err := macParam(r)
+	if err == nil {
+		err = s.lab.DeleteMachine(r.Context(), addr, operatorActor)
 	}
-	if err := s.store.DeleteMachine(r.Context(), addr, "admin"); err != nil && !errors.Is(err, state.ErrNotFound) {
-		s.pageError(w, r, "Machines", err)
+	if err != nil && lab.KindOf(err) != lab.NotFound {
+		s.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
 }
 
-func (s *Server) imagesView(r *http.Request) (view, error) {
-	v := view{Title: "Images", MaxImageBytes: s.cfg.Limits.MaxImageBytes}
-	base, err := s.base(r)
+func (s *Server) imagesPage(r *http.Request) (*imagesPage, error) {
+	v := &imagesPage{layout: layout{Title: "Images"}, MaxImageBytes: s.cfg.Limits.MaxImageBytes}
+	snap, err := s.snapshot(r)
 	if err != nil {
 		return v, err
 	}
-	v.Base = base
-	imgs, err := s.store.Images(r.Context())
-	if err != nil {
-		return v, err
-	}
-	for _, i := range imgs {
+	v.Base = snap.Base
+	for _, i := range snap.Images {
 		short := i.SHA256
 		if len(short) > 12 {
 			short = short[:12] + "…"
@@ -490,9 +495,9 @@ func (s *Server) imagesView(r *http.Request) (view, error) {
 }
 
 func (s *Server) uiImages(w http.ResponseWriter, r *http.Request) {
-	v, err := s.imagesView(r)
+	v, err := s.imagesPage(r)
 	if err != nil {
-		s.pageError(w, r, "Images", err)
+		s.fail(w, r, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, "images", v)
@@ -506,9 +511,9 @@ func (s *Server) uiImagesResult(w http.ResponseWriter, r *http.Request, err erro
 		http.Redirect(w, r, "/ui/images", http.StatusSeeOther)
 		return
 	}
-	v, verr := s.imagesView(r)
+	v, verr := s.imagesPage(r)
 	if verr != nil {
-		s.pageError(w, r, "Images", verr)
+		s.fail(w, r, verr)
 		return
 	}
 	v.Error = err.Error()
@@ -517,34 +522,33 @@ func (s *Server) uiImagesResult(w http.ResponseWriter, r *http.Request, err erro
 
 func (s *Server) uiDeleteImage(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if !bareName.MatchString(name) {
-		s.uiImagesResult(w, r, fail(http.StatusBadRequest, "bad image name %q", name))
-		return
+	err := lab.CheckName(name)
+	if err == nil {
+		err = s.lab.RemoveImage(r.Context(), name, operatorActor)
 	}
-	s.uiImagesResult(w, r, s.removeImage(r, name))
+	s.uiImagesResult(w, r, err)
 }
 
 func (s *Server) uiAddEntry(w http.ResponseWriter, r *http.Request) {
-	_, err := s.registerImage(r, strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("src")),
-		strings.TrimSpace(r.PostFormValue("sha256")), strings.TrimSpace(r.PostFormValue("format")))
+	_, err := s.lab.RegisterImage(r.Context(), api.CatalogEntry{
+		Name: strings.TrimSpace(r.PostFormValue("name")), Src: strings.TrimSpace(r.PostFormValue("src")),
+		SHA256: strings.TrimSpace(r.PostFormValue("sha256")), Format: strings.TrimSpace(r.PostFormValue("format")),
+	}, operatorActor)
 	s.uiImagesResult(w, r, err)
 }
 
 // uiSetup tells a new operator how to send machines here, with this
 // server's own address filled in (the rules of package dhcpconf).
 func (s *Server) uiSetup(w http.ResponseWriter, r *http.Request) {
-	v := view{Title: "Set up DHCP"}
 	base, err := s.base(r)
 	if err != nil {
-		s.pageError(w, r, v.Title, err)
+		s.fail(w, r, err)
 		return
 	}
 	srv, err := dhcpconf.FromURL(base)
 	if err != nil {
-		s.pageError(w, r, v.Title, err)
+		s.fail(w, r, lab.Errorf(lab.Invalid, "%v", err))
 		return
 	}
-	v.Base = base
-	v.Setup = &setupView{Host: srv.Host, Dnsmasq: srv.Dnsmasq(), Kea: srv.Kea()}
-	s.render(w, r, http.StatusOK, "setup", v)
+	s.render(w, r, http.StatusOK, "setup", &setupPage{layout{Title: "Set up DHCP"}, base, setupView{Host: srv.Host, Dnsmasq: srv.Dnsmasq(), Kea: srv.Kea()}})
 }

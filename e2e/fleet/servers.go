@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/bty/version"
@@ -140,7 +141,7 @@ func Start(dir string, imgs Images, sizes Sizes, n, replicas int) (*Lab, error) 
 	// The operator's part, through the API. Each replica's files are its
 	// own here (each image has its own root): the same bytes go to each.
 	var op *webclient.Operator
-	var up webclient.Uploaded
+	var up api.Uploaded
 	for _, be := range backends {
 		if op, err = webclient.Login("http://"+be, password); err != nil {
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/provision"
 )
 
@@ -68,30 +69,22 @@ func jsonBody(v any) io.Reader {
 	return bytes.NewReader(b)
 }
 
-// Uploaded is what an upload answers.
-type Uploaded struct {
-	Name   string `json:"name"`
-	Size   int64  `json:"size_bytes"`
-	SHA256 string `json:"sha256"`
-	Ref    string `json:"ref"`
-}
-
 // PutBoot uploads a boot file.
 func (o *Operator) PutBoot(name string, data []byte) error {
 	return do(o.Client, http.MethodPut, o.Base+"/boot/"+name, bytes.NewReader(data), http.StatusOK, nil)
 }
 
 // PutImage uploads an image.
-func (o *Operator) PutImage(name string, data []byte) (Uploaded, error) {
-	var up Uploaded
+func (o *Operator) PutImage(name string, data []byte) (api.Uploaded, error) {
+	var up api.Uploaded
 	err := do(o.Client, http.MethodPut, o.Base+"/images/"+name, bytes.NewReader(data), http.StatusOK, &up)
 	return up, err
 }
 
 // AddEntry registers a remote image and returns its ref.
 func (o *Operator) AddEntry(name, src, sum string) (string, error) {
-	var out struct{ Ref string }
-	err := do(o.Client, http.MethodPost, o.Base+"/catalog/entries", jsonBody(map[string]string{"name": name, "src": src, "sha256": sum}), http.StatusCreated, &out)
+	var out api.Registered
+	err := do(o.Client, http.MethodPost, o.Base+"/catalog/entries", jsonBody(api.CatalogEntry{Name: name, Src: src, SHA256: sum}), http.StatusCreated, &out)
 	return out.Ref, err
 }
 
@@ -100,7 +93,7 @@ func (o *Operator) Save(mac string, mode provision.Mode, ref, serial string, lab
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	body := map[string]any{"boot_mode": mode, "bty_image_ref": ref, "target_disk_serial": serial, "labels": labels}
+	body := provision.Settings{BootMode: mode, ImageRef: ref, TargetDiskSerial: serial, Labels: labels}
 	return do(o.Client, http.MethodPut, o.Base+"/machines/"+mac, jsonBody(body), http.StatusOK, nil)
 }
 

@@ -1,0 +1,57 @@
+// Package api holds the JSON bodies of bty-web's operator API, one type
+// each, shared by the server (bty/web), its Go client (internal/webclient)
+// and the tests. The machine-facing bodies (plans, status and inventory
+// reports) are package provision's, which bty auto shares; a machine's
+// settings (PUT /machines/{mac}) are provision.Settings.
+package api
+
+import "github.com/bty-lab/bty/bty/catalog"
+
+// Error is the body of every refusal: what was refused and how to fix it.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Health is GET /healthz: "ok", or "error" with why the state cannot be
+// written.
+type Health struct {
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Version is GET /version.
+type Version struct {
+	Version string `json:"version"`
+}
+
+// Uploaded answers PUT /boot/{name} and PUT /images/{name}: what was
+// stored (an image also gets its ref).
+type Uploaded struct {
+	Name      string `json:"name"`
+	SizeBytes int64  `json:"size_bytes"`
+	SHA256    string `json:"sha256"`
+	Ref       string `json:"ref,omitempty"`
+}
+
+// CatalogEntry is POST /catalog/entries: a remote image to register.
+type CatalogEntry struct {
+	Name   string `json:"name"`
+	Src    string `json:"src"`
+	SHA256 string `json:"sha256,omitempty"`
+	Format string `json:"format,omitempty"`
+}
+
+// Registered answers POST /catalog/entries: the new image's ref.
+type Registered struct {
+	Ref string `json:"ref"`
+}
+
+// Image is one entry of GET /images: an image and where machines fetch it.
+type Image struct {
+	Name      string         `json:"name"`
+	Format    catalog.Format `json:"format"`
+	SizeBytes int64          `json:"size_bytes"`
+	SHA256    string         `json:"sha256"`
+	Ref       string         `json:"ref"`
+	URL       string         `json:"url"`
+}
