@@ -115,9 +115,9 @@ func (sqliteDB) columns(ctx context.Context, db *db) ([]Column, error) {
 // locks order the replicas. The schema version is the table bty_schema.
 type postgres struct{}
 
-func (postgres) name() string                      { return "PostgreSQL" }
+func (postgres) name() string                       { return "PostgreSQL" }
 func (postgres) open(where string) (*sql.DB, error) { return sql.Open("pgx", where) }
-func (postgres) shared() bool                      { return true }
+func (postgres) shared() bool                       { return true }
 
 // bind numbers the placeholders: $1, $2, ... bty's queries hold no ?
 // inside string literals.

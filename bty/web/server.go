@@ -36,7 +36,7 @@ import (
 type Server struct {
 	cfg     config.Config
 	lab     *lab.Lab
-	store   *state.Store // lab's, for what only the server keeps: sessions, the audit log's reads
+	store   *state.Store                       // lab's, for what only the server keeps: sessions, the audit log's reads
 	auth    atomic.Pointer[auth.Authenticator] // replaced on logout
 	limiter *auth.Limiter
 	lock    *os.File // flock on the state dir, held while the server lives
