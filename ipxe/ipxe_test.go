@@ -64,9 +64,11 @@ var (
 	labelRe = regexp.MustCompile(`(?m)^:([a-z_]+)$`)
 )
 
-// The chain script's contract: IPv4 DHCP, one chain to bty-web's bootstrap,
-// every failure path echoes a "bty:" line and exits, and nothing opens an
-// iPXE shell.
+// The chain script's structure: IPv4 DHCP only (no IPv6 autoconfiguration
+// wait), every failure path echoes a "bty:" line and exits, and nothing
+// opens an iPXE shell. What it does is proven by running it: //e2e/pxe
+// boots three chains through it (one with bty-web on another port), and
+// //bty/tftp checks the copy bty-tftp serves names bty-web.
 func TestChainScript(t *testing.T) {
 	b, err := os.ReadFile("chain.ipxe")
 	if err != nil {
@@ -76,10 +78,8 @@ func TestChainScript(t *testing.T) {
 	if !strings.HasPrefix(s, "#!ipxe\n") {
 		t.Error("does not start with #!ipxe")
 	}
-	for _, want := range []string{"\ndhcp || goto no_dhcp\n", "\nset bty-web ${next-server}:8080\n", "chain --replace http://${bty-web}/pxe-bootstrap.ipxe || goto no_chain\n"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("missing %q", want)
-		}
+	if !strings.Contains(s, "\ndhcp || goto no_dhcp\n") {
+		t.Error("does not ask DHCP (IPv4) for an address first")
 	}
 	for _, bad := range []string{"\nshell", "ifconf", "ipv6"} {
 		if strings.Contains(s, bad) {

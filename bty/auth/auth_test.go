@@ -96,7 +96,17 @@ func TestCSRF(t *testing.T) {
 	if !a.CheckCSRF(s1, tok) {
 		t.Fatal("the session's own token refused")
 	}
-	for _, bad := range []struct{ session, token string }{{s2, tok}, {s1, ""}, {s1, tok[:len(tok)-1] + "A"}, {s1, s1}} {
+	// The last character changed: to a different one whatever it was (a
+	// fixed replacement is no change when the token already ends in it).
+	last := "A"
+	if strings.HasSuffix(tok, last) {
+		last = "B"
+	}
+	changed := tok[:len(tok)-1] + last
+	if changed == tok {
+		t.Fatal("the mutation did not change the token")
+	}
+	for _, bad := range []struct{ session, token string }{{s2, tok}, {s1, ""}, {s1, changed}, {s1, s1}} {
 		if a.CheckCSRF(bad.session, bad.token) {
 			t.Errorf("CheckCSRF(%q, %q) accepted", bad.session, bad.token)
 		}

@@ -19,6 +19,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
 	if ok, wait := s.limiter.Reserve(addr); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		// Refused before the password is read, and answered at once: the
+		// connection closes instead of waiting for a body nobody checks.
+		w.Header().Set("Connection", "close")
 		s.fail(w, r, httpError(http.StatusTooManyRequests, "too many failed logins from %s (limit %s); retry in %s", addr, s.limiter, wait.Round(time.Second)))
 		return
 	}

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/internal/testenv"
 )
@@ -62,23 +64,42 @@ func TestLoginLimitHoldsUnderParallelGuesses(t *testing.T) {
 		fmt.Fprintf(c, "POST /ui/login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", host, len(body))
 		conns[i] = c
 	}
-	// Let every handler reach the limiter before any password arrives (the
-	// race the fix closes; with the fix the outcome does not depend on it).
-	time.Sleep(300 * time.Millisecond)
+	// The limiter counts an attempt before reading its password: 45 of the
+	// 50 are refused while no password has been sent at all. Wait for
+	// exactly those answers (without the fix none would come).
+	answers := make(chan int, len(conns))
+	for _, c := range conns {
+		go func() {
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				answers <- 0
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.StatusCode
+		}()
+	}
 	codes := map[int]int{}
-	for _, c := range conns {
-		io.WriteString(c, body)
-	}
-	for _, c := range conns {
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
+	deadline := time.After(20 * time.Second)
+	for codes[http.StatusTooManyRequests] < 45 {
+		select {
+		case code := <-answers:
+			if code != http.StatusTooManyRequests {
+				t.Fatalf("answer %d before any password was sent (so far %v)", code, codes)
+			}
+			codes[code]++
+		case <-deadline:
+			t.Fatalf("only %v of 50 guesses answered before their passwords were sent; want 45 refused (429) by the limiter", codes)
 		}
-		resp.Body.Close()
-		codes[resp.StatusCode]++
 	}
-	if codes[http.StatusUnauthorized] > 5 || codes[http.StatusTooManyRequests] < 45 {
-		t.Errorf("answers to 50 parallel guesses: %v; want at most 5 checked (401), the rest 429", codes)
+	for _, c := range conns {
+		io.WriteString(c, body) // the refused ones may be closed already
+	}
+	for range len(conns) - 45 {
+		codes[<-answers]++
+	}
+	if codes[http.StatusUnauthorized] != 5 || codes[http.StatusTooManyRequests] != 45 {
+		t.Errorf("answers to 50 parallel guesses: %v; want 5 checked (401), the rest 429", codes)
 	}
 	// A success does not use up an attempt.
 	e2 := start(t, t.TempDir())
@@ -447,17 +468,48 @@ func TestConnectionCap(t *testing.T) {
 		defer c.Close()
 		held[i] = c
 	}
-	client := &http.Client{Timeout: 500 * time.Millisecond}
-	if _, err := client.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
-		t.Fatal("a third connection was served while two were held")
+	// A third client's request waits in the kernel's accept queue, while
+	// both slots are held.
+	third, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer third.Close()
+	fmt.Fprintf(third, "GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", ln.Addr())
+	capped := ln.(*limitListener)
+	for deadline := time.Now().Add(10 * time.Second); len(capped.slots) != 2 || queued(t, capped) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("with two connections held: %d slots taken, %d connections queued in the kernel; want 2 and 1", len(capped.slots), queued(t, capped))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Once a held connection closes, it is accepted and answered.
 	held[0].Close()
-	client.Timeout = 10 * time.Second
-	resp, err := client.Get("http://" + ln.Addr().String() + "/healthz")
+	third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(third), nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("after a held connection closed: %v %v", err, resp)
 	}
 	resp.Body.Close()
+	if n := queued(t, capped); n != 0 {
+		t.Errorf("%d connections still queued in the kernel", n)
+	}
+}
+
+// queued is how many connections wait in the listener's kernel accept
+// queue: for a listening socket, TCP_INFO's tcpi_unacked counts them.
+func queued(t *testing.T, ln *limitListener) int {
+	raw, err := ln.TCPListener.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := -1
+	raw.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			n = int(info.Unacked)
+		}
+	})
+	return n
 }
 
 // The capped listener's connections keep ReadFrom, so net/http sends

@@ -2,8 +2,10 @@ package fleet
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,20 +95,49 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-// Sample reads this very process: its memory, descriptors, and the CPU
-// time it has just spent.
+// Sample reads a process as the kernel accounts it: for this very
+// process, its CPU time agrees with getrusage(2) (to /proc's clock tick),
+// its peak RSS holds a buffer it touched, and the files it opens show as
+// descriptors.
 func TestSample(t *testing.T) {
 	before, err := Sample(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	sum := sha256.Sum256(buf) // CPU time, of a size the clock tick resolves
+	var files []*os.File
+	for range 5 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
 	}
 	after, err := Sample(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.PeakRSS <= 0 || after.FDs < 3 || after.CPU-before.CPU < 100*time.Millisecond {
-		t.Errorf("Sample: %+v then %+v (200 ms of CPU spent between)", before, after)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	kernel := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	// /proc counts whole ticks; getrusage came a moment later.
+	if d := kernel - after.CPU; d < -clockTick || d > 5*clockTick {
+		t.Errorf("Sample's CPU time %s, getrusage's %s (tick %s)", after.CPU, kernel, clockTick)
+	}
+	if after.CPU <= before.CPU {
+		t.Errorf("CPU time %s then %s after hashing 64 MiB (%x)", before.CPU, after.CPU, sum[:4])
+	}
+	if after.PeakRSS < int64(len(buf)) || after.PeakRSS>>10 > ru.Maxrss+1024 {
+		t.Errorf("peak RSS %d bytes with a 64 MiB buffer touched; getrusage says %d KiB", after.PeakRSS, ru.Maxrss)
+	}
+	if after.FDs-before.FDs != len(files) {
+		t.Errorf("descriptors %d then %d after opening %d files", before.FDs, after.FDs, len(files))
 	}
 }

@@ -105,6 +105,27 @@ func (c *Console) FindStage(from int, s Stage) (int, time.Duration) {
 	return -1, 0
 }
 
+// modulesLoaded is bty-init's report of the kernel modules it loaded, of
+// those its initrd lists.
+var modulesLoaded = regexp.MustCompile(`bty-init: loaded (\d+) of (\d+) kernel modules`)
+
+// AllModulesLoaded checks that bty-init said it loaded every module its
+// initrd lists (none refused, for instance by a locked-down kernel).
+func (c *Console) AllModulesLoaded(t TB) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, line := range c.lines {
+		if m := modulesLoaded.FindStringSubmatch(line); m != nil {
+			if m[1] != m[2] || m[2] == "0" {
+				t.Fatalf("bty-init loaded %s of %s kernel modules:\n%s", m[1], m[2], line)
+			}
+			return
+		}
+	}
+	t.Fatalf("bty-init did not report the kernel modules it loaded")
+}
+
 // A Stage is a step of a boot as the console shows it: what firmware and
 // programs really print, not one rendering of it.
 type Stage struct {

@@ -106,3 +106,25 @@ func TestSecureBootMachine(t *testing.T) {
 		}
 	}
 }
+
+// Every module loaded passes; one refused, none listed or no report at
+// all fails, each saying which.
+func TestAllModulesLoaded(t *testing.T) {
+	for console, want := range map[string]string{
+		"bty-init: loaded 41 of 41 kernel modules\n":                                                 "",
+		"bty-init: module efivarfs.ko: key was rejected\nbty-init: loaded 40 of 41 kernel modules\n": "loaded 40 of 41",
+		"bty-init: loaded 0 of 0 kernel modules\n":                                                   "loaded 0 of 0",
+		"bty-init: entered v1\n":                                                                     "did not report",
+	} {
+		c := NewConsole(nil)
+		c.Write([]byte(console))
+		f := &fatal{}
+		func() {
+			defer func() { recover() }()
+			c.AllModulesLoaded(f)
+		}()
+		if (want == "") != (f.msg == "") || !strings.Contains(f.msg, want) {
+			t.Errorf("console %q: %q; want a failure saying %q", console, f.msg, want)
+		}
+	}
+}
