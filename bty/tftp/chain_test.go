@@ -30,8 +30,8 @@ func shipped(t *testing.T, env, path string) []byte {
 // byte for byte the shipped one, and other files are untouched.
 func TestChainScriptsFollowBtyWeb(t *testing.T) {
 	scripts := map[string][]byte{
-		dhcpconf.FileAutoexec:   shipped(t, "BTY_CHAIN_IPXE", "../../ipxe/chain.ipxe"),
-		dhcpconf.FileGRUBConfig: shipped(t, "BTY_GRUB_CFG", "../../grub/grub.cfg"),
+		dhcpconf.FileAutoexec:   shipped(t, "BTY_CHAIN_IPXE", filepath.Join("..", "..", "ipxe", "chain.ipxe")),
+		dhcpconf.FileGRUBConfig: shipped(t, "BTY_GRUB_CFG", filepath.Join("..", "..", "grub", "grub.cfg")),
 	}
 	want := map[string]string{
 		dhcpconf.FileAutoexec:   "\nset bty-web 10.99.0.1:8081\n",
