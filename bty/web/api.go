@@ -7,6 +7,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/auth"
 	"github.com/bty-lab/bty/bty/lab"
+	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/state"
 )
@@ -86,24 +87,14 @@ func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 	s.writeResult(w, r, http.StatusOK, ms, err)
 }
 
-func (s *Server) getMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) getMachine(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	m, err := s.lab.Machine(r.Context(), addr)
 	s.writeResult(w, r, http.StatusOK, m, err)
 }
 
 // putMachine replaces a machine's settings (provision.Settings, the whole
 // of them: a missing field is its zero value).
-func (s *Server) putMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) putMachine(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	var set provision.Settings
 	if err := decodeJSON(w, r, 64<<10, &set); err != nil {
 		s.fail(w, r, err)
@@ -113,11 +104,8 @@ func (s *Server) putMachine(w http.ResponseWriter, r *http.Request) {
 	s.writeResult(w, r, http.StatusOK, m, err)
 }
 
-func (s *Server) deleteMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err == nil {
-		err = s.lab.DeleteMachine(r.Context(), addr, operatorActor)
-	}
+func (s *Server) deleteMachine(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	err := s.lab.DeleteMachine(r.Context(), addr, operatorActor)
 	s.writeResult(w, r, http.StatusNoContent, nil, err)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bty-lab/bty/bty/lab"
+	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/pxescript"
 )
@@ -45,14 +46,14 @@ func (s *Server) snapshot(r *http.Request) (*lab.Snapshot, error) {
 }
 
 // pxeScript serves the per-MAC iPXE script (GET /pxe/{mac}).
-func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request) {
-	s.bootScript(w, r, pxescript.IPXE)
+func (s *Server) pxeScript(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	s.bootScript(w, r, pxescript.IPXE, addr)
 }
 
 // grubScript serves the same decision as GRUB config (GET
 // /pxe/{mac}/grub), for Secure Boot machines that come through shim and
 // Debian's signed GRUB (grub/grub.cfg on the TFTP server loads it).
-func (s *Server) grubScript(w http.ResponseWriter, r *http.Request) {
+func (s *Server) grubScript(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	// GRUB's HTTP client sends Host without the port, even when it
 	// connected to another one than 80: the URLs it gets back must carry
 	// the port it came in on, or it fetches the kernel from port 80.
@@ -63,18 +64,13 @@ func (s *Server) grubScript(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.bootScript(w, r, pxescript.GRUB)
+	s.bootScript(w, r, pxescript.GRUB, addr)
 }
 
 // bootScript serves the per-MAC script in format f; the boot's state
 // change is lab.Boot's. A HEAD request (a monitoring probe) changes
 // nothing.
-func (s *Server) bootScript(w http.ResponseWriter, r *http.Request, f pxescript.Format) {
-	addr, err := macParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) bootScript(w http.ResponseWriter, r *http.Request, f pxescript.Format, addr mac.Addr) {
 	boot, err := provision.ParseBoot(r.URL.Query().Get("arch"), r.URL.Query().Get("platform"))
 	if err != nil {
 		s.fail(w, r, lab.Errorf(lab.Malformed, "%v", err))
@@ -91,12 +87,7 @@ func (s *Server) bootScript(w http.ResponseWriter, r *http.Request, f pxescript.
 	s.writeScript(w, r, script, err)
 }
 
-func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) plan(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	snap, err := s.snapshot(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -106,12 +97,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	s.writeResult(w, r, http.StatusOK, p, err)
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) status(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	var st provision.Status
 	if err := decodeJSON(w, r, 16<<10, &st); err != nil {
 		s.fail(w, r, err)
@@ -120,12 +106,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	s.writeResult(w, r, http.StatusNoContent, nil, s.lab.Report(r.Context(), addr, st, clientAddr(r)))
 }
 
-func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) inventory(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	// The disks stay raw here: lab.Inventory checks each against
 	// provision.InventoryDisk and bounds what it keeps.
 	var inv struct {

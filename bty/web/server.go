@@ -257,11 +257,11 @@ func (s *Server) routes() []route {
 			writeJSON(w, http.StatusOK, api.Version{Version: s.version})
 		}},
 		{"GET /pxe-bootstrap.ipxe", open, s.bootstrap},
-		{"GET /pxe/{mac}", open, s.pxeScript},
-		{"GET /pxe/{mac}/grub", open, s.grubScript},
-		{"GET /pxe/{mac}/plan", open, s.plan},
-		{"POST /pxe/{mac}/status", open, s.status},
-		{"POST /pxe/{mac}/inventory", open, s.inventory},
+		{"GET /pxe/{mac}", open, s.machineRoute(s.pxeScript)},
+		{"GET /pxe/{mac}/grub", open, s.machineRoute(s.grubScript)},
+		{"GET /pxe/{mac}/plan", open, s.machineRoute(s.plan)},
+		{"POST /pxe/{mac}/status", open, s.machineRoute(s.status)},
+		{"POST /pxe/{mac}/inventory", open, s.machineRoute(s.inventory)},
 		{"GET /boot/{name}", open, s.getBoot},
 		{"GET /images", open, s.listImages},
 		{"GET /images/{ref}/{name}", open, s.getImage},
@@ -273,18 +273,18 @@ func (s *Server) routes() []route {
 		{"DELETE /images/{name}", operator, s.deleteImage},
 		{"POST /catalog/entries", operator, s.addEntry},
 		{"GET /machines", operator, s.listMachines},
-		{"GET /machines/{mac}", operator, s.getMachine},
-		{"PUT /machines/{mac}", operator, s.putMachine},
-		{"DELETE /machines/{mac}", operator, s.deleteMachine},
+		{"GET /machines/{mac}", operator, s.machineRoute(s.getMachine)},
+		{"PUT /machines/{mac}", operator, s.machineRoute(s.putMachine)},
+		{"DELETE /machines/{mac}", operator, s.machineRoute(s.deleteMachine)},
 		{"GET /events", operator, s.events},
 		{"GET /{$}", openPage, s.uiHome},
 		{"GET /ui/login", openPage, s.uiLogin},
 		{"GET /ui/static/{name}", openPage, s.uiStatic},
 		{"GET /ui/{$}", page, s.uiHome},
 		{"GET /ui/machines", page, s.uiMachines},
-		{"GET /ui/machines/{mac}", page, s.uiMachine},
-		{"POST /ui/machines/{mac}", page, s.uiSaveMachine},
-		{"POST /ui/machines/{mac}/delete", page, s.uiDeleteMachine},
+		{"GET /ui/machines/{mac}", page, s.machineRoute(s.uiMachine)},
+		{"POST /ui/machines/{mac}", page, s.machineRoute(s.uiSaveMachine)},
+		{"POST /ui/machines/{mac}/delete", page, s.machineRoute(s.uiDeleteMachine)},
 		{"GET /ui/images", page, s.uiImages},
 		{"POST /ui/images/{name}/delete", page, s.uiDeleteImage},
 		{"POST /ui/catalog", page, s.uiAddEntry},
@@ -403,6 +403,16 @@ func httpError(status int, format string, args ...any) error {
 	return &statusError{status, fmt.Sprintf(format, args...)}
 }
 
+// kindStatus is the HTTP status of each kind of an operation's refusal.
+var kindStatus = map[lab.Kind]int{
+	lab.Malformed: http.StatusBadRequest,
+	lab.Invalid:   http.StatusUnprocessableEntity,
+	lab.NotFound:  http.StatusNotFound,
+	lab.Conflict:  http.StatusConflict,
+	lab.TooLarge:  http.StatusRequestEntityTooLarge,
+	lab.Full:      http.StatusInsufficientStorage,
+}
+
 // statusOf is the one map from an error to the HTTP status it answers:
 // the HTTP layer's own, else its lab.Kind's.
 func statusOf(err error) int {
@@ -410,19 +420,8 @@ func statusOf(err error) int {
 	if errors.As(err, &se) {
 		return se.status
 	}
-	switch lab.KindOf(err) {
-	case lab.Malformed:
-		return http.StatusBadRequest
-	case lab.Invalid:
-		return http.StatusUnprocessableEntity
-	case lab.NotFound:
-		return http.StatusNotFound
-	case lab.Conflict:
-		return http.StatusConflict
-	case lab.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case lab.Full:
-		return http.StatusInsufficientStorage
+	if status, ok := kindStatus[lab.KindOf(err)]; ok {
+		return status
 	}
 	return http.StatusInternalServerError
 }
@@ -529,13 +528,17 @@ func (s *Server) base(r *http.Request) (string, error) {
 	return "http://" + r.Host, nil
 }
 
-// macParam is the route's {mac}.
-func macParam(r *http.Request) (mac.Addr, error) {
-	addr, err := mac.Parse(r.PathValue("mac"))
-	if err != nil {
-		return "", lab.Errorf(lab.Malformed, "%v", err)
+// machineRoute adapts the handler of a route for one machine: the
+// route's {mac} parsed, a malformed one answered.
+func (s *Server) machineRoute(h func(http.ResponseWriter, *http.Request, mac.Addr)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		addr, err := mac.Parse(r.PathValue("mac"))
+		if err != nil {
+			s.fail(w, r, lab.Errorf(lab.Malformed, "%v", err))
+			return
+		}
+		h(w, r, addr)
 	}
-	return addr, nil
 }
 
 // simpleTypes are the content types a cross-site HTML form or no-cors fetch

@@ -399,12 +399,7 @@ func (s *Server) machinePage(r *http.Request, addr mac.Addr) (*machinePage, erro
 	return v, nil
 }
 
-func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	v, err := s.machinePage(r, addr)
 	if err != nil {
 		s.fail(w, r, err)
@@ -424,12 +419,7 @@ func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request) {
 // disk is shown for confirmation first; the confirmed form carries
 // confirm=erase. The machine's labels are kept (the form does not edit
 // them).
-func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	set := provision.Settings{
 		BootMode: provision.Mode(r.PostFormValue("boot_mode")), ImageRef: r.PostFormValue("bty_image_ref"),
 		TargetDiskSerial: strings.TrimSpace(r.PostFormValue("target_disk_serial")),
@@ -461,11 +451,8 @@ func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/ui/machines/"+addr.String()+"?saved", http.StatusSeeOther)
 }
 
-func (s *Server) uiDeleteMachine(w http.ResponseWriter, r *http.Request) {
-	addr, err := macParam(r)
-	if err == nil {
-		err = s.lab.DeleteMachine(r.Context(), addr, operatorActor)
-	}
+func (s *Server) uiDeleteMachine(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	err := s.lab.DeleteMachine(r.Context(), addr, operatorActor)
 	if err != nil && lab.KindOf(err) != lab.NotFound {
 		s.fail(w, r, err)
 		return

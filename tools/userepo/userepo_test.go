@@ -15,6 +15,10 @@ func TestRepoName(t *testing.T) {
 		"github.com/pin/tftp/v3":                 "com_github_pin_tftp_v3",
 		"github.com/google/go-containerregistry": "com_github_google_go_containerregistry",
 		"modernc.org/sqlite":                     "org_modernc_sqlite",
+		"golang.org/x/sys":                       "org_golang_x_sys",
+		"codeberg.org/go-pdf/fpdf":               "org_codeberg_go_pdf_fpdf",
+		"gopkg.in/yaml.v3":                       "in_gopkg_yaml_v3",
+		"github.com/bazelbuild/rules_go":         "com_github_bazelbuild_rules_go",
 	} {
 		if got := RepoName(path); got != want {
 			t.Errorf("RepoName(%q) = %q, want %q", path, got, want)

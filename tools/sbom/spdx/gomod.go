@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/bty-lab/bty/tools/userepo"
 )
 
 // Modules knows the main module's requirements: each module's selected
@@ -44,20 +46,9 @@ func ParseModules(gomod, gosum []byte) (*Modules, error) {
 		if !ok {
 			return nil, fmt.Errorf("go.sum has no hash for %s %s; run go mod tidy", r.Mod.Path, r.Mod.Version)
 		}
-		m.byRepo[RepoName(r.Mod.Path)] = Module{r.Mod.Path, r.Mod.Version, sum}
+		m.byRepo[userepo.RepoName(r.Mod.Path)] = Module{r.Mod.Path, r.Mod.Version, sum}
 	}
 	return m, nil
-}
-
-// RepoName is the repository name gazelle's go_deps gives a module path.
-func RepoName(path string) string {
-	parts := strings.Split(strings.ToLower(path), "/")
-	host := strings.Split(parts[0], ".")
-	for i, j := 0, len(host)-1; i < j; i, j = i+1, j-1 {
-		host[i], host[j] = host[j], host[i]
-	}
-	name := strings.Join(append(host, parts[1:]...), "_")
-	return strings.NewReplacer(".", "_", "-", "_", "~", "_").Replace(name)
 }
 
 // ForRepos returns the modules of Bazel repositories, by their canonical
@@ -75,7 +66,7 @@ func (m *Modules) ForRepos(repos []string) ([]Module, error) {
 		if name == "" {
 			// rules_go's own repository ("rules_go~"): its Go packages are
 			// the github.com/bazelbuild/rules_go module.
-			name = RepoName("github.com/bazelbuild/" + strings.TrimRight(r, "~+"))
+			name = userepo.RepoName("github.com/bazelbuild/" + strings.TrimRight(r, "~+"))
 		}
 		mod, ok := m.byRepo[name]
 		if !ok {

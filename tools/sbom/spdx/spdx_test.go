@@ -9,23 +9,6 @@ import (
 	"time"
 )
 
-func TestRepoName(t *testing.T) {
-	for path, want := range map[string]string{
-		"github.com/spf13/cobra":         "com_github_spf13_cobra",
-		"golang.org/x/sys":               "org_golang_x_sys",
-		"codeberg.org/go-pdf/fpdf":       "org_codeberg_go_pdf_fpdf",
-		"gopkg.in/yaml.v3":               "in_gopkg_yaml_v3",
-		"github.com/BurntSushi/toml":     "com_github_burntsushi_toml",
-		"modernc.org/sqlite":             "org_modernc_sqlite",
-		"github.com/pin/tftp/v3":         "com_github_pin_tftp_v3",
-		"github.com/bazelbuild/rules_go": "com_github_bazelbuild_rules_go",
-	} {
-		if got := RepoName(path); got != want {
-			t.Errorf("RepoName(%s) = %s, want %s", path, got, want)
-		}
-	}
-}
-
 const gomod = `module example.com/main
 
 go 1.26.0
