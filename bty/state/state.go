@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -99,14 +100,14 @@ func Open(ctx context.Context, where string) (*Store, error) {
 	var err error
 	d.DB, err = d.d.open(where)
 	if err != nil {
-		return nil, fmt.Errorf("opening state %s: %w", redact(where), err)
+		return nil, openError(where, err)
 	}
 	d.SetMaxOpenConns(4)
 	s := &Store{db: d, Now: func() time.Time { return time.Now().UTC() },
 		updates: make(chan *update), quit: make(chan struct{}), stopped: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("state %s: %w", redact(where), err)
+		return nil, openError(where, err)
 	}
 	go s.writer()
 	return s, nil
@@ -120,15 +121,32 @@ func (s *Store) Shared() bool { return s.db.d.shared() }
 // proof that SQLite's and PostgreSQL's schemas are the same.
 func (s *Store) Schema(ctx context.Context) ([]Column, error) { return s.db.d.columns(ctx, s.db) }
 
-// redact drops a URL's password, which must never reach a log or an error.
-func redact(where string) string {
-	if u, err := url.Parse(where); err == nil && u.User != nil {
-		if _, set := u.User.Password(); set {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
+// secrets finds the passwords a PostgreSQL URL may carry, also in one
+// that does not parse: after the user name, and as a password= parameter.
+var secrets = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://[^/@?#:]*:([^@]*)@|[?&](?i:password)=([^&#]*)`)
+
+// redact replaces every password where holds with xxxxx in text: a
+// password must never reach a log or an error, whether the URL parses or
+// not, and whichever library's message quotes it.
+func redact(where, text string) string {
+	for _, m := range secrets.FindAllStringSubmatch(where, -1) {
+		for _, pw := range m[1:] {
+			if pw != "" {
+				text = strings.ReplaceAll(text, pw, "xxxxx")
+				if dec, err := url.QueryUnescape(pw); err == nil && dec != pw && dec != "" {
+					text = strings.ReplaceAll(text, dec, "xxxxx")
+				}
+			}
 		}
 	}
-	return where
+	return text
+}
+
+// openError is a failure to open the state at where, with its passwords
+// redacted from the whole message. It wraps nothing: the driver's own
+// error may quote the URL, and no caller may reach its text.
+func openError(where string, err error) error {
+	return errors.New(redact(where, fmt.Sprintf("state %s: %v", where, err)))
 }
 
 // SchemaVersion is the schema version this build writes.

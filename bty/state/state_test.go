@@ -3,11 +3,13 @@ package state
 import (
 	"context"
 	"errors"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
@@ -287,6 +289,39 @@ func TestTwoWriters(t *testing.T) {
 		m, err := s.Machine(ctx, addr)
 		if err != nil || m.Labels["n"] != strconv.Itoa(2*each) {
 			t.Errorf("store %d reads n=%q (%v), want %d", i, m.Labels["n"], err, 2*each)
+		}
+	}
+}
+
+// A PostgreSQL URL's password never reaches an error: in the user info or
+// as a password= parameter, percent-encoded or not, in a URL that parses
+// and in one that does not (issue 31: the last three were shown).
+func TestOpenErrorsHidePasswords(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String() // nothing listens there once closed
+	ln.Close()
+	for _, c := range []struct{ url, secret string }{
+		{"postgres://bty:s3cretpw@" + closed + "/bty", "s3cretpw"},
+		{"postgres://bty@" + closed + "/bty?password=s3cretpw", "s3cretpw"},
+		{"postgres://bty@" + closed + "/bty?sslmode=disable&PASSWORD=s3cretpw", "s3cretpw"},
+		{"postgres://bty:s3cret%21pw@" + closed + "/bty", "s3cret!pw"},
+		{"postgres://bty:s3cretpw@" + closed + "/bty?sslmode=bogus", "s3cretpw"},
+		{"postgres://bty:s3cret pw@[::1:1/bty", "s3cret pw"},
+		{"postgres://bty:s3cretpw@" + closed + "/bty%zz", "s3cretpw"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s, err := Open(ctx, c.url)
+		cancel()
+		if err == nil {
+			s.Close()
+			t.Errorf("%s opened", c.url)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, c.secret) || strings.Contains(msg, "s3cret") || !strings.Contains(msg, "xxxxx") {
+			t.Errorf("the error shows the password, or does not say it was hidden: %s", msg)
 		}
 	}
 }
