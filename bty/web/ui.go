@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -140,7 +141,10 @@ type imageRow struct {
 
 type confirmView struct{ MAC, Mode, ImageRef, Image, Serial string }
 
-type setupView struct{ Host, Dnsmasq, Kea string }
+type setupView struct {
+	Host, Dnsmasq, Kea string
+	WebURL             string // what bty-tftp's --web-url must be: set when not the default port
+}
 
 // render writes page name with status; only a template error (a bug) is
 // left, and it is answered as one.
@@ -537,5 +541,9 @@ func (s *Server) uiSetup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, lab.Errorf(lab.Invalid, "%v", err))
 		return
 	}
-	s.render(w, r, http.StatusOK, "setup", &setupPage{layout{Title: "Set up DHCP"}, base, setupView{Host: srv.Host, Dnsmasq: srv.Dnsmasq(), Kea: srv.Kea()}})
+	v := setupView{Host: srv.Host, Dnsmasq: srv.Dnsmasq(), Kea: srv.Kea()}
+	if srv.Port != "8080" {
+		v.WebURL = "http://" + net.JoinHostPort(srv.Host, srv.Port)
+	}
+	s.render(w, r, http.StatusOK, "setup", &setupPage{layout{Title: "Set up DHCP"}, base, v})
 }

@@ -1,10 +1,14 @@
 package web
 
 import (
+	"io"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/internal/testenv"
 )
 
 // csrfField finds the form token a page carries.
@@ -143,7 +147,23 @@ func TestUIImagesAndSetup(t *testing.T) {
 	}
 	setup := string(e.expect(200, "GET", "/ui/setup", nil))
 	host := strings.TrimPrefix(strings.TrimSuffix(public, ":8080"), "http://")
-	if !strings.Contains(setup, "dhcp-boot=tag:ipxe,"+public+"/pxe-bootstrap.ipxe") || !strings.Contains(setup, "ipxe.efi,,"+host) {
+	if !strings.Contains(setup, "dhcp-boot=tag:ipxe,"+public+"/pxe-bootstrap.ipxe") || !strings.Contains(setup, "ipxe.efi,,"+host) || strings.Contains(setup, "--web-url") {
 		t.Errorf("setup page for %s:\n%s", public, setup)
+	}
+}
+
+// On another port than 8080, the setup page says how to tell bty-tftp,
+// whose chain scripts look for bty-web on 8080 unless told.
+func TestSetupPageOtherPort(t *testing.T) {
+	ln := listen(t, func(c *config.Config) { c.Server.PublicURL = "http://bty.test:8081" })
+	c := testenv.Login(t, "http://"+ln.Addr().String(), password)
+	resp, err := c.Get("http://" + ln.Addr().String() + "/ui/setup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "<code>bty-tftp --web-url http://bty.test:8081</code>") {
+		t.Errorf("the setup page for a server on port 8081 does not say bty-tftp --web-url:\n%s", b)
 	}
 }
