@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -566,35 +567,114 @@ func TestSlowDownloadCompletes(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	start := time.Now()
 	for {
-		n, err := resp.Body.Read(buf)
+		// A slow client: a megabyte every 100 ms, 10 MiB/s, over 3 s in
+		// all, three times the idle limit, and never idle for long (a
+		// client must take the server's socket buffer's free third, about
+		// a megabyte on loopback, within each idle limit, as with nginx's
+		// send_timeout).
+		n, err := io.ReadFull(resp.Body, buf)
 		got += n
 		if err != nil {
 			break
 		}
-		time.Sleep(100 * time.Millisecond) // a slow client: at most 10 MiB/s, over 3 s
+		time.Sleep(100 * time.Millisecond)
 	}
 	if got != len(data) {
 		t.Errorf("got %d of %d bytes in %s", got, len(data), time.Since(start))
 	}
 }
 
-// readFromWriter is a ResponseWriter with its own ReadFrom, as net/http's.
+// readFromWriter is a ResponseWriter with its own ReadFrom, as net/http's;
+// it notes what each call was given.
 type readFromWriter struct {
 	http.ResponseWriter
 	readFrom int
+	files    int // calls given a file in one io.LimitedReader, as sendfile(2) takes it
 }
 
 func (w *readFromWriter) ReadFrom(src io.Reader) (int64, error) {
 	w.readFrom++
+	if lr, ok := src.(*io.LimitedReader); ok {
+		if _, ok := lr.R.(*os.File); ok {
+			w.files++
+		}
+	}
 	return io.Copy(io.Discard, src)
 }
 
 // The request logger passes a file body on to the connection's ReadFrom
-// (sendfile), rather than copying it through a buffer.
+// (sendfile), rather than copying it through a buffer: sendChunk a call
+// (each with its own write deadline), each the file itself in one
+// io.LimitedReader, also for a range.
 func TestRecorderKeepsReadFrom(t *testing.T) {
-	under := &readFromWriter{ResponseWriter: httptest.NewRecorder()}
-	rec := &statusRecorder{ResponseWriter: under, status: 200}
-	if n, err := io.Copy(rec, io.LimitReader(strings.NewReader("file bytes"), 10)); err != nil || n != 10 || under.readFrom != 1 {
-		t.Errorf("copy through the recorder: %d, %v; the writer's ReadFrom ran %d times", n, err, under.readFrom)
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, make([]byte, 5*sendChunk/2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name        string
+		limit       int64 // -1: the whole file
+		want, calls int64
+	}{{"whole file", -1, 5 * sendChunk / 2, 3}, {"range", sendChunk + 1, sendChunk + 1, 2}} {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		size := c.limit
+		if size < 0 {
+			size = 5 * sendChunk / 2
+		}
+		under := &readFromWriter{ResponseWriter: httptest.NewRecorder()}
+		rec := &statusRecorder{ResponseWriter: under, status: 200, rc: http.NewResponseController(under), idle: time.Second}
+		// As http.ServeContent sends a file or a range of it.
+		n, err := io.CopyN(rec, f, size)
+		if err != nil || n != c.want || int64(under.readFrom) != c.calls || under.files != under.readFrom {
+			t.Errorf("%s: copied %d, %v; the writer's ReadFrom ran %d times, %d of them with the file; want %d bytes in %d", c.name, n, err, under.readFrom, under.files, c.want, c.calls)
+		}
+	}
+}
+
+// A client that asks for a large file and never reads it loses its
+// connection after limits.idle_seconds without progress, freeing its slot
+// (issue 31: it held one of limits.max_connections forever).
+func TestStalledDownloadFreesItsSlot(t *testing.T) {
+	ln := listen(t, func(c *config.Config) {
+		c.Limits.IdleSeconds = 1
+		c.Limits.MaxConnections = 1
+		c.Limits.MaxBootBytes = 64 << 20
+	})
+	base := "http://" + ln.Addr().String()
+	c := testenv.Login(t, base, password)
+	c.Transport = &http.Transport{DisableKeepAlives: true} // the one slot is free between requests
+	req, _ := http.NewRequest("PUT", base+"/boot/big.bin", strings.NewReader(strings.Repeat("0123456789abcdef", 2<<20)))
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("upload: %v %v", err, resp)
+	}
+	stalled, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	fmt.Fprintf(stalled, "GET /boot/big.bin HTTP/1.1\r\nHost: %s\r\n\r\n", ln.Addr())
+	br := bufio.NewReader(stalled)
+	if _, err := http.ReadResponse(br, nil); err != nil { // its headers, then nothing more is read
+		t.Fatal(err)
+	}
+	// The only slot is the stalled client's until its write deadline
+	// passes: then this request is served.
+	start := time.Now()
+	other := &http.Client{Timeout: 20 * time.Second}
+	resp, err := other.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a second client while one stalls a download: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	t.Logf("served %s after the download stalled", time.Since(start).Round(10*time.Millisecond))
+	// The stalled connection was cut: reading it now ends before 32 MiB.
+	stalled.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := io.Copy(io.Discard, br)
+	if n >= 32<<20 || (err != nil && errors.Is(err, os.ErrDeadlineExceeded)) {
+		t.Errorf("the stalled connection delivered %d bytes and ended with %v; want it cut", n, err)
 	}
 }
