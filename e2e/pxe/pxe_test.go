@@ -309,9 +309,10 @@ func startDnsmasq(t *testing.T, logs string, srv dhcpconf.Server, secureBoot boo
 	if err := os.WriteFile(conf, []byte(lab+srv.Dnsmasq()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &dnsmasq{log: filepath.Join(logs, "dnsmasq.log")}
+	// One log a chain: the chains share the test's outputs directory.
+	d := &dnsmasq{log: filepath.Join(logs, t.Name()+"-dnsmasq.log")}
 	cmd := exec.Command(bin, "--keep-in-foreground", "--conf-file="+conf, "--pid-file=", "--log-facility="+d.log)
-	out, err := os.Create(filepath.Join(logs, "dnsmasq.out"))
+	out, err := os.Create(filepath.Join(logs, t.Name()+"-dnsmasq.out"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,19 +340,25 @@ func startDnsmasq(t *testing.T, logs string, srv dhcpconf.Server, secureBoot boo
 	return d
 }
 
-// dnsmasqLine is one line of dnsmasq's DHCP log: the transaction and what
-// it says ("DHCPACK(br0) ...", "bootfile name: ipxe.efi").
-var dnsmasqLine = regexp.MustCompile(`dnsmasq-dhcp\[\d+\]: (\d+) (.*)$`)
+// dnsmasqLine is one line of dnsmasq's DHCP log (log-dhcp): the
+// transaction and what it says ("DHCPACK(br0) ...", "sent size: 9 option:
+// 67 bootfile-name  ipxe.efi" when the client asked for option 67,
+// "bootfile name: ipxe.efi" when the file went in the BOOTP field).
+var (
+	dnsmasqLine = regexp.MustCompile(`dnsmasq-dhcp\[\d+\]: (\d+) (.*)$`)
+	bootFileIn  = regexp.MustCompile(`^(?:sent size: *\d+ option: 67 bootfile-name +|bootfile name: )(\S+)`)
+)
 
-// acked reads the boot files dnsmasq acknowledged from its log: the
-// "bootfile name" of each transaction whose last message was a DHCPACK.
+// acked reads the boot files dnsmasq acknowledged from its log: the boot
+// file of each DHCPACK (dnsmasq logs a reply's options after its message
+// line), once an acknowledgement.
 func (d *dnsmasq) acked(t *testing.T) []string {
 	b, err := os.ReadFile(d.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	last := map[string]string{}
+	last := map[string]string{} // each transaction's last message, until its file is noted
 	for _, line := range strings.Split(string(b), "\n") {
 		m := dnsmasqLine.FindStringSubmatch(line)
 		if m == nil {
@@ -361,8 +368,9 @@ func (d *dnsmasq) acked(t *testing.T) []string {
 		if strings.HasPrefix(msg, "DHCP") {
 			last[xid], _, _ = strings.Cut(msg, "(")
 		}
-		if file, ok := strings.CutPrefix(msg, "bootfile name: "); ok && last[xid] == "DHCPACK" {
-			out = append(out, file)
+		if f := bootFileIn.FindStringSubmatch(msg); f != nil && last[xid] == "DHCPACK" {
+			out = append(out, f[1])
+			last[xid] = "noted"
 		}
 	}
 	return out
