@@ -70,7 +70,7 @@ type Limits struct {
 	// (unauthenticated); past it, unknown MACs still get a script but are
 	// not stored. Operators can always add machines.
 	MaxMachines int64 `toml:"max_machines"`
-	// MaxEvents is how many audit events are kept; older ones are pruned.
+	// MaxEvents is how many audit events of each origin (the operator's, the network's) are kept; older ones are pruned.
 	MaxEvents int64 `toml:"max_events"`
 	// IdleSeconds is how long a connection may send nothing (headers, a
 	// body, or between keep-alive requests) before it is closed.

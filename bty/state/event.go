@@ -1,5 +1,7 @@
 package state
 
+import "slices"
+
 // EventKind names what an audit event records. The kinds are the one list
 // of what bty-web logs; GET /events and the web UI show them as written.
 type EventKind string
@@ -24,3 +26,27 @@ const (
 	EventImageAdded   EventKind = "image.added"
 	EventImageDeleted EventKind = "image.deleted"
 )
+
+// Origin says who caused an event: an operator's authenticated action, or
+// traffic from the network, which anyone on it can send (PXE boots,
+// machines' reports, failed logins). The audit log keeps
+// limits.max_events of each, so machine traffic can never push an
+// operator's record out of it.
+type Origin string
+
+// The origins.
+const (
+	OriginOperator Origin = "operator"
+	OriginNetwork  Origin = "network"
+)
+
+// operatorKinds are the events only a logged-in operator causes.
+var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted}
+
+// Origin is who causes events of kind k.
+func (k EventKind) Origin() Origin {
+	if slices.Contains(operatorKinds, k) {
+		return OriginOperator
+	}
+	return OriginNetwork
+}

@@ -76,6 +76,24 @@ var migrations = []string{
 	// each machine's events found without a scan (the web UI's history).
 	`ALTER TABLE machines ADD COLUMN flash TEXT NOT NULL DEFAULT '{}';
 	CREATE INDEX events_mac ON events (mac, id);`,
+	// Each event's origin, and its number among its origin's events: the
+	// retention keeps limits.max_events of each origin (EventKind.Origin).
+	// Earlier events keep their id as their number: increasing, so never
+	// more than the newest limits.max_events are kept.
+	`ALTER TABLE events ADD COLUMN origin TEXT NOT NULL DEFAULT 'network';
+	ALTER TABLE events ADD COLUMN seq {{int64}} NOT NULL DEFAULT 0;
+	UPDATE events SET seq = id;
+	UPDATE events SET origin = 'operator' WHERE kind IN (` + operatorKindsSQL() + `);
+	CREATE INDEX events_origin ON events (origin, seq);`,
+}
+
+// operatorKindsSQL lists the operator's event kinds as SQL strings.
+func operatorKindsSQL() string {
+	var q []string
+	for _, k := range operatorKinds {
+		q = append(q, "'"+string(k)+"'")
+	}
+	return strings.Join(q, ", ")
 }
 
 // Store is the state database.
@@ -84,8 +102,8 @@ type Store struct {
 	// Now stamps machines and events (UTC); tests and the guide's pictures
 	// set a fixed clock.
 	Now func() time.Time
-	// MaxEvents is how many audit events are kept (0: all); each new event
-	// prunes the oldest beyond it.
+	// MaxEvents is how many audit events of each origin are kept (0: all);
+	// each new event prunes the oldest of its origin beyond it.
 	MaxEvents int64
 
 	updates       chan *update // to the writer
@@ -251,6 +269,7 @@ type Event struct {
 	ID     int64           `json:"id"`
 	At     time.Time       `json:"at"`
 	Kind   EventKind       `json:"kind"`
+	Origin Origin          `json:"origin"`
 	MAC    string          `json:"mac,omitempty"`
 	Actor  string          `json:"actor,omitempty"`
 	Detail json.RawMessage `json:"detail"`
@@ -266,15 +285,17 @@ func (s *Store) logTo(ctx context.Context, x execer, kind EventKind, addr mac.Ad
 	if err != nil {
 		return err
 	}
-	var id int64
-	err = x.QueryRowContext(ctx, "INSERT INTO events (at, kind, mac, actor, detail) VALUES (?, ?, ?, ?, ?) RETURNING id",
-		s.Now().Format(time.RFC3339Nano), string(kind), string(addr), actor, string(d)).Scan(&id)
+	origin := kind.Origin()
+	var seq int64
+	err = x.QueryRowContext(ctx, `INSERT INTO events (at, kind, mac, actor, detail, origin, seq)
+		VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE origin = ?)) RETURNING seq`,
+		s.Now().Format(time.RFC3339Nano), string(kind), string(addr), actor, string(d), string(origin), string(origin)).Scan(&seq)
 	if err != nil || s.MaxEvents <= 0 {
 		return err
 	}
-	// Retention: ids only grow, so the oldest are those more than
-	// MaxEvents below the newest (an index range delete).
-	_, err = x.ExecContext(ctx, "DELETE FROM events WHERE id <= ?", id-s.MaxEvents)
+	// Retention, by origin: numbers only grow, so the oldest are those
+	// more than MaxEvents below the newest (an index range delete).
+	_, err = x.ExecContext(ctx, "DELETE FROM events WHERE origin = ? AND seq <= ?", string(origin), seq-s.MaxEvents)
 	return err
 }
 
@@ -285,7 +306,7 @@ func (s *Store) Log(ctx context.Context, kind EventKind, addr mac.Addr, actor st
 
 // Events returns events with id > after, oldest first, at most limit.
 func (s *Store) Events(ctx context.Context, after int64, limit int) ([]Event, error) {
-	return s.queryEvents(ctx, "SELECT id, at, kind, mac, actor, detail FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	return s.queryEvents(ctx, "SELECT id, at, kind, origin, mac, actor, detail FROM events WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // LastEventID is the newest event's id (0: none), where a reader of the
@@ -298,12 +319,12 @@ func (s *Store) LastEventID(ctx context.Context) (int64, error) {
 
 // MachineEvents returns addr's newest events, newest first, at most limit.
 func (s *Store) MachineEvents(ctx context.Context, addr mac.Addr, limit int) ([]Event, error) {
-	return s.queryEvents(ctx, "SELECT id, at, kind, mac, actor, detail FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?", string(addr), limit)
+	return s.queryEvents(ctx, "SELECT id, at, kind, origin, mac, actor, detail FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?", string(addr), limit)
 }
 
 // LastEvents returns each machine's newest event, by MAC.
 func (s *Store) LastEvents(ctx context.Context) (map[mac.Addr]Event, error) {
-	ev, err := s.queryEvents(ctx, `SELECT id, at, kind, mac, actor, detail FROM events
+	ev, err := s.queryEvents(ctx, `SELECT id, at, kind, origin, mac, actor, detail FROM events
 		WHERE id IN (SELECT MAX(id) FROM events WHERE mac != '' GROUP BY mac)`)
 	if err != nil {
 		return nil, err
@@ -325,7 +346,7 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]E
 	for rows.Next() {
 		var e Event
 		var at, detail string
-		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.MAC, &e.Actor, &detail); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.Origin, &e.MAC, &e.Actor, &detail); err != nil {
 			return nil, err
 		}
 		e.At, _ = time.Parse(time.RFC3339Nano, at)

@@ -325,3 +325,42 @@ func TestOpenErrorsHidePasswords(t *testing.T) {
 		}
 	}
 }
+
+// The audit log keeps MaxEvents of each origin: any number of events from
+// the network leaves the operator's records, and each origin keeps its
+// newest.
+func TestRetentionByOrigin(t *testing.T) { eachStore(t, testRetentionByOrigin) }
+
+func testRetentionByOrigin(t *testing.T, where string) {
+	ctx := context.Background()
+	s, err := Open(ctx, where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.MaxEvents = 5
+	addr := mac.Addr("52:54:00:00:00:0a")
+	s.Log(ctx, EventLogin, "", "192.0.2.1", struct{}{})
+	for range 50 {
+		s.Log(ctx, EventPXEOffer, addr, "", struct{}{})
+		s.Log(ctx, EventLoginFailed, "", "192.0.2.66", struct{}{})
+	}
+	ev, err := s.Events(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev) != 6 || ev[0].Kind != EventLogin || ev[0].Origin != OriginOperator {
+		t.Fatalf("after 100 events from the network: %+v; want the login and the newest 5", ev)
+	}
+	for _, e := range ev[1:] {
+		if e.Origin != OriginNetwork {
+			t.Errorf("%+v: want origin network", e)
+		}
+	}
+	for range 7 {
+		s.Log(ctx, EventMachineSaved, addr, "admin", struct{}{})
+	}
+	if ev, _ = s.Events(ctx, 0, 1000); len(ev) != 10 || ev[0].Origin != OriginNetwork {
+		t.Errorf("after 7 operator events: %d events, the oldest %+v; want 5 of each", len(ev), ev[0])
+	}
+}
