@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -74,7 +75,19 @@ type sqliteDB struct{}
 
 func (sqliteDB) name() string { return "SQLite" }
 
+// open creates the file readable by its owner only (SQLite gives its WAL
+// and shared-memory files the same mode): it holds the session secret and
+// every machine's settings. An existing file is narrowed the same way.
 func (sqliteDB) open(where string) (*sql.DB, error) {
+	f, err := os.OpenFile(where, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	err = f.Chmod(0o600)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
 	return sql.Open("sqlite", "file:"+where+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -362,5 +363,35 @@ func testRetentionByOrigin(t *testing.T, where string) {
 	}
 	if ev, _ = s.Events(ctx, 0, 1000); len(ev) != 10 || ev[0].Origin != OriginNetwork {
 		t.Errorf("after 7 operator events: %d events, the oldest %+v; want 5 of each", len(ev), ev[0])
+	}
+}
+
+// The SQLite file and its WAL and shared-memory files are the owner's
+// alone (issue 31: created world-readable), also a file made before.
+func TestSQLiteFilesPrivate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	older := filepath.Join(dir, "older.db")
+	if err := os.WriteFile(older, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join(dir, "state.db"), older} {
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetSetting(ctx, "k", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s has mode %v; want the owner's alone", filepath.Base(f), fi.Mode().Perm())
+			}
+		}
+		s.Close()
 	}
 }

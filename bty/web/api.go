@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bty-lab/bty/bty/auth"
@@ -18,6 +19,12 @@ const operatorActor = "admin"
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
+	// Another site's page may not post here: it would spend the
+	// operator's attempts (and lock them out) from their own browser.
+	if origin := r.Header.Get("Origin"); origin != "" && !s.sameOrigin(r, origin) {
+		s.fail(w, r, httpError(http.StatusForbidden, "a login from another site's page (%q) is refused", origin))
+		return
+	}
 	if ok, wait := s.limiter.Reserve(addr); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		// Refused before the password is read, and answered at once: the
@@ -51,7 +58,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.store.Log(r.Context(), state.EventLogin, "", addr, struct{}{})
 	http.SetCookie(w, &http.Cookie{
 		Name: auth.CookieName, Value: token, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(),
 	})
 	http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
 }
@@ -70,7 +77,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.auth.Store(auth.New(s.cfg.Admin.Password, secret))
 	s.store.Log(r.Context(), state.EventLogout, "", clientAddr(r), struct{}{})
-	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie()})
 	if isForm(r) {
 		// The web UI's button: back to the login page.
 		http.Redirect(w, r, "/ui/login?bye", http.StatusSeeOther)
@@ -120,4 +127,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		err = lab.Errorf(lab.Internal, "reading the events: %w", err)
 	}
 	s.writeResult(w, r, http.StatusOK, ev, err)
+}
+
+// secureCookie reports whether the session cookie is sent over HTTPS only:
+// when operators reach bty-web through an https public URL (a TLS proxy
+// in front of it), the cookie must never travel in clear.
+func (s *Server) secureCookie() bool {
+	return strings.HasPrefix(s.cfg.Server.PublicURL, "https://")
 }

@@ -684,3 +684,78 @@ func TestStalledDownloadFreesItsSlot(t *testing.T) {
 		t.Errorf("the stalled connection delivered %d bytes and ended with %v; want it cut", n, err)
 	}
 }
+
+// A login posted by another site's page is refused before it counts as an
+// attempt: ten of them leave the operator's own login working (issue 31:
+// a foreign page could spend the attempts).
+func TestLoginFromAnotherSiteRefused(t *testing.T) {
+	e := start(t, t.TempDir())
+	for range 10 {
+		resp, b := e.do("POST", "/ui/login", form("guess"), "Content-Type", "application/x-www-form-urlencoded", "Origin", "http://evil.example")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "another site") {
+			t.Fatalf("a login from another site: %d %s; want 403", resp.StatusCode, b)
+		}
+	}
+	e.login()
+	resp, b := e.do("POST", "/ui/login", form(password), "Content-Type", "application/x-www-form-urlencoded", "Origin", public)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a login from the server's own page: %d %s", resp.StatusCode, b)
+	}
+}
+
+// Behind an https public URL the session cookie is sent over HTTPS only
+// (issue 31: it lacked Secure); over plain http it cannot be.
+func TestSessionCookieSecureBehindHTTPS(t *testing.T) {
+	for url, secure := range map[string]bool{"https://bty.example": true, "http://bty.test:8080": false} {
+		e := startWith(t, t.TempDir(), func(c *config.Config) { c.Server.PublicURL = url })
+		resp, _ := e.do("POST", "/ui/login", form(password), "Content-Type", "application/x-www-form-urlencoded")
+		var cookie *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == "bty-token" {
+				cookie = c
+			}
+		}
+		if cookie == nil || cookie.Secure != secure {
+			t.Errorf("public URL %s: session cookie %+v; want Secure %v", url, cookie, secure)
+		}
+	}
+}
+
+// With its state unreadable, bty-web still sends a PXE client to its disk
+// (issue 31: 500), and tells no client on the network what failed (the
+// database's messages name its user, host and tables); the operator,
+// logged in, reads why.
+func TestStateUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir)
+	e.login()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "state.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DROP TABLE images"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	resp, err := http.Get(e.ts.URL + "/pxe/" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "bty-web cannot read its state, booting the local disk") || !strings.Contains(string(b), "exit") {
+		t.Errorf("a PXE boot with the state unreadable: %d\n%s", resp.StatusCode, b)
+	}
+	resp, err = http.Get(e.ts.URL + "/images")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || strings.Contains(string(b), "images") || !strings.Contains(string(b), "its operator finds why in its log") {
+		t.Errorf("GET /images with the state unreadable, logged out: %d %s; want 500 saying nothing of the database", resp.StatusCode, b)
+	}
+	if _, b := e.do("GET", "/images", nil); !strings.Contains(string(b), "no such table: images") {
+		t.Errorf("the operator is not told why: %s", b)
+	}
+}

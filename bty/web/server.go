@@ -478,6 +478,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		// The server's own failures (its database: user, host, schema)
+		// are the operator's to read, in the log or logged in, not any
+		// client's on the network.
+		if !s.loggedIn(r) {
+			err = errors.New("bty-web cannot answer this now; its operator finds why in its log")
+		}
 	}
 	if wantsHTML(r) {
 		if status == http.StatusUnauthorized {
@@ -534,6 +540,12 @@ func (s *Server) protect(h http.HandlerFunc, acc access) http.Handler {
 		}
 		h(w, r)
 	})
+}
+
+// loggedIn reports whether r carries a valid session cookie.
+func (s *Server) loggedIn(r *http.Request) bool {
+	c, err := r.Cookie(auth.CookieName)
+	return err == nil && s.auth.Load().Verify(c.Value) == nil
 }
 
 // sameOrigin reports whether origin is this server as the client reached it.
