@@ -41,7 +41,7 @@ func Errorf(kind Kind, format string, args ...any) error {
 	return &Error{Kind: kind, msg: err.Error(), err: errors.Unwrap(err)}
 }
 
-// KindOf is err's kind: its own, else Internal.
+// KindOf is the kind of a non-nil err: its own, else Internal.
 func KindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {

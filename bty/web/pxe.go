@@ -77,7 +77,7 @@ func (s *Server) bootScript(w http.ResponseWriter, r *http.Request, f pxescript.
 		return
 	}
 	snap, err := s.snapshot(r)
-	if lab.KindOf(err) == lab.Internal {
+	if err != nil && lab.KindOf(err) == lab.Internal {
 		// Booting must not depend on the state: a machine that asks while
 		// it cannot be read (a database down) boots its disk, told why.
 		s.log.Error("pxe: cannot read the images; sending the machine to its disk", "mac", addr, "err", err)
