@@ -80,13 +80,12 @@ func (sqliteDB) name() string { return "SQLite" }
 // every machine's settings. An existing file is narrowed the same way.
 func (sqliteDB) open(where string) (*sql.DB, error) {
 	f, err := os.OpenFile(where, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = f.Chmod(0o600)
+		f.Close()
 	}
-	err = f.Chmod(0o600)
-	f.Close()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the state database cannot be written (%w); check its owner, mode and file system", err)
 	}
 	return sql.Open("sqlite", "file:"+where+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate")
 }
