@@ -256,7 +256,8 @@ func (c Config) validate() error {
 
 // checkPublicURL accepts "" or an absolute http(s) URL with a host and no
 // query, fragment, credentials, spaces or control characters: it is pasted
-// into iPXE scripts, where a newline would add commands.
+// into iPXE scripts, where a newline would add commands and ${...} expands
+// a setting, and into GRUB's, quoted, where a quote would end the string.
 func checkPublicURL(s string) error {
 	if s == "" {
 		return nil
@@ -264,8 +265,11 @@ func checkPublicURL(s string) error {
 	bad := func(why string) error {
 		return fmt.Errorf("server.public_url %q %s; want e.g. http://10.0.0.2:8080", s, why)
 	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' || r == '\\' }) {
+	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' || r == '\\' || r == '\'' }) {
 		return bad("contains spaces, quotes or control characters")
+	}
+	if strings.ContainsAny(s, "${}") {
+		return bad("contains $, { or }, which the boot scripts would expand")
 	}
 	u, err := url.Parse(s)
 	switch {

@@ -72,6 +72,8 @@ func TestErrors(t *testing.T) {
 		"public url query":       {"[server]\npublic_url = \"http://h:1/?a=b\"\n", nil, "query"},
 		"public url credentials": {"[server]\npublic_url = \"http://u:p@h:1\"\n", nil, "credentials"},
 		"public url no host":     {"[server]\npublic_url = \"http:///x\"\n", nil, "no host"},
+		"public url quote":       {"[server]\npublic_url = \"http://h:1/a'b\"\n", nil, "quotes"},
+		"public url expansion":   {"[server]\npublic_url = \"http://h:1/${net0/ip}\"\n", nil, "expand"},
 	} {
 		_, err := Load(sources(t, tc.system, "", tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
