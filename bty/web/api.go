@@ -38,7 +38,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, lab.Errorf(lab.Malformed, "malformed form: %v", err))
 		return
 	}
-	a := s.auth.Load()
+	a := s.authFor(r)
 	if !a.CheckPassword(r.PostFormValue("password")) {
 		s.store.Log(r.Context(), state.EventLoginFailed, "", addr, struct{}{})
 		s.log.Warn("failed login", "remote", addr)
@@ -75,7 +75,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, lab.Errorf(lab.Internal, "replacing the session secret: %w", err))
 		return
 	}
-	s.auth.Store(auth.New(s.cfg.Admin.Password, secret))
+	s.auth.Store(&session{auth.New(s.cfg.Admin.Password, secret), secret})
 	s.store.Log(r.Context(), state.EventLogout, "", clientAddr(r), struct{}{})
 	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie()})
 	if isForm(r) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -69,4 +70,28 @@ func TestReplicas(t *testing.T) {
 	if got := b.boot(addr); got != "local" {
 		t.Errorf("after its flash the machine boots %s through B", got)
 	}
+}
+
+// Sessions are the replicas' shared state: a logout on one ends the
+// session on the other, and a session made on either is good on both
+// (issue 31: the old cookie stayed valid on the other replica, and its new
+// sessions failed on the first).
+func TestReplicasShareSessions(t *testing.T) {
+	pg := testenv.Postgres(t)
+	dir := t.TempDir()
+	shared := func(c *config.Config) { c.State.URL = pg }
+	a := startWith(t, dir, shared)
+	b := startWith(t, dir, shared)
+	a.login()
+	b.client.Jar = a.client.Jar
+	b.expect(200, "GET", "/machines", nil)
+	u, _ := url.Parse(a.ts.URL)
+	old := a.client.Jar.Cookies(u)
+	a.expect(204, "POST", "/ui/logout", nil)
+	a.client.Jar.SetCookies(u, old) // a client that kept its cookie
+	b.expect(401, "GET", "/machines", nil)
+	a.expect(401, "GET", "/machines", nil)
+	b.login()
+	a.expect(200, "GET", "/machines", nil)
+	b.expect(200, "GET", "/machines", nil)
 }

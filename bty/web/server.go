@@ -4,6 +4,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,8 +37,8 @@ import (
 type Server struct {
 	cfg     config.Config
 	lab     *lab.Lab
-	store   *state.Store                       // lab's, for what only the server keeps: sessions, the audit log's reads
-	auth    atomic.Pointer[auth.Authenticator] // replaced on logout
+	store   *state.Store            // lab's, for what only the server keeps: sessions, the audit log's reads
+	auth    atomic.Pointer[session] // replaced on logout, and from the store when shared
 	limiter *auth.Limiter
 	lock    *os.File // flock on the state dir, held while the server lives
 	log     *slog.Logger
@@ -48,6 +49,35 @@ type Server struct {
 
 // cookieSecret is the setting that holds the session signing secret.
 const cookieSecret = "cookie_secret"
+
+// session is the authenticator of the current signing secret.
+type session struct {
+	*auth.Authenticator
+	secret []byte
+}
+
+// authFor is the authenticator for a request: with a store shared by
+// replicas, of the secret the store holds now, so that a logout on any
+// replica ends every session on all of them, and a session made on one is
+// good on the others. (One indexed read a request of the operator's; the
+// machines' routes need none.)
+func (s *Server) authFor(r *http.Request) *session {
+	cur := s.auth.Load()
+	if !s.store.Shared() {
+		return cur
+	}
+	secret, err := s.store.Setting(r.Context(), cookieSecret, auth.NewSecret)
+	if err != nil {
+		s.log.Error("reading the session secret; keeping the last one read", "err", err)
+		return cur
+	}
+	if bytes.Equal(secret, cur.secret) {
+		return cur
+	}
+	next := &session{auth.New(s.cfg.Admin.Password, secret), secret}
+	s.auth.Store(next)
+	return next
+}
 
 // New opens the state dir (creating it) and returns a Server. Partial
 // uploads left by a crash are removed: they were never acknowledged. A state
@@ -128,7 +158,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Version: version, BootDir: s.bootDir, ImageDir: s.imgDir,
 		MaxMachines: cfg.Limits.MaxMachines, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
 	}, log)
-	s.auth.Store(auth.New(cfg.Admin.Password, secret))
+	s.auth.Store(&session{auth.New(cfg.Admin.Password, secret), secret})
 	if cfg.DefaultPasswordInUse() {
 		log.Warn("THE ADMIN PASSWORD IS THE DEFAULT ('" + config.DefaultPassword + "'): anyone on this network can log in and change what machines flash. Set BTY_ADMIN_PASSWORD or [admin] password in /etc/bty/bty.toml.")
 	}
@@ -509,7 +539,7 @@ func (s *Server) protect(h http.HandlerFunc, acc access) http.Handler {
 		if c, err := r.Cookie(auth.CookieName); err == nil {
 			token = c.Value
 		}
-		a := s.auth.Load()
+		a := s.authFor(r)
 		refuse := func(status int, format string, args ...any) { s.fail(w, r, httpError(status, format, args...)) }
 		if err := a.Verify(token); err != nil {
 			if acc == page && r.Method == http.MethodGet {
@@ -545,7 +575,7 @@ func (s *Server) protect(h http.HandlerFunc, acc access) http.Handler {
 // loggedIn reports whether r carries a valid session cookie.
 func (s *Server) loggedIn(r *http.Request) bool {
 	c, err := r.Cookie(auth.CookieName)
-	return err == nil && s.auth.Load().Verify(c.Value) == nil
+	return err == nil && s.authFor(r).Verify(c.Value) == nil
 }
 
 // sameOrigin reports whether origin is this server as the client reached it.

@@ -185,8 +185,10 @@ func writeHTML(w http.ResponseWriter, status int, body []byte) {
 func (s *Server) fillLayout(r *http.Request, v *layout, path string) {
 	v.Version = s.version
 	v.DefaultPassword = s.cfg.DefaultPasswordInUse()
-	if c, err := r.Cookie(auth.CookieName); err == nil && s.auth.Load().Verify(c.Value) == nil {
-		v.CSRF = s.auth.Load().CSRF(c.Value)
+	if c, err := r.Cookie(auth.CookieName); err == nil {
+		if a := s.authFor(r); a.Verify(c.Value) == nil {
+			v.CSRF = a.CSRF(c.Value)
+		}
 	}
 	for _, n := range []navItem{{"/ui/machines", "Machines", false}, {"/ui/images", "Images", false}, {"/ui/setup", "Set up DHCP", false}} {
 		n.Current = strings.HasPrefix(path, n.Href)
@@ -211,7 +213,7 @@ func (s *Server) uiHome(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(auth.CookieName); err == nil && s.auth.Load().Verify(c.Value) == nil {
+	if s.loggedIn(r) {
 		http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
 		return
 	}
