@@ -35,6 +35,9 @@ type Options struct {
 	// PlanTries bounds how often the plan is asked for while bty-web is
 	// unreachable (1 s, 2 s, 4 s, ... apart).
 	PlanTries int
+	// RestartBackoff is the wait before a broken transfer's first restart
+	// (flash.Job.RestartBackoff); 0 means flash's default.
+	RestartBackoff time.Duration
 	// ProgressEvery is how often a flash's progress is reported to bty-web
 	// (default 1 s), for the operator watching it.
 	ProgressEvery time.Duration
@@ -127,7 +130,10 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	p := o.Progress
 	p.Marker("bty: auto-flash starting")
 	p.Marker("bty: image %s (%s) to the disk with serial %q", plan.Image, plan.Format, plan.TargetDiskSerial)
-	stopProgress := o.reportProgress(ctx)
+	// A restart of the transfer is told to bty-web at once, and then with
+	// every progress report: the operator sees why the bar went back.
+	var note atomic.Pointer[string]
+	stopProgress := o.reportProgress(ctx, &note)
 	report := func(err error, sum string) error {
 		stopProgress()
 		st := provision.Status{Status: provision.StatusDone, SHA256: sum}
@@ -151,7 +157,17 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	format := catalog.Format(plan.Format)
 	res, err := flash.Run(ctx, flash.Job{
 		Source: plan.Image, SHA256: plan.SHA256, Format: format, Target: target, Progress: p,
-		TempDir: "/run",
+		TempDir: "/run", RestartBackoff: o.RestartBackoff,
+		OnRestart: func(r flash.Restart) {
+			why := r.String()
+			if len(why) > 1000 {
+				why = why[:1000]
+			}
+			note.Store(&why)
+			if err := o.post(ctx, "/status", provision.Status{Status: provision.StatusProgress, Stage: "restart", Reason: why}); err != nil {
+				p.Marker("bty: telling %s of the restart failed: %v", o.Server, err)
+			}
+		},
 	})
 	if err != nil {
 		p.Marker("bty: flash failed: %v", err)
@@ -170,7 +186,7 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 // reporter only records the newest update, and a report that fails is
 // skipped (the next one says more), so a slow bty-web costs a view, not
 // write speed.
-func (o Options) reportProgress(ctx context.Context) (stop func()) {
+func (o Options) reportProgress(ctx context.Context, note *atomic.Pointer[string]) (stop func()) {
 	var latest atomic.Pointer[progress.Update]
 	o.Progress.Watch(func(u progress.Update) { latest.Store(&u) })
 	ctx, cancel := context.WithCancel(ctx)
@@ -193,6 +209,9 @@ func (o Options) reportProgress(ctx context.Context) (stop func()) {
 			sent = u
 			st := provision.Status{Status: provision.StatusProgress, Stage: u.Stage, Done: u.Done, Total: max(u.Total, 0),
 				Fraction: min(max(u.Fraction, 0), 1), Elapsed: u.Elapsed.Seconds()}
+			if n := note.Load(); n != nil {
+				st.Reason = *n
+			}
 			_ = o.post(ctx, "/status", st)
 		}
 	}()

@@ -71,6 +71,30 @@ type Job struct {
 	// Hash computes the sha256 of the fetched bytes even when SHA256 is
 	// empty (it always is computed when SHA256 is set).
 	Hash bool
+	// Restarts bounds how many times a transfer that broke and could not
+	// resume at its offset is started again from byte 0, the target too;
+	// 0 means DefaultRestarts, a negative number none.
+	Restarts int
+	// RestartBackoff is the wait before the first restart; it doubles
+	// each time. 0 means 2 s.
+	RestartBackoff time.Duration
+	// OnRestart, if set, is told of each restart before it begins (bty
+	// auto tells bty-web).
+	OnRestart func(Restart)
+}
+
+// DefaultRestarts is how many times a broken transfer starts over.
+const DefaultRestarts = 3
+
+// Restart is one start over of a transfer that broke.
+type Restart struct {
+	Attempt, Of int   // the restart's number, and how many may be made
+	Cause       error // why the transfer could not go on
+}
+
+// String says what happens, for the console and the status report.
+func (r Restart) String() string {
+	return fmt.Sprintf("%v; starting the image over from byte 0, the disk too (restart %d of %d)", r.Cause, r.Attempt, r.Of)
 }
 
 // hasher returns the digest to compute over the fetched bytes: sha256 when
@@ -92,9 +116,50 @@ type Result struct {
 	Elapsed time.Duration
 }
 
-// Run performs the job.
+// Run performs the job. A transfer that breaks where it cannot resume at
+// its offset (source.ErrNotResumable: a server without byte ranges, no
+// way to prove the rest is the same file, or one that keeps cutting) is
+// started again from byte 0, writing the target from its first byte, at
+// most Restarts times with a growing wait; never appended at the offset
+// it broke at.
 func Run(ctx context.Context, job Job) (Result, error) {
 	start := time.Now()
+	restarts, wait := job.Restarts, job.RestartBackoff
+	if restarts == 0 {
+		restarts = DefaultRestarts
+	}
+	if wait == 0 {
+		wait = 2 * time.Second
+	}
+	if job.SHA256 != "" {
+		job.Sources.HTTP.DigestKnown = true
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := job.run(ctx)
+		res.Elapsed = time.Since(start)
+		if err == nil || !errors.Is(err, source.ErrNotResumable) || attempt > restarts {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("%w (after %d restarts from byte 0)", err, attempt-1)
+			}
+			return res, err
+		}
+		r := Restart{Attempt: attempt, Of: restarts, Cause: err}
+		if job.Progress != nil {
+			job.Progress.Marker("bty: %v", r)
+		}
+		if job.OnRestart != nil {
+			job.OnRestart(r)
+		}
+		select {
+		case <-ctx.Done():
+			return res, &Error{Kind: Failed, Unverified: res.Written > 0, Err: fmt.Errorf("interrupted before restart %d: %w%s", attempt, ctx.Err(), partial(res.Written))}
+		case <-time.After(wait << (attempt - 1)):
+		}
+	}
+}
+
+// run is one attempt of the job, from byte 0.
+func (job Job) run(ctx context.Context) (Result, error) {
 	if job.Progress == nil {
 		job.Progress = progress.Discard()
 	}
@@ -128,7 +193,6 @@ func Run(ctx context.Context, job Job) (Result, error) {
 		res, err = job.runStream(ctx, src, format)
 	}
 	res.Format = format
-	res.Elapsed = time.Since(start)
 	return res, err
 }
 

@@ -376,7 +376,8 @@ func (m Machine) Report(s Status, now time.Time) (Machine, error) {
 	if m.IsFlashMode() && !(m.Armed && !m.Flashed) {
 		return m, ErrNotFlashing
 	}
-	f := Flash{State: FlashRunning, Stage: s.Stage, Done: s.Done, Total: s.Total, Fraction: s.Fraction, Elapsed: s.Elapsed, UpdatedAt: now}
+	// A running flash's reason is a note (a transfer started over, say).
+	f := Flash{State: FlashRunning, Stage: s.Stage, Done: s.Done, Total: s.Total, Fraction: s.Fraction, Elapsed: s.Elapsed, Reason: s.Reason, UpdatedAt: now}
 	switch s.Status {
 	case StatusDone:
 		f = m.Flash

@@ -29,6 +29,11 @@ type HTTPOptions struct {
 	IdleTimeout time.Duration
 	// Log, if set, is told about each resume.
 	Log func(format string, args ...any)
+	// DigestKnown says the caller checks the whole file's sha256: a
+	// transfer from a server that sends no ETag or Last-Modified may then
+	// resume too, and the final digest decides whether the pieces are one
+	// file.
+	DigestKnown bool
 }
 
 // ErrNotResumable marks a transfer that broke and could not be resumed at
@@ -181,9 +186,10 @@ func (r *httpReader) resume(cause error) error {
 	if !r.ranges || r.size < 0 {
 		return fmt.Errorf("%w: connection lost at byte %d (%v), and the server does not support byte ranges, so the transfer cannot continue where it stopped", ErrNotResumable, r.off, cause)
 	}
-	if r.validator == "" && r.off > 0 {
+	if r.validator == "" && r.off > 0 && !r.opts.DigestKnown {
 		// Without an ETag or Last-Modified nothing proves that the bytes
-		// of a second request belong to the same file as the first's.
+		// of a second request belong to the same file as the first's
+		// (unless the caller checks the whole file's digest).
 		return fmt.Errorf("%w: connection lost at byte %d (%v), and the server sent no ETag or Last-Modified, so a resumed transfer could not be proven to be the same file", ErrNotResumable, r.off, cause)
 	}
 	for r.resumes < r.opts.MaxResumes {

@@ -5,8 +5,10 @@
 // Bytes are returned exactly as stored (no transparent decompression), so
 // their sha256 can be checked against the catalog. A dropped HTTP transfer
 // resumes only with a Range request at the exact offset, checked against
-// the same version of the file; otherwise it fails. It never restarts from
-// byte 0, because the caller is already writing those bytes to a disk.
+// the same version of the file (or, when the caller checks the digest,
+// with no validator); otherwise it fails with ErrNotResumable. It never
+// restarts from byte 0 itself: the caller is already writing those bytes
+// to a disk, and only it can start the disk over (package flash does).
 package source
 
 import (
