@@ -18,13 +18,7 @@ import (
 // through either; one replica stops during the flash and the machine's
 // reports go on through the other, nothing lost.
 func TestReplicas(t *testing.T) {
-	pg := testenv.Postgres(t)
-	dir := t.TempDir()
-	shared := func(c *config.Config) { c.State.URL = pg }
-	a := startWith(t, dir, shared)
-	b := startWith(t, dir, shared)
-	a.login()
-	b.client.Jar = a.client.Jar // the signing secret is shared state
+	a, b := replicas(t)
 	for _, e := range []*env{a, b} {
 		e.expect(200, "GET", "/machines", nil)
 	}
@@ -77,13 +71,7 @@ func TestReplicas(t *testing.T) {
 // (issue 31: the old cookie stayed valid on the other replica, and its new
 // sessions failed on the first).
 func TestReplicasShareSessions(t *testing.T) {
-	pg := testenv.Postgres(t)
-	dir := t.TempDir()
-	shared := func(c *config.Config) { c.State.URL = pg }
-	a := startWith(t, dir, shared)
-	b := startWith(t, dir, shared)
-	a.login()
-	b.client.Jar = a.client.Jar
+	a, b := replicas(t)
 	b.expect(200, "GET", "/machines", nil)
 	u, _ := url.Parse(a.ts.URL)
 	old := a.client.Jar.Cookies(u)
@@ -94,4 +82,17 @@ func TestReplicasShareSessions(t *testing.T) {
 	b.login()
 	a.expect(200, "GET", "/machines", nil)
 	b.expect(200, "GET", "/machines", nil)
+}
+
+// replicas starts two bty-web replicas on one PostgreSQL server (a real
+// one, the test's own) and one state dir, logged in through the first
+// with one cookie jar for both (the signing secret is shared state).
+func replicas(t *testing.T) (a, b *env) {
+	pg := testenv.Postgres(t)
+	dir := t.TempDir()
+	shared := func(c *config.Config) { c.State.URL = pg }
+	a, b = startWith(t, dir, shared), startWith(t, dir, shared)
+	a.login()
+	b.client.Jar = a.client.Jar
+	return a, b
 }
