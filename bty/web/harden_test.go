@@ -25,7 +25,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
@@ -230,10 +232,10 @@ func TestStatusOnlyWhileFlashing(t *testing.T) {
 	e := start(t, t.TempDir())
 	e.login()
 	img := []byte("an image")
-	var up struct{ Ref string }
+	var up api.Uploaded
 	json.Unmarshal(e.expect(200, "PUT", "/images/a.img", strings.NewReader(string(img))), &up)
 	e.expect(200, "PUT", "/boot/live.vmlinuz", strings.NewReader("kernel"))
-	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-once", "bty_image_ref": up.Ref, "target_disk_serial": "S"}))
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: "bty-flash-once", ImageRef: up.Ref, TargetDiskSerial: "S"}))
 	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
 	if got := e.boot(addr); got != "flash" {
 		t.Fatalf("after a refused report the machine boots %s, want flash", got)
@@ -265,7 +267,7 @@ func TestReuploadKeepsTheOldImageWhenRecordingFails(t *testing.T) {
 	dir := t.TempDir()
 	e := start(t, dir)
 	e.login()
-	var up struct{ Ref, SHA256 string }
+	var up api.Uploaded
 	json.Unmarshal(e.expect(200, "PUT", "/images/a.img", strings.NewReader("version one")), &up)
 	fault(t, dir, "nowrite", "INSERT", "images")
 	e.expect(500, "PUT", "/images/a.img", strings.NewReader("version two, not recorded"))
@@ -305,7 +307,7 @@ func TestUploadDoesNotReplaceARemoteEntry(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	e.expect(201, "POST", "/catalog/entries", jsonBody(map[string]string{"name": "race.img", "src": "https://example.test/race.img"}))
+	e.expect(201, "POST", "/catalog/entries", jsonBody(api.CatalogEntry{Name: "race.img", Src: "https://example.test/race.img"}))
 	pw.Write([]byte("second half"))
 	pw.Close()
 	if code := <-done; code != http.StatusConflict {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/pxescript"
@@ -23,9 +24,9 @@ func TestReplicas(t *testing.T) {
 		e.expect(200, "GET", "/machines", nil)
 	}
 
-	var up struct{ Ref, SHA256 string }
+	var up api.Uploaded
 	json.Unmarshal(a.expect(200, "PUT", "/images/shared.img", strings.NewReader("image bytes")), &up)
-	b.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST"}))
+	b.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: "bty-flash-always", ImageRef: up.Ref, TargetDiskSerial: "BTYTEST"}))
 	if got := a.boot(addr); got != "flash" {
 		t.Fatalf("through A the machine boots %s", got)
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/bty-lab/bty/bty/api"
+	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/pxescript"
 	"io"
 	"log/slog"
@@ -297,7 +299,7 @@ func TestImagesAndCatalog(t *testing.T) {
 	e := start(t, t.TempDir())
 	e.login()
 	data := []byte(strings.Repeat("disk", 1000))
-	var up struct{ Ref, Name, SHA256 string }
+	var up api.Uploaded
 	json.Unmarshal(e.expect(200, "PUT", "/images/debian.img", bytes.NewReader(data), "X-Bty-Sha256", sum(data)), &up)
 	if up.Ref != catalog.Ref("file://debian.img") {
 		t.Errorf("ref = %s, want sha256(file://debian.img)", up.Ref)
@@ -310,13 +312,13 @@ func TestImagesAndCatalog(t *testing.T) {
 	e.expect(404, "GET", "/images/"+up.Ref+"/other.img", nil)
 	e.expect(400, "GET", "/images/notahexref/debian.img", nil)
 
-	var entry struct{ Ref string }
-	json.Unmarshal(e.expect(201, "POST", "/catalog/entries", jsonBody(map[string]string{"name": "fedora", "src": "HTTPS://Mirror.Example/f.qcow2", "sha256": strings.Repeat("a", 64)})), &entry)
+	var entry api.Registered
+	json.Unmarshal(e.expect(201, "POST", "/catalog/entries", jsonBody(api.CatalogEntry{Name: "fedora", Src: "HTTPS://Mirror.Example/f.qcow2", SHA256: strings.Repeat("a", 64)})), &entry)
 	if entry.Ref != catalog.Ref("https://mirror.example/f.qcow2") {
 		t.Errorf("entry ref = %s, want sha256 of the canonical src", entry.Ref)
 	}
-	e.expect(409, "POST", "/catalog/entries", jsonBody(map[string]string{"name": "fedora", "src": "https://m/x.img"}))
-	e.expect(422, "POST", "/catalog/entries", jsonBody(map[string]string{"name": "x", "src": "file:///x.img"}))
+	e.expect(409, "POST", "/catalog/entries", jsonBody(api.CatalogEntry{Name: "fedora", Src: "https://m/x.img"}))
+	e.expect(422, "POST", "/catalog/entries", jsonBody(api.CatalogEntry{Name: "x", Src: "file:///x.img"}))
 	e.expect(422, "POST", "/catalog/entries", jsonBody(map[string]any{"name": "x", "src": "https://m/x.img", "extra": 1}))
 
 	var list []map[string]any
@@ -357,8 +359,8 @@ func TestBadInput(t *testing.T) {
 	e.expect(422, "POST", "/pxe/"+addr+"/inventory", jsonBody(map[string]any{"disks": disks}))
 	e.expect(422, "POST", "/pxe/"+addr+"/inventory", jsonBody(map[string]any{"disks": []any{map[string]any{"size": "big"}}}))
 	e.expect(422, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "ipxe-exit", "colour": "red"}))
-	e.expect(422, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "warp"}))
-	e.expect(422, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-once", "bty_image_ref": "../x"}))
+	e.expect(422, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: provision.Mode("warp")}))
+	e.expect(422, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: "bty-flash-once", ImageRef: "../x"}))
 	e.expect(422, "PUT", "/machines/"+addr, jsonBody(map[string]any{"bty_image_ref": ""}))
 	e.expect(404, "DELETE", "/machines/52:54:00:99:99:99", nil)
 	e.expect(204, "DELETE", "/machines/"+addr, nil)
@@ -401,14 +403,14 @@ func testBootModes(t *testing.T, route, ext string) {
 	e.script = route
 	e.login()
 	img := []byte("image bytes")
-	var up struct{ Ref string }
+	var up api.Uploaded
 	json.Unmarshal(e.expect(200, "PUT", "/images/disk.img.zst", bytes.NewReader(img)), &up)
 	for _, f := range []string{"bty-netboot-pc-x86_64-v1.4.0.vmlinuz", "bty-netboot-pc-x86_64-v1.4.0.initrd", "bty-netboot-pc-x86_64-v1.4.0.squashfs"} {
 		e.expect(200, "PUT", "/boot/"+f, strings.NewReader(f))
 	}
 	kernel := "/boot/bty-netboot-pc-x86_64-v1.4.0.vmlinuz?mac=" + addr
 	save := func(mode string) {
-		e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": mode, "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST", "labels": map[string]string{"rack": "a1"}}))
+		e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: provision.Mode(mode), ImageRef: up.Ref, TargetDiskSerial: "BTYTEST", Labels: map[string]string{"rack": "a1"}}))
 	}
 	flashPlan := fmt.Sprintf(`{"mode":"flash","image":"%s/images/%s/disk.img.zst","target_disk_serial":"BTYTEST","sha256":"%s","format":"img.zst"}`, public, up.Ref, sum(img))
 	flash := func() {
@@ -473,7 +475,7 @@ func testBootModes(t *testing.T, route, ext string) {
 	}())
 
 	// A flash mode that cannot flash says why and boots the disk.
-	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up.Ref}))
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: "bty-flash-always", ImageRef: up.Ref}))
 	golden(t, "refused-no-serial"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
 	if got := e.plan(addr); got != `{"mode":"exit"}` {
 		t.Errorf("plan without a serial = %s", got)
@@ -510,7 +512,7 @@ func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	e := start(t, dir)
 	e.login()
-	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-tui", "labels": map[string]string{"k": "v"}}))
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: "bty-tui", Labels: map[string]string{"k": "v"}}))
 	e.expect(200, "PUT", "/images/a.img", strings.NewReader("abc"))
 	u, _ := url.Parse(e.ts.URL)
 	cookies := e.client.Jar.Cookies(u)
@@ -676,7 +678,7 @@ func TestGRUBHostWithoutPort(t *testing.T) {
 		return string(b)
 	}
 	e.login()
-	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-tui"}))
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: "bty-tui"}))
 	if s := get("/pxe/"+addr+"/grub", "bty.test"); !strings.Contains(s, "'(http,bty.test:"+u.Port()+")/boot/") || !strings.Contains(s, "bty.server=http://bty.test:"+u.Port()+" ") {
 		t.Errorf("GRUB script for Host without a port:\n%s", s)
 	}

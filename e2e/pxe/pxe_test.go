@@ -39,9 +39,11 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/vishvananda/netlink"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/dhcpconf"
 	"github.com/bty-lab/bty/bty/imagetest"
+	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/e2e/vm"
 	"github.com/bty-lab/bty/internal/browser"
 	"github.com/bty-lab/bty/internal/ocirun"
@@ -83,8 +85,8 @@ func TestPXEChain(t *testing.T) {
 		}
 
 		// A wrong declared digest: the flash fails and says so.
-		var entry struct{ Ref string }
-		body, _ := json.Marshal(map[string]string{"name": "bad-digest", "src": s.base + "/images/" + s.ref + "/test.img.zst", "sha256": strings.Repeat("0", 64)})
+		var entry api.Registered
+		body, _ := json.Marshal(api.CatalogEntry{Name: "bad-digest", Src: s.base + "/images/" + s.ref + "/test.img.zst", SHA256: strings.Repeat("0", 64)})
 		json.Unmarshal(s.api.do("POST", "/catalog/entries", body), &entry)
 		s.bind(t, entry.Ref)
 		disk2 := blankDisk(t)
@@ -474,13 +476,13 @@ func startImage(t *testing.T, logs, name, env string, extra ...string) {
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); f.Close() })
 }
 
-type api struct {
+type apiClient struct {
 	t    *testing.T
 	c    *http.Client
 	base string
 }
 
-func (a api) do(method, path string, body []byte) []byte {
+func (a apiClient) do(method, path string, body []byte) []byte {
 	a.t.Helper()
 	req, _ := http.NewRequest(method, a.base+path, bytes.NewReader(body))
 	resp, err := a.c.Do(req)
@@ -501,7 +503,7 @@ type servers struct {
 	logs string
 	base string // bty-web, as machines reach it
 	dhcp dhcpServer
-	api  api
+	api  apiClient
 	raw  []byte // the test image, decoded
 	ref  string // its ref in bty-web
 }
@@ -540,7 +542,7 @@ func start(t *testing.T, l lab) *servers {
 	startImage(t, logs, "bty-tftp", "BTY_OCI_TFTP", tftpEnv...)
 	startImage(t, logs, "bty-web", "BTY_OCI_WEB", "BTY_SERVER_LISTEN="+serverIP, fmt.Sprintf("BTY_SERVER_PORT=%d", l.port), "BTY_ADMIN_PASSWORD=test")
 	testenv.WaitHTTP(t, s.base+"/healthz")
-	s.api = api{t, testenv.Login(t, s.base, "test"), s.base}
+	s.api = apiClient{t, testenv.Login(t, s.base, "test"), s.base}
 	return s
 }
 
@@ -557,14 +559,14 @@ func (s *servers) seed(t *testing.T, suffix string) {
 		s.api.do("PUT", "/boot/"+filepath.Base(path), b)
 	}
 	s.raw = imagetest.Disk(8<<20, 21)
-	var up struct{ Ref string }
+	var up api.Uploaded
 	json.Unmarshal(s.api.do("PUT", "/images/test.img.zst", imagetest.Encode(t, catalog.Zstd, s.raw)), &up)
 	s.ref = up.Ref
 	s.bind(t, up.Ref)
 }
 
 func (s *servers) bind(t *testing.T, ref string) {
-	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": ref, "target_disk_serial": "BTYTEST"})
+	body, _ := json.Marshal(provision.Settings{BootMode: "bty-flash-always", ImageRef: ref, TargetDiskSerial: "BTYTEST"})
 	s.api.do("PUT", "/machines/"+clientMAC, body)
 }
 
