@@ -159,9 +159,11 @@ func (l *Lab) report(ctx context.Context, addr mac.Addr, kind state.EventKind, d
 // flashEvents are the events of the flasher's final reports.
 var flashEvents = map[string]state.EventKind{provision.StatusDone: state.EventFlashDone, provision.StatusFailed: state.EventFlashFailed}
 
-// Report applies a flasher's status report from remote. Progress reports
-// update the machine but log no event: one a second from every flashing
-// machine would push the audit log's real events out of its retention.
+// Report applies a flasher's status report from remote (the rules of
+// provision.Machine.Report). Progress reports update the machine but log
+// no event: one a second from every flashing machine would push the audit
+// log's real events out of its retention. A "done" is checked against
+// the sha256 of the image the machine is set to flash.
 func (l *Lab) Report(ctx context.Context, addr mac.Addr, st provision.Status, remote string) error {
 	if err := st.Validate(); err != nil {
 		return Errorf(Invalid, "%v", err)
@@ -174,12 +176,32 @@ func (l *Lab) Report(ctx context.Context, addr mac.Addr, st provision.Status, re
 		}
 		l.log.Info("flash status", "mac", addr, "status", st.Status, "reason", st.Reason, "remote", remote)
 	}
-	err := l.report(ctx, addr, kind, detail, func(m provision.Machine) (provision.Machine, error) { return m.Report(st, l.store.Now()) })
-	if errors.Is(err, provision.ErrNotFlashing) {
-		l.store.Log(ctx, state.EventStatusRefused, addr, remote, detail)
-		return Errorf(Conflict, "%s is %v; status refused", addr, err)
+	// The planned image, read before the machine's transaction; the
+	// transaction checks the machine still plans it.
+	var ref, want string
+	if st.Status == provision.StatusDone {
+		m, err := l.Machine(ctx, addr)
+		if err != nil {
+			return err
+		}
+		ref = m.ImageRef
+		if img, err := l.store.ImageByRef(ctx, ref); err == nil {
+			want = img.SHA256
+		}
 	}
-	if err != nil && KindOf(err) == Internal {
+	err := l.report(ctx, addr, kind, detail, func(m provision.Machine) (provision.Machine, error) {
+		if st.Status == provision.StatusDone && m.ImageRef != ref {
+			return m, provision.ErrNotFlashing // saved meanwhile: a new flash
+		}
+		return m.Report(st, want, l.store.Now())
+	})
+	switch {
+	case errors.Is(err, provision.ErrNotFlashing), errors.Is(err, provision.ErrWrongDigest):
+		l.store.Log(ctx, state.EventStatusRefused, addr, remote, detail)
+		return Errorf(Conflict, "%s: %v; status refused", addr, err)
+	case errors.Is(err, provision.ErrBackwards):
+		return Errorf(Conflict, "%s: %v; progress refused", addr, err)
+	case err != nil && KindOf(err) == Internal:
 		return Errorf(Internal, "recording %s's report: %w", addr, err)
 	}
 	return err

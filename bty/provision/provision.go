@@ -361,22 +361,36 @@ func (s Status) Validate() error {
 	return nil
 }
 
-// ErrNotFlashing refuses a flasher's report for a machine in a flash mode
-// that is not flashing now.
-var ErrNotFlashing = errors.New("not flashing now (its live kernel was not fetched since the last report)")
+// ErrNotFlashing refuses a flasher's report for a machine that is not
+// flashing now: not in a flash mode, or in one but not armed (its live
+// kernel was not fetched since the last report).
+var ErrNotFlashing = errors.New("not flashing now (not in a flash mode, or its live kernel was not fetched since the last report)")
 
-// Report applies a flasher's report. A success marks the disk flashed; a
-// failure changes nothing, so the next boot flashes again. In a flash mode a
-// report counts only while the machine is armed and not yet flashed (it
-// really booted the flasher): PXE clients carry no credentials, so anyone
-// else's "done" must not end a machine's flashing.
-// Progress reports move the flash along; "done" is verified when it names
-// the sha256 checked. now is when the report arrived.
-func (m Machine) Report(s Status, now time.Time) (Machine, error) {
-	if m.IsFlashMode() && !(m.Armed && !m.Flashed) {
+// ErrWrongDigest refuses a "done" whose sha256 is not the planned image's.
+var ErrWrongDigest = errors.New("the reported sha256 is not the planned image's")
+
+// ErrBackwards refuses a progress report behind the last one of its stage.
+var ErrBackwards = errors.New("progress behind the last report of its stage")
+
+// Report applies a flasher's report; want is the planned image's sha256
+// ("" when the image has none). Only a machine in a flash mode that is
+// armed and not yet flashed (it really booted the flasher) takes reports:
+// PXE clients carry no credentials, so anyone else's "done" must not end
+// a machine's flashing. A "done" must name the planned image's sha256 when
+// it has one; it then marks the disk flashed and verified (without a
+// digest to check, only written). A failure changes nothing, so the next
+// boot flashes again. Progress moves the flash along, never back within a
+// stage. now is when the report arrived.
+func (m Machine) Report(s Status, want string, now time.Time) (Machine, error) {
+	if !m.IsFlashMode() || !(m.Armed && !m.Flashed) {
 		return m, ErrNotFlashing
 	}
-	// A running flash's reason is a note (a transfer started over, say).
+	switch {
+	case s.Status == StatusDone && want != "" && s.SHA256 != want:
+		return m, fmt.Errorf("%w: %q, planned %s", ErrWrongDigest, s.SHA256, want)
+	case s.Status == StatusProgress && m.Flash.State == FlashRunning && s.Stage == m.Flash.Stage && s.Done < m.Flash.Done:
+		return m, fmt.Errorf("%w: %s at %d bytes, was %d", ErrBackwards, s.Stage, s.Done, m.Flash.Done)
+	}
 	f := Flash{State: FlashRunning, Stage: s.Stage, Done: s.Done, Total: s.Total, Fraction: s.Fraction, Elapsed: s.Elapsed, Reason: s.Reason, UpdatedAt: now}
 	switch s.Status {
 	case StatusDone:
@@ -385,12 +399,10 @@ func (m Machine) Report(s Status, now time.Time) (Machine, error) {
 		if f.Total > 0 {
 			f.Done = f.Total
 		}
-		if s.SHA256 != "" {
-			f.State = FlashVerified
+		if want != "" {
+			f.State = FlashVerified // the planned digest, checked above
 		}
-		if m.IsFlashMode() {
-			m.Armed, m.Flashed = true, true
-		}
+		m.Armed, m.Flashed = true, true
 	case StatusFailed:
 		f = m.Flash
 		f.State, f.Reason, f.UpdatedAt = FlashFailed, s.Reason, now

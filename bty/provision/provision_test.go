@@ -119,8 +119,9 @@ func TestDecideRefusals(t *testing.T) {
 	}
 }
 
-// A flasher's report counts in a flash mode only while the machine is armed
-// and not yet flashed; other modes take it as it comes.
+// A flasher's report counts only in a flash mode, while the machine is
+// armed and not yet flashed (issue 31: a machine in inventory mode took
+// "done").
 func TestReport(t *testing.T) {
 	done, failed := Status{Status: "done"}, Status{Status: "failed"}
 	for _, tc := range []struct {
@@ -135,9 +136,10 @@ func TestReport(t *testing.T) {
 		{ModeFlashOnce, true, true, done, "refused"},
 		{ModeFlashAlways, true, false, done, "11"},
 		{ModeFlashAlways, false, false, failed, "refused"},
-		{ModeInventory, false, false, done, "00"},
+		{ModeInventory, false, false, done, "refused"},
+		{ModeTUI, true, false, done, "refused"},
 	} {
-		next, err := Machine{BootMode: tc.mode, Armed: tc.armed, Flashed: tc.flashed}.Report(tc.st, time.Now())
+		next, err := Machine{BootMode: tc.mode, Armed: tc.armed, Flashed: tc.flashed}.Report(tc.st, "", time.Now())
 		got := bit(next.Armed) + bit(next.Flashed)
 		if errors.Is(err, ErrNotFlashing) {
 			got = "refused"
@@ -161,7 +163,7 @@ func TestFlashReports(t *testing.T) {
 	if again := m.Arm(); again.Flash != m.Flash {
 		t.Errorf("a second kernel fetch restarted the flash: %+v", again.Flash)
 	}
-	m, err := m.Report(Status{Status: StatusProgress, Stage: "write", Done: 256 << 20, Total: 1 << 30, Fraction: 0.25, Elapsed: 8}, t0)
+	m, err := m.Report(Status{Status: StatusProgress, Stage: "write", Done: 256 << 20, Total: 1 << 30, Fraction: 0.25, Elapsed: 8}, "", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,21 +172,36 @@ func TestFlashReports(t *testing.T) {
 		t.Errorf("progress: %+v rate %g eta %v %v", m.Flash, m.Flash.Rate(), eta, ok)
 	}
 	sum := strings.Repeat("b", 64)
-	done, err := m.Report(Status{Status: StatusDone, SHA256: sum}, t0.Add(30*time.Second))
+	// A report behind the last of its stage is refused (issue 31: progress
+	// went backwards); another stage may start lower.
+	if _, err := m.Report(Status{Status: StatusProgress, Stage: "write", Done: 1 << 20, Total: 1 << 30}, "", t0); !errors.Is(err, ErrBackwards) {
+		t.Errorf("progress going back: %v", err)
+	}
+	if _, err := m.Report(Status{Status: StatusProgress, Stage: "restart"}, "", t0); err != nil {
+		t.Errorf("a restart's report: %v", err)
+	}
+	// "done" must name the planned image's digest (issue 31: any was taken).
+	if _, err := m.Report(Status{Status: StatusDone, SHA256: strings.Repeat("c", 64)}, sum, t0); !errors.Is(err, ErrWrongDigest) {
+		t.Errorf("done with another digest: %v", err)
+	}
+	if _, err := m.Report(Status{Status: StatusDone}, sum, t0); !errors.Is(err, ErrWrongDigest) {
+		t.Errorf("done without the planned digest: %v", err)
+	}
+	done, err := m.Report(Status{Status: StatusDone, SHA256: sum}, sum, t0.Add(30*time.Second))
 	if err != nil || done.Flash.State != FlashVerified || done.Flash.SHA256 != sum || done.Flash.Fraction != 1 || done.Flash.Done != 1<<30 || !done.Flashed {
 		t.Errorf("done: %+v %v", done.Flash, err)
 	}
 	if _, ok := done.Flash.ETA(); ok {
 		t.Error("a finished flash has an ETA")
 	}
-	if w, _ := m.Report(Status{Status: StatusDone}, t0); w.Flash.State != FlashWritten {
+	if w, _ := m.Report(Status{Status: StatusDone}, "", t0); w.Flash.State != FlashWritten {
 		t.Errorf("done without a digest: %v", w.Flash.State)
 	}
-	failed, _ := m.Report(Status{Status: StatusFailed, Reason: "disk gone"}, t0)
+	failed, _ := m.Report(Status{Status: StatusFailed, Reason: "disk gone"}, sum, t0)
 	if failed.Flash.State != FlashFailed || failed.Flash.Reason != "disk gone" || failed.Flash.Done != 256<<20 || failed.Flashed {
 		t.Errorf("failed: %+v", failed.Flash)
 	}
-	if _, err := done.Report(Status{Status: StatusProgress, Stage: "write"}, t0); !errors.Is(err, ErrNotFlashing) {
+	if _, err := done.Report(Status{Status: StatusProgress, Stage: "write"}, sum, t0); !errors.Is(err, ErrNotFlashing) {
 		t.Errorf("progress after done: %v", err)
 	}
 	if saved := done.Save(Settings{BootMode: ModeFlashOnce, ImageRef: "r1", TargetDiskSerial: "S1"}); saved.Flash != (Flash{}) {

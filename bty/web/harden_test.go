@@ -241,8 +241,12 @@ func TestStatusOnlyWhileFlashing(t *testing.T) {
 		t.Fatalf("after a refused report the machine boots %s, want flash", got)
 	}
 	e.expect(200, "GET", "/boot/live.vmlinuz?mac="+addr, nil)
-	e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
+	// While it flashes, only the planned image's digest ends the flash
+	// (issue 31: any "done" did, and the UI showed "verified").
 	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
+	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: strings.Repeat("0", 64)}))
+	e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}))
+	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}))
 	if got := e.boot(addr); got != "local" {
 		t.Errorf("after the flash the machine boots %s, want local", got)
 	}

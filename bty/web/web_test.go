@@ -419,7 +419,7 @@ func testBootModes(t *testing.T, route, ext string) {
 		if got := e.plan(addr); got != flashPlan {
 			t.Errorf("plan = %s, want %s", got, flashPlan)
 		}
-		e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
+		e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: sum(img)}))
 	}
 
 	// An unknown machine is created in bty-inventory: inventory, then one
@@ -543,11 +543,15 @@ func TestConcurrentMachines(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			m := fmt.Sprintf("52:54:00:00:%02x:%02x", i/256, i%256)
-			for _, step := range []struct{ method, path, body string }{
-				{"GET", "/pxe/" + m, ""},
-				{"POST", "/pxe/" + m + "/inventory", `{"disks":[{"path":"/dev/vda","size":1}]}`},
-				{"GET", "/pxe/" + m + "/plan", ""},
-				{"POST", "/pxe/" + m + "/status", `{"status":"failed","reason":"test"}`},
+			for _, step := range []struct {
+				method, path, body string
+				want               int
+			}{
+				{"GET", "/pxe/" + m, "", 200},
+				{"POST", "/pxe/" + m + "/inventory", `{"disks":[{"path":"/dev/vda","size":1}]}`, 204},
+				{"GET", "/pxe/" + m + "/plan", "", 200},
+				// In inventory mode, not flashing: refused, and recorded.
+				{"POST", "/pxe/" + m + "/status", `{"status":"failed","reason":"test"}`, 409},
 			} {
 				req, _ := http.NewRequest(step.method, e.ts.URL+step.path, strings.NewReader(step.body))
 				resp, err := client.Do(req)
@@ -557,8 +561,8 @@ func TestConcurrentMachines(t *testing.T) {
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode >= 300 {
-					errs <- fmt.Errorf("%s %s = %d", step.method, step.path, resp.StatusCode)
+				if resp.StatusCode != step.want {
+					errs <- fmt.Errorf("%s %s = %d, want %d", step.method, step.path, resp.StatusCode, step.want)
 					return
 				}
 			}
@@ -576,8 +580,8 @@ func TestConcurrentMachines(t *testing.T) {
 	for _, ev := range events {
 		kinds[ev["kind"].(string)]++
 	}
-	if kinds["pxe.offer"] != n || kinds["inventory"] != n || kinds["flash.failed"] != n {
-		t.Errorf("events by kind = %v, want %d each of pxe.offer, inventory, flash.failed", kinds, n)
+	if kinds["pxe.offer"] != n || kinds["inventory"] != n || kinds["flash.status_refused"] != n {
+		t.Errorf("events by kind = %v, want %d each of pxe.offer, inventory, flash.status_refused", kinds, n)
 	}
 	var machines []map[string]any
 	json.Unmarshal(e.expect(200, "GET", "/machines", nil), &machines)
