@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	pintftp "github.com/pin/tftp/v3"
@@ -33,12 +34,19 @@ type Server struct {
 	// the machines that are really booting.
 	slots chan struct{}
 	web   string // bty-web's HOST:PORT for the chain scripts; "" as shipped
+
+	mu      sync.Mutex
+	peers   map[string]int // transfers in flight by peer address
+	perPeer int
 }
 
 // Options are a Server's settings beyond its directory.
 type Options struct {
 	// MaxTransfers bounds concurrent transfers (0: DefaultMaxTransfers).
 	MaxTransfers int
+	// MaxPerPeer bounds one address's concurrent transfers (0:
+	// DefaultMaxPerPeer): a booting machine fetches one file at a time.
+	MaxPerPeer int
 	// Web is bty-web's URL as machines reach it (http://HOST:PORT): the
 	// chain scripts are served naming it (see Retarget). Empty: as
 	// shipped, DHCP's next-server on port 8080.
@@ -48,6 +56,21 @@ type Options struct {
 // DefaultMaxTransfers is the default bound on concurrent transfers: far more
 // machines than boot at once in a lab, far fewer than the descriptor limit.
 const DefaultMaxTransfers = 256
+
+// DefaultMaxPerPeer is the default bound on one address's transfers.
+const DefaultMaxPerPeer = 4
+
+// A block not acknowledged within transferTimeout is sent again, at most
+// transferRetries times, after retransmitWait: a transfer its client
+// abandoned (or never asked for: a spoofed request) holds its slot about
+// 4 s, not the library's default 30 (issue 31: 9 small packets a second
+// kept every slot busy). A firmware on the same LAN answers in
+// milliseconds.
+const (
+	transferTimeout = time.Second
+	transferRetries = 3
+	retransmitWait  = 100 * time.Millisecond
+)
 
 // ErrBusy is the error a request gets while MaxTransfers are in flight.
 var ErrBusy = errors.New("server busy: too many transfers in flight; retry")
@@ -68,10 +91,15 @@ func New(dir string, log *slog.Logger, opts Options) (*Server, error) {
 	if opts.MaxTransfers <= 0 {
 		opts.MaxTransfers = DefaultMaxTransfers
 	}
-	s := &Server{root: root, log: log, slots: make(chan struct{}, opts.MaxTransfers), web: web}
+	if opts.MaxPerPeer <= 0 {
+		opts.MaxPerPeer = DefaultMaxPerPeer
+	}
+	s := &Server{root: root, log: log, slots: make(chan struct{}, opts.MaxTransfers), web: web, peers: map[string]int{}, perPeer: opts.MaxPerPeer}
 	// A nil write handler makes the library refuse write requests.
 	s.srv = pintftp.NewServer(s.read, nil)
-	s.srv.SetTimeout(5 * time.Second)
+	s.srv.SetTimeout(transferTimeout)
+	s.srv.SetRetries(transferRetries)
+	s.srv.SetBackoff(func(int) time.Duration { return retransmitWait })
 	return s, nil
 }
 
@@ -116,6 +144,12 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 		addr := ot.RemoteAddr()
 		peer = addr.String()
 	}
+	host, _, _ := net.SplitHostPort(peer)
+	if !s.take(host) {
+		s.log.Warn("tftp request refused", "peer", peer, "file", name, "err", ErrPeerBusy)
+		return ErrPeerBusy
+	}
+	defer s.give(host)
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
@@ -131,6 +165,29 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 	}
 	s.log.Info("tftp transfer", attrs...)
 	return nil
+}
+
+// ErrPeerBusy is the error a request gets while its address has
+// MaxPerPeer transfers in flight.
+var ErrPeerBusy = errors.New("server busy: too many transfers in flight from this address; retry")
+
+// take counts a transfer of host's, unless it has perPeer in flight.
+func (s *Server) take(host string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peers[host] >= s.perPeer {
+		return false
+	}
+	s.peers[host]++
+	return true
+}
+
+func (s *Server) give(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peers[host]--; s.peers[host] <= 0 {
+		delete(s.peers, host)
+	}
 }
 
 func (s *Server) send(name string, rf io.ReaderFrom) (int64, error) {

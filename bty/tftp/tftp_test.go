@@ -155,8 +155,10 @@ func TestTransfersBounded(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "busy") {
 		t.Fatalf("a third transfer: err = %v, want busy", err)
 	}
-	// Once the held transfers time out, clients are served again.
-	deadline := time.Now().Add(60 * time.Second)
+	// Once the held transfers time out, clients are served again: within
+	// about 4 s (1 s a try, 4 tries), not the 30 s a spoofed request held a
+	// slot before (issue 31).
+	deadline := time.Now().Add(8 * time.Second)
 	for {
 		got, _, err := fetch(addr, "ipxe.efi", 0)
 		if err == nil && bytes.Equal(got, content) {
@@ -165,7 +167,54 @@ func TestTransfersBounded(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("still refused after the held transfers timed out: %v", err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// hold sends a read request from a new socket on ip and never acknowledges
+// it: the transfer stays in flight until it times out.
+func hold(t *testing.T, ip, addr string) {
+	t.Helper()
+	server, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenPacket("udp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.WriteTo(append([]byte{0, 1}, "ipxe.efi\x00octet\x00"...), server)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := c.ReadFrom(make([]byte, 1024)); err != nil {
+		t.Fatalf("no first data block for a held transfer: %v", err)
+	}
+}
+
+// One address cannot take every transfer: past MaxPerPeer its requests are
+// refused while another address is served (issue 31: no per-peer cap).
+func TestTransfersBoundedPerPeer(t *testing.T) {
+	addr, content, _ := serveWith(t, Options{MaxPerPeer: 3})
+	for range 3 {
+		hold(t, "127.0.0.2", addr)
+	}
+	// A fourth request from 127.0.0.2 gets an ERROR packet (opcode 5).
+	server, _ := net.ResolveUDPAddr("udp", addr)
+	c, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteTo(append([]byte{0, 1}, "ipxe.efi\x00octet\x00"...), server)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	reply := make([]byte, 1024)
+	n, _, err := c.ReadFrom(reply)
+	if err != nil || n < 4 || reply[1] != 5 || !strings.Contains(string(reply[4:n]), "from this address") {
+		t.Errorf("a fourth transfer from 127.0.0.2: %q, %v; want an error packet, busy for this address", reply[:max(n, 0)], err)
+	}
+	// 127.0.0.1 is served meanwhile.
+	if got, _, err := fetch(addr, "ipxe.efi", 0); err != nil || !bytes.Equal(got, content) {
+		t.Errorf("a transfer from another address: %v", err)
 	}
 }
 

@@ -18,6 +18,7 @@ func main() {
 	root := flag.String("root", envOr("BTY_TFTP_ROOT", "/var/lib/bty/tftp"), "directory to serve (env BTY_TFTP_ROOT)")
 	listen := flag.String("listen", envOr("BTY_TFTP_LISTEN", ":69"), "UDP address to listen on (env BTY_TFTP_LISTEN)")
 	maxTransfers := flag.Int("max-transfers", tftp.DefaultMaxTransfers, "concurrent transfers; more requests are refused as busy")
+	maxPerPeer := flag.Int("max-per-peer", tftp.DefaultMaxPerPeer, "concurrent transfers of one address; more of its requests are refused as busy")
 	web := flag.String("web-url", os.Getenv("BTY_TFTP_WEB_URL"), "bty-web's URL as machines reach it (http://HOST:PORT): the chain scripts autoexec.ipxe and grub/grub.cfg are served naming it; empty: DHCP's next-server, port 8080 (env BTY_TFTP_WEB_URL)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -26,7 +27,7 @@ func main() {
 		return
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	srv, err := tftp.New(*root, log, tftp.Options{MaxTransfers: *maxTransfers, Web: *web})
+	srv, err := tftp.New(*root, log, tftp.Options{MaxTransfers: *maxTransfers, MaxPerPeer: *maxPerPeer, Web: *web})
 	if err != nil {
 		log.Error("bty-tftp failed", "err", err)
 		os.Exit(1)
