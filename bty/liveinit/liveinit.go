@@ -12,12 +12,12 @@
 package liveinit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bty-lab/bty/bty/loopdev"
+	"github.com/bty-lab/bty/bty/source"
 )
 
 // Cmdline holds the kernel command line parameters bty-init reads.
@@ -64,6 +65,9 @@ type Init struct {
 	LiveDir string
 	// Sys is where sysfs is mounted ("" means /sys).
 	Sys string
+	// FetchIdle is how long the squashfs download may receive nothing
+	// before it is dropped and resumed or started over; 0 means 30 s.
+	FetchIdle time.Duration
 }
 
 func (i *Init) say(format string, args ...any) {
@@ -206,20 +210,20 @@ func (i *Init) Network(ctx context.Context) (net.IP, error) {
 	return ack.YourIPAddr, nil
 }
 
-// Fetch downloads url to dst, printing progress at each quarter.
+// Fetch downloads url to dst, printing progress at each quarter. A
+// dropped transfer resumes at its offset when the server proves it is the
+// same file (package source: Range with If-Range); otherwise Fetch fails
+// and PrepareNetboot starts it over from byte 0 (dst is created anew).
+// A server that goes silent for FetchIdle is given up on, not waited for.
 func (i *Init) Fetch(ctx context.Context, url, dst string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	src, err := source.OpenHTTP(ctx, url, source.HTTPOptions{
+		MaxResumes: 3, Backoff: time.Second, IdleTimeout: cmp.Or(i.FetchIdle, 30*time.Second),
+		Log: func(format string, args ...any) { i.say(format, args...) },
+	})
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
+	defer src.Close()
 	f, err := os.Create(dst)
 	if err != nil {
 		return err
@@ -229,13 +233,13 @@ func (i *Init) Fetch(ctx context.Context, url, dst string) error {
 	next := int64(1)
 	buf := make([]byte, 1<<20)
 	for {
-		m, rerr := resp.Body.Read(buf)
+		m, rerr := src.Read(buf)
 		if m > 0 {
 			if _, err := f.Write(buf[:m]); err != nil {
 				return err
 			}
 			n += int64(m)
-			for resp.ContentLength > 0 && next <= 4 && n*4 >= next*resp.ContentLength {
+			for src.Size > 0 && next <= 4 && n*4 >= next*src.Size {
 				i.say("fetch %d%%", next*25)
 				next++
 			}
@@ -247,10 +251,10 @@ func (i *Init) Fetch(ctx context.Context, url, dst string) error {
 			return fmt.Errorf("GET %s after %d bytes: %w", url, n, rerr)
 		}
 	}
-	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return fmt.Errorf("GET %s: got %d of %d bytes", url, n, resp.ContentLength)
+	if src.Size >= 0 && n != src.Size {
+		return fmt.Errorf("GET %s: got %d of %d bytes", url, n, src.Size)
 	}
-	if resp.ContentLength < 0 {
+	if src.Size < 0 {
 		i.say("fetched %d bytes", n)
 	}
 	return f.Close()

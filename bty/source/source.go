@@ -59,6 +59,16 @@ func Open(ctx context.Context, src string, opts Options) (*Source, error) {
 	return openFile(src)
 }
 
+// OpenHTTP opens an http(s) URL only. Programs that fetch nothing else
+// (bty-init's squashfs) call it rather than Open, so the linker leaves
+// out the registry client Open's oras:// support needs.
+func OpenHTTP(ctx context.Context, url string, opts HTTPOptions) (*Source, error) {
+	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		return nil, fmt.Errorf("%q: want an http:// or https:// URL", url)
+	}
+	return openHTTP(ctx, url, opts)
+}
+
 func openFile(p string) (*Source, error) {
 	f, err := os.Open(p)
 	if err != nil {

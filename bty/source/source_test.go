@@ -319,3 +319,14 @@ func TestORAS(t *testing.T) {
 		t.Error("missing artifact opened")
 	}
 }
+
+// OpenHTTP takes http(s) URLs only: a program that links it alone (bty-init)
+// cannot be sent to a file or a registry.
+func TestOpenHTTPOnly(t *testing.T) {
+	for _, u := range []string{"file:///etc/passwd", "/etc/passwd", "oras://r/i:t"} {
+		if s, err := OpenHTTP(context.Background(), u, HTTPOptions{}); err == nil {
+			s.Close()
+			t.Errorf("OpenHTTP(%q) opened it", u)
+		}
+	}
+}
