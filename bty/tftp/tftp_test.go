@@ -135,23 +135,10 @@ func TestTransfersBounded(t *testing.T) {
 	addr, content, _ := serveWith(t, Options{MaxTransfers: 2})
 	// Two requests that are never acknowledged hold their transfers open
 	// while the server waits for ACKs.
-	server, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for range 2 {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.WriteTo(append([]byte{0, 1}, "ipxe.efi\x00octet\x00"...), server)
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, _, err := c.ReadFrom(make([]byte, 1024)); err != nil {
-			t.Fatalf("no first data block for a held transfer: %v", err)
-		}
+		hold(t, "127.0.0.1", addr)
 	}
-	_, _, err = fetch(addr, "ipxe.efi", 0)
+	_, _, err := fetch(addr, "ipxe.efi", 0)
 	if err == nil || !strings.Contains(err.Error(), "busy") {
 		t.Fatalf("a third transfer: err = %v, want busy", err)
 	}
