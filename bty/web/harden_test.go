@@ -27,6 +27,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/bty/lab"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/internal/testenv"
 )
@@ -764,4 +765,23 @@ func TestStateUnreadable(t *testing.T) {
 	if _, b := e.do("GET", "/images", nil); !strings.Contains(string(b), "no such table: images") {
 		t.Errorf("the operator is not told why: %s", b)
 	}
+}
+
+// No protected route takes a text body, which another site's page can
+// send without asking (issue 31: logout, deletes and uploads took one,
+// while the guide says 415); the session is untouched.
+func TestProtectedRoutesRefuseText(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	e.expect(200, "PUT", "/images/a.img", strings.NewReader("bytes"))
+	for _, r := range []struct{ method, path string }{
+		{"POST", "/ui/logout"},
+		{"DELETE", "/images/a.img"},
+		{"PUT", "/boot/x.efi"},
+		{"DELETE", "/machines/" + addr},
+	} {
+		e.expect(415, r.method, r.path, strings.NewReader("x"), "Content-Type", "text/plain; charset=utf-8")
+	}
+	e.expect(200, "GET", "/machines", nil)                                // still logged in
+	e.expect(200, "GET", "/images/"+lab.UploadRef("a.img")+"/a.img", nil) // not deleted
 }

@@ -557,6 +557,13 @@ func (s *Server) protect(h http.HandlerFunc, acc access) http.Handler {
 			refuse(http.StatusUnsupportedMediaType, "the web UI's actions take only its own forms")
 			return
 		}
+		// A text body is what another site's page can send without asking;
+		// no route of the API takes one (uploads send bytes as they are,
+		// with no or a binary content type).
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "text/plain" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			refuse(http.StatusUnsupportedMediaType, "Content-Type %q refused; send JSON (application/json) or the bytes of a file", mt)
+			return
+		}
 		if isForm(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
