@@ -241,9 +241,19 @@ func TestVerifyCoversEveryTest(t *testing.T) {
 		if pkg == "." {
 			pkg = ""
 		}
+		pkgVisible := false
+		for _, r := range f.Rules("package") {
+			pkgVisible = visibleToRoot(r.Attr("default_visibility"))
+		}
 		for _, r := range f.Rules("") {
 			if !strings.HasSuffix(r.Kind(), "_test") || r.Kind() == "gazelle_test" {
 				continue
+			}
+			// //:verify (a manual target, which `bazel test //...` never
+			// analyses) depends on each test: one it cannot see fails the
+			// release's analysis, not the test run.
+			if pkg != "" && !pkgVisible && !visibleToRoot(r.Attr("visibility")) {
+				t.Errorf("//%s:%s is not visible to //:verify; add package(default_visibility = [\"//:__pkg__\"]) to %s", pkg, r.Name(), rel)
 			}
 			manual := false
 			if tags, ok := r.Attr("tags").(*build.ListExpr); ok {
@@ -277,6 +287,21 @@ func TestVerifyCoversEveryTest(t *testing.T) {
 			t.Errorf("%s lists %s, which is not a test target", name, label)
 		}
 	}
+}
+
+// visibleToRoot reports whether a visibility list lets the root package
+// (//:verify) depend on a target.
+func visibleToRoot(e build.Expr) bool {
+	l, ok := e.(*build.ListExpr)
+	if !ok {
+		return false
+	}
+	for _, v := range l.List {
+		if s, ok := v.(*build.StringExpr); ok && (s.Value == "//:__pkg__" || s.Value == "//visibility:public") {
+			return true
+		}
+	}
+	return false
 }
 
 // pathRef finds path-like tokens: dir/dir/file.ext.
