@@ -65,8 +65,8 @@ func compare(t *testing.T, docs map[string]string, code []string, docsName, code
 	}
 }
 
-// The routes table is bty-web's router: every route, open or behind the
-// cookie as the router serves it.
+// The routes table is bty-web's router: every route, open, behind the
+// cookie or behind a live boot's token as the router serves it.
 func TestRoutes(t *testing.T) {
 	docs := map[string]string{}
 	auth := map[string]string{}
@@ -80,6 +80,9 @@ func TestRoutes(t *testing.T) {
 	for _, r := range web.Routes() {
 		code = append(code, r.Pattern)
 		want := map[bool]string{true: "open", false: "cookie"}[r.Open]
+		if r.Token {
+			want = "token"
+		}
 		if a, ok := auth[r.Pattern]; ok && a != want {
 			t.Errorf("%s says %s is %q; bty/web serves it %s", docs[r.Pattern], r.Pattern, a, want)
 		}

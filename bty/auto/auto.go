@@ -27,8 +27,11 @@ import (
 
 // Options configure a run.
 type Options struct {
-	Server   string // bty-web base URL
-	MAC      mac.Addr
+	Server string // bty-web base URL
+	MAC    mac.Addr
+	// Token is the live boot's token, sent with every request to bty-web
+	// (provision.Session).
+	Token    string
 	Progress *progress.Reporter
 	System   disk.System
 	Client   *http.Client
@@ -86,6 +89,7 @@ func (o Options) plan(ctx context.Context) (provision.Plan, error) {
 	wait := time.Second
 	for try := 1; try <= o.PlanTries; try++ {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, o.url("/plan"), nil)
+		o.authorize(req)
 		resp, err := o.Client.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -97,6 +101,11 @@ func (o Options) plan(ctx context.Context) (provision.Plan, error) {
 				return plan, nil
 			}
 			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+			if resp.StatusCode == http.StatusForbidden {
+				// Another live boot holds the machine, or this one's token
+				// was never given: asking again changes nothing.
+				return plan, fmt.Errorf("plan from %s: %w", o.Server, err)
+			}
 		}
 		last = err
 		o.Progress.Marker("bty: asking %s for the plan failed (%v); retrying in %s", o.Server, err, wait)
@@ -110,10 +119,18 @@ func (o Options) plan(ctx context.Context) (provision.Plan, error) {
 	return plan, fmt.Errorf("no plan from %s after %d tries: %w", o.Server, o.PlanTries, last)
 }
 
+// authorize adds the live boot's token to a request to bty-web.
+func (o Options) authorize(req *http.Request) {
+	if o.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+o.Token)
+	}
+}
+
 func (o Options) post(ctx context.Context, suffix string, v any) error {
 	body, _ := json.Marshal(v)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.url(suffix), bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	o.authorize(req)
 	resp, err := o.Client.Do(req)
 	if err != nil {
 		return err
@@ -130,6 +147,11 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	p := o.Progress
 	p.Marker("bty: auto-flash starting")
 	p.Marker("bty: image %s (%s) to the disk with serial %q", plan.Image, plan.Format, plan.TargetDiskSerial)
+	// The first report, at once: bty-web learns the flash began (and this
+	// live boot is the machine's) before the first byte is written.
+	if err := o.post(ctx, "/status", provision.Status{Status: provision.StatusProgress, Stage: "start"}); err != nil {
+		p.Marker("bty: telling %s the flash starts failed: %v", o.Server, err)
+	}
 	// A restart of the transfer is told to bty-web at once, and then with
 	// every progress report: the operator sees why the bar went back.
 	var note atomic.Pointer[string]

@@ -20,8 +20,10 @@ import (
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/progress"
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/bty/web"
 	"github.com/bty-lab/bty/internal/testenv"
+	"github.com/bty-lab/bty/internal/webclient"
 )
 
 // server runs a real bty-web on an ephemeral port and returns its URL and a
@@ -85,13 +87,13 @@ func TestFlashAgainstRealServer(t *testing.T) {
 		t.Fatalf("machine: %v %v", err, resp)
 	}
 
-	// The machine fetches its live kernel as iPXE would, which arms it: a
-	// status report counts only while a machine is flashing.
-	armLive(t, c, base, "52:54:00:11:22:33")
+	// The machine PXE-boots as iPXE would: its script hands the live
+	// environment the token its reports must carry.
+	token := bootLive(t, c, base, "52:54:00:11:22:33")
 
 	sys, dev := disktest.OneDisk(t, "BTYTEST", 8<<20, 0)
 	var out bytes.Buffer
-	err = Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys, ProgressEvery: time.Millisecond})
+	err = Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Token: token, Progress: progress.New(&out, false), System: sys, ProgressEvery: time.Millisecond})
 	if err != nil {
 		t.Fatalf("auto: %v\n%s", err, out.String())
 	}
@@ -164,10 +166,15 @@ func TestNoServer(t *testing.T) {
 // stores them and sends the machine to its disk once.
 func TestInventoryAgainstRealServer(t *testing.T) {
 	base, c := server(t)
-	http.Get(base + "/pxe/52:54:00:11:22:33") // an unknown machine starts in bty-inventory
+	token := bootLive(t, c, base, "52:54:00:11:22:33") // an unknown machine starts in bty-inventory
 	sys, _ := disktest.OneDisk(t, "BTYTEST", 8<<20, 0)
 	var out bytes.Buffer
-	if err := Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys}); err != nil {
+	// Without the token bty-web refuses the plan, at once.
+	err := Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Progress: progress.New(&out, false), System: sys})
+	if err == nil || !strings.Contains(err.Error(), "403") || strings.Contains(out.String(), "retrying") {
+		t.Fatalf("without the token: %v\n%s", err, out.String())
+	}
+	if err := Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Token: token, Progress: progress.New(&out, false), System: sys}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "bty: inventory of 1 disks sent") {
@@ -183,15 +190,22 @@ func TestInventoryAgainstRealServer(t *testing.T) {
 	}
 }
 
-// armLive uploads a stand-in live kernel and fetches it with ?mac=, as the
-// flash script's iPXE does, which arms the machine.
-func armLive(t *testing.T, c *http.Client, base, mac string) {
+// bootLive uploads a stand-in live trio and asks for the machine's boot
+// script as iPXE does; it returns the live boot's token the script hands
+// the live environment.
+func bootLive(t *testing.T, c *http.Client, base, mac string) string {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", base+"/boot/live.vmlinuz", strings.NewReader("kernel"))
-	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("boot file: %v %v", err, resp)
+	nb, _ := pxescript.NetbootFor("1.4.0", "x86_64")
+	for _, name := range nb.Files() {
+		req, _ := http.NewRequest("PUT", base+"/boot/"+name, strings.NewReader("stand-in"))
+		if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("boot file: %v %v", err, resp)
+		}
 	}
-	if resp, err := http.Get(base + "/boot/live.vmlinuz?mac=" + mac); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("kernel fetch: %v %v", err, resp)
+	m := webclient.NewMachine(base, mac)
+	script, err := m.Boot()
+	if err != nil || m.Token == "" {
+		t.Fatalf("boot script without a token: %v\n%s", err, script)
 	}
+	return m.Token
 }

@@ -18,7 +18,12 @@ func newAutoCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "auto --server URL --mac MAC",
 		Short: "the live environment's unattended mode: fetch this machine's plan from bty-web and carry it out",
-		Args:  cobra.NoArgs,
+		Long: `bty auto asks bty-web for this machine's plan and carries it out (flash,
+inventory, or nothing), reporting to bty-web as it goes. Each request
+carries the live boot's token from the environment variable BTY_TOKEN
+(bty-init takes it from the kernel's bty.token=, which bty-web put in the
+boot script): bty-web refuses reports without it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := mac.Parse(addr)
 			if err != nil {
@@ -36,6 +41,7 @@ func newAutoCommand() *cobra.Command {
 			err = auto.Run(cmd.Context(), auto.Options{
 				Server:   server,
 				MAC:      m,
+				Token:    os.Getenv("BTY_TOKEN"),
 				Progress: progress.New(cmd.ErrOrStderr(), false, mirrors...),
 				System:   System,
 			})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
@@ -15,32 +17,34 @@ import (
 type BootRequest struct {
 	MAC    mac.Addr
 	Boot   provision.Boot // what the client said of itself
-	Remote string         // the client's address, for the event
+	Remote string         // the client's address
 	// ReadOnly answers from the stored state and changes nothing (a
 	// monitoring probe's HEAD).
 	ReadOnly bool
 }
 
-// Boot decides a PXE boot by the machine's boot mode and stores the boot's
-// state change (a new machine, a disarm after a local boot) with its
-// event, atomically. An unknown MAC is stored as a new machine unless
-// MaxMachines are stored already (unauthenticated clients must not grow
-// the state without bound); it then boots as a new machine would,
-// unrecorded. Booting must not depend on the audit log: when the state
-// cannot be written the decision comes from the stored state, and when it
-// cannot be read either the machine is sent to its disk, saying why.
+// Boot decides a PXE boot by the machine's boot mode. A live boot gets a
+// new token (provision.Session) unless one is under way, which refuses it:
+// the boot then goes to the disk, and the refusal is on record. Nothing
+// else of a known machine changes on a boot, which any client can ask
+// for: what the client says of itself and the flash's arming wait for the
+// first report the token proves, and the local boot that alternates with
+// a live one is spent only from where that live boot reported from. An
+// unknown MAC is stored as a new machine unless MaxMachines are stored
+// already; it then boots as a new machine would, unrecorded and without a
+// live boot. A boot that cannot be recorded goes to the disk, saying why.
 func (l *Lab) Boot(ctx context.Context, req BootRequest, snap *Snapshot) provision.Decision {
-	var d provision.Decision
-	var err error
 	if req.ReadOnly {
-		d, err = l.decideStored(ctx, req, snap)
-	} else if d, err = l.decide(ctx, req, snap); err != nil {
-		l.log.Error("pxe: cannot record the boot; answering from the stored state", "mac", req.MAC, "err", err)
-		d, err = l.decideStored(ctx, req, snap)
+		d, err := l.decideStored(ctx, req, snap)
+		if err != nil {
+			return provision.Decision{Action: provision.BootRefused, Reason: "bty-web cannot read its state"}
+		}
+		return d
 	}
+	d, err := l.decide(ctx, req, snap)
 	if err != nil {
-		l.log.Error("pxe: cannot read the state; sending the machine to its disk", "mac", req.MAC, "err", err)
-		d = provision.Decision{Action: provision.BootRefused, Reason: "bty-web cannot read its state"}
+		l.log.Error("pxe: cannot record the boot; sending the machine to its disk", "mac", req.MAC, "err", err)
+		return provision.Decision{Action: provision.BootRefused, Reason: "bty-web cannot record this boot"}
 	}
 	return d
 }
@@ -58,15 +62,42 @@ func (l *Lab) decide(ctx context.Context, req BootRequest, snap *Snapshot) (prov
 		if created {
 			m = provision.New(req.MAC)
 		}
-		m = m.Booted(req.Boot)
-		d = m.DecideBoot(snap.Lookup, snap.LiveFor)
-		next := d.Next
+		d = m.Booted(req.Boot).DecideBoot(snap.Lookup, snap.LiveFor)
 		if created && full {
 			skipped = true
+			d = refuseLive(d, m, "bty-web keeps no more machines (limits.max_machines)")
 			return state.Change{}, nil
 		}
-		detail := map[string]any{"mode": m.BootMode, "action": d.Action.String(), "created": created, "remote": req.Remote,
-			"arch": m.Arch, "firmware": m.Firmware}
+		// What a known machine's client says is the live boot's until a
+		// report proves it; a machine that never said keeps it at once,
+		// for the operator to see why it got no live boot.
+		next := d.Next
+		if m.Arch != "" || m.Firmware != "" {
+			next.Arch, next.Firmware = m.Arch, m.Firmware
+		}
+		detail := map[string]any{"mode": m.BootMode, "created": created, "remote": req.Remote,
+			"arch": req.Boot.Arch, "firmware": req.Boot.Firmware}
+		now := l.store.Now()
+		switch {
+		case d.Action == provision.BootFlasher || d.Action == provision.BootInventory || d.Action == provision.BootInteractive:
+			if m.Session.Outstanding(now, l.cfg.SessionIdle) {
+				d = refuseLive(d, m, fmt.Sprintf("a live boot of this machine is under way since %s UTC; wait for it to end or save the machine in bty-web",
+					m.Session.Issued.UTC().Format(time.TimeOnly)))
+				next = m
+				break
+			}
+			token, sum, err := provision.NewToken()
+			if err != nil {
+				return state.Change{}, err
+			}
+			next = next.Issue(sum, d.Action, req.Boot, now)
+			d.Token = token
+		case spends(m, next) && !m.Spends(req.Remote):
+			// The local boot is given, not spent: the next boot stays local.
+			next = m
+			detail["kept"] = "the live boot reported from " + m.Session.Remote
+		}
+		detail["action"] = d.Action.String()
 		if d.Reason != "" {
 			detail["reason"] = d.Reason
 		}
@@ -78,7 +109,24 @@ func (l *Lab) decide(ctx context.Context, req BootRequest, snap *Snapshot) (prov
 	return d, err
 }
 
-// decideStored is decide without any change: what the stored state says.
+// spends reports whether a boot from m to next takes the local boot that
+// alternates with a live one (the next boot is live again).
+func spends(m, next provision.Machine) bool {
+	return m.Armed != next.Armed || m.Flashed != next.Flashed || m.Inventoried != next.Inventoried
+}
+
+// refuseLive turns a live boot into the disk's, saying why; other
+// decisions stand.
+func refuseLive(d provision.Decision, m provision.Machine, why string) provision.Decision {
+	switch d.Action {
+	case provision.BootFlasher, provision.BootInventory, provision.BootInteractive:
+		return provision.Decision{Action: provision.BootRefused, Reason: why, Next: m, Plan: provision.Plan{Mode: provision.PlanExit}}
+	}
+	return d
+}
+
+// decideStored is decide without any change: what the stored state says,
+// with no live boot (nothing may report).
 func (l *Lab) decideStored(ctx context.Context, req BootRequest, snap *Snapshot) (provision.Decision, error) {
 	m, err := l.store.Machine(ctx, req.MAC)
 	if errors.Is(err, state.ErrNotFound) {
@@ -101,7 +149,7 @@ func (l *Lab) Script(f pxescript.Format, snap *Snapshot, addr mac.Addr, d provis
 		if err != nil {
 			return nil, Errorf(Internal, "%v", err)
 		}
-		return f.Live(snap.Base, addr.String(), d.Action.String(), nb)
+		return f.Live(snap.Base, addr.String(), d.Action.String(), d.Token, nb)
 	case provision.BootRefused:
 		return f.Local(addr.String(), d.Reason+", booting the local disk")
 	default:
@@ -109,49 +157,58 @@ func (l *Lab) Script(f pxescript.Format, snap *Snapshot, addr mac.Addr, d provis
 	}
 }
 
-// Plan is what the live environment of a known machine is told to do.
-func (l *Lab) Plan(ctx context.Context, addr mac.Addr, snap *Snapshot) (provision.Plan, error) {
+// Plan is what the live boot of a known machine is told to do; token
+// must prove it (the plan names the image and the target disk).
+func (l *Lab) Plan(ctx context.Context, addr mac.Addr, token string, snap *Snapshot) (provision.Plan, error) {
 	m, err := l.Machine(ctx, addr)
 	if err != nil {
 		return provision.Plan{}, err
 	}
+	if err := m.Check(token); err != nil {
+		return provision.Plan{}, Errorf(Forbidden, "%s: %v", addr, err)
+	}
 	return m.Decide(snap.Lookup, snap.Base+"/catalog.toml").Plan, nil
 }
 
-// Arm records that a known machine fetched the boot file name with its
-// MAC (the live kernel): a machine in a flash mode is then flashing.
-// Unknown MACs change nothing.
-func (l *Lab) Arm(ctx context.Context, addr mac.Addr, name string) error {
-	_, err := l.store.Update(ctx, addr, func(m provision.Machine, exists bool) (state.Change, error) {
-		if !exists {
-			return state.Change{}, nil
-		}
-		next := m.Arm()
-		if next.Armed == m.Armed {
-			return state.Change{Kind: state.EventBootFetch, Detail: map[string]string{"file": name}}, nil
-		}
-		return state.Change{Machine: &next, Kind: state.EventFlashArmed, Detail: map[string]string{"file": name}}, nil
-	})
-	if err != nil {
-		return Errorf(Internal, "arming %s: %w", addr, err)
-	}
-	return nil
+// Report is one report of a machine's live boot: its token, where it came
+// from, and the event it is logged as.
+type Report struct {
+	MAC    mac.Addr
+	Token  string
+	Remote string
 }
 
-// report applies fn to a known machine as one transaction with its event.
-func (l *Lab) report(ctx context.Context, addr mac.Addr, kind state.EventKind, detail any, fn func(provision.Machine) (provision.Machine, error)) error {
-	_, err := l.store.Update(ctx, addr, func(m provision.Machine, exists bool) (state.Change, error) {
+// report applies fn to a known machine whose live boot the report's token
+// proves, as one transaction with its event. A report the token does not
+// prove changes nothing; it is refused and recorded.
+func (l *Lab) report(ctx context.Context, rep Report, kind state.EventKind, detail any, fn func(provision.Machine) (provision.Machine, error)) error {
+	now := l.store.Now()
+	var refused error
+	_, err := l.store.Update(ctx, rep.MAC, func(m provision.Machine, exists bool) (state.Change, error) {
 		if !exists {
 			return state.Change{}, state.ErrNotFound
+		}
+		first := m.Session.Seen.IsZero() && m.Session.Action == provision.BootFlasher.String()
+		m, err := m.Authenticate(rep.Token, rep.Remote, now)
+		if err != nil {
+			refused = err
+			return state.Change{Kind: state.EventReportRefused, Detail: map[string]string{"remote": rep.Remote, "reason": err.Error()}}, nil
 		}
 		next, err := fn(m)
 		if err != nil {
 			return state.Change{}, err
 		}
+		if first && kind == "" {
+			kind = state.EventFlashArmed // the flasher's first report (bty auto sends it at once)
+		}
 		return state.Change{Machine: &next, Kind: kind, Detail: detail}, nil
 	})
-	if errors.Is(err, state.ErrNotFound) {
-		return Errorf(NotFound, "unknown machine %s", addr)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return Errorf(NotFound, "unknown machine %s", rep.MAC)
+	case err == nil && refused != nil:
+		l.log.Warn("machine report refused", "mac", rep.MAC, "remote", rep.Remote, "reason", refused)
+		return Errorf(Forbidden, "%s: %v; report refused", rep.MAC, refused)
 	}
 	return err
 }
@@ -164,7 +221,8 @@ var flashEvents = map[string]state.EventKind{provision.StatusDone: state.EventFl
 // no event: one a second from every flashing machine would push the audit
 // log's real events out of its retention. A "done" is checked against
 // the sha256 of the image the machine is set to flash.
-func (l *Lab) Report(ctx context.Context, addr mac.Addr, st provision.Status, remote string) error {
+func (l *Lab) Report(ctx context.Context, rep Report, st provision.Status) error {
+	addr, remote := rep.MAC, rep.Remote
 	if err := st.Validate(); err != nil {
 		return Errorf(Invalid, "%v", err)
 	}
@@ -189,7 +247,7 @@ func (l *Lab) Report(ctx context.Context, addr mac.Addr, st provision.Status, re
 			want = img.SHA256
 		}
 	}
-	err := l.report(ctx, addr, kind, detail, func(m provision.Machine) (provision.Machine, error) {
+	err := l.report(ctx, rep, kind, detail, func(m provision.Machine) (provision.Machine, error) {
 		if st.Status == provision.StatusDone && m.ImageRef != ref {
 			return m, provision.ErrNotFlashing // saved meanwhile: a new flash
 		}
@@ -217,7 +275,8 @@ const (
 
 // Inventory stores a known machine's disks as it reported them (each a
 // JSON object, checked against provision.InventoryDisk).
-func (l *Lab) Inventory(ctx context.Context, addr mac.Addr, disks []json.RawMessage) error {
+func (l *Lab) Inventory(ctx context.Context, rep Report, disks []json.RawMessage) error {
+	addr := rep.MAC
 	if len(disks) > MaxInventoryDisks {
 		return Errorf(Invalid, "%d disks reported; at most %d", len(disks), MaxInventoryDisks)
 	}
@@ -234,9 +293,9 @@ func (l *Lab) Inventory(ctx context.Context, addr mac.Addr, disks []json.RawMess
 		}
 	}
 	body, _ := json.Marshal(kept)
-	err := l.report(ctx, addr, state.EventInventory, map[string]int{"disks": len(disks)}, func(m provision.Machine) (provision.Machine, error) {
+	err := l.report(ctx, rep, state.EventInventory, map[string]int{"disks": len(disks)}, func(m provision.Machine) (provision.Machine, error) {
 		m.Inventory, m.Inventoried = body, true
-		return m, nil
+		return m.End(), nil
 	})
 	if err != nil && KindOf(err) == Internal {
 		return Errorf(Internal, "recording %s's inventory: %w", addr, err)

@@ -20,6 +20,7 @@ const (
 	Conflict              // a name is taken, or the machine's state refuses it now
 	TooLarge              // more bytes than the limit
 	Full                  // the server's disk is full
+	Forbidden             // a machine's report its live boot's token does not prove
 )
 
 // Error is an operation's refusal: its kind and a message that says what

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/mac"
@@ -30,6 +31,9 @@ type Config struct {
 	ImageDir string // uploaded images
 	// MaxMachines bounds how many machines unknown PXE clients may add.
 	MaxMachines int64
+	// SessionIdle is how long a live boot holds its machine without a
+	// report (provision.Session); 0 means provision.DefaultSessionIdle.
+	SessionIdle time.Duration
 	// MaxBootBytes and MaxImageBytes bound an upload.
 	MaxBootBytes, MaxImageBytes int64
 }
@@ -43,6 +47,9 @@ type Lab struct {
 
 // New returns the operations over store and cfg's directories.
 func New(store *state.Store, cfg Config, log *slog.Logger) *Lab {
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = provision.DefaultSessionIdle
+	}
 	return &Lab{cfg: cfg, store: store, log: log}
 }
 

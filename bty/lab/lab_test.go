@@ -76,9 +76,9 @@ func TestErrorKinds(t *testing.T) {
 		{"no boot mode", second(l.SaveMachine(ctx, addr, provision.Settings{}, "admin")), Invalid},
 		{"unknown mode", second(l.SaveMachine(ctx, addr, provision.Settings{BootMode: "bty-flash-sometimes"}, "admin")), Invalid},
 		{"bad ref", second(l.SaveMachine(ctx, addr, provision.Settings{BootMode: provision.ModeFlashOnce, ImageRef: "nope"}, "admin")), Invalid},
-		{"unknown machine's plan", second(l.Plan(ctx, addr, snapshot(t, l))), NotFound},
-		{"unknown machine's report", l.Report(ctx, addr, provision.Status{Status: provision.StatusDone}, "192.0.2.99"), NotFound},
-		{"bad report", l.Report(ctx, addr, provision.Status{Status: "finished"}, "192.0.2.99"), Invalid},
+		{"unknown machine's plan", second(l.Plan(ctx, addr, "", snapshot(t, l))), NotFound},
+		{"unknown machine's report", l.Report(ctx, Report{MAC: addr}, provision.Status{Status: provision.StatusDone}), NotFound},
+		{"bad report", l.Report(ctx, Report{MAC: addr}, provision.Status{Status: "finished"}), Invalid},
 		{"delete unknown", l.DeleteMachine(ctx, addr, "admin"), NotFound},
 		{"remove unknown image", l.RemoveImage(ctx, "none.img", "admin"), NotFound},
 		{"traversal", second(l.BootFile("../state.db")), Malformed},
@@ -168,7 +168,8 @@ func TestSnapshotLive(t *testing.T) {
 		t.Errorf("booting with a snapshot after the upload: %v; want inventory", d.Action)
 	}
 	script, err := l.Script(pxescript.IPXE, snapshot(t, l), addr, d)
-	if err != nil || !bytes.Contains(script, []byte(base+"/boot/bty-netboot-pc-x86_64-v"+version+".vmlinuz?mac=")) {
+	if err != nil || !bytes.Contains(script, []byte(base+"/boot/bty-netboot-pc-x86_64-v"+version+".vmlinuz ")) || d.Token == "" ||
+		!bytes.Contains(script, []byte(" bty.token="+d.Token+"\n")) {
 		t.Errorf("script: %s, %v", script, err)
 	}
 }
@@ -185,8 +186,8 @@ func TestBootRecords(t *testing.T) {
 	}
 	l.Boot(ctx, BootRequest{MAC: addr, Boot: provision.Boot{Arch: "arm64", Firmware: "efi"}}, snap)
 	m, err := l.Machine(ctx, addr)
-	if err != nil || m.Arch != "arm64" || m.Firmware != "efi" {
-		t.Errorf("the booted machine: %+v, %v", m, err)
+	if err != nil || m.BootMode != provision.ModeInventory || m.Arch != "arm64" || m.Firmware != "efi" {
+		t.Errorf("the booted machine: %+v, %v; want a new machine with what it said", m, err)
 	}
 	other := mac.Addr("52:54:00:11:22:34")
 	if d := l.Boot(ctx, BootRequest{MAC: other}, snap); d.Action != provision.BootRefused {
@@ -197,39 +198,83 @@ func TestBootRecords(t *testing.T) {
 	}
 	// With its state gone, a machine still gets an answer: its disk.
 	l.store.Close()
-	if d := l.Boot(ctx, BootRequest{MAC: addr}, snap); d.Action != provision.BootRefused || !strings.Contains(d.Reason, "cannot read its state") {
+	if d := l.Boot(ctx, BootRequest{MAC: addr}, snap); d.Action != provision.BootRefused || !strings.Contains(d.Reason, "cannot record this boot") {
 		t.Errorf("with the state closed: %+v", d)
 	}
 }
 
-// A report for a machine in a flash mode that is not flashing is refused
-// as a conflict and recorded as refused.
-func TestReportRefused(t *testing.T) {
+// A flashing machine's live boot, through its token: reports without the
+// token change nothing and are recorded as refused; a second live boot
+// is refused while one is under way; a report for a machine not flashing
+// is a conflict; the disk boot after the flash is spent only from where
+// the live boot reported, after which the next boot flashes again.
+func TestLiveBoot(t *testing.T) {
 	ctx := context.Background()
 	l := newLab(t, 10)
+	putLive(t, l)
 	up, err := l.PutImage(ctx, Upload{Name: "a.img", Body: strings.NewReader("disk"), Size: 4}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.SaveMachine(ctx, addr, provision.Settings{BootMode: provision.ModeFlashOnce, ImageRef: up.Ref, TargetDiskSerial: "S1"}, "admin"); err != nil {
+	if _, err := l.SaveMachine(ctx, addr, provision.Settings{BootMode: provision.ModeFlashAlways, ImageRef: up.Ref, TargetDiskSerial: "S1"}, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	err = l.Report(ctx, addr, provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}, "192.0.2.99")
-	if KindOf(err) != Conflict {
-		t.Fatalf("done from a machine not flashing: %v; want a conflict", err)
+	done := provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}
+	lastEvent := func() state.EventKind {
+		ev, _ := l.store.MachineEvents(ctx, addr, 1)
+		if len(ev) != 1 {
+			t.Fatalf("events: %+v", ev)
+		}
+		return ev[0].Kind
 	}
-	ev, _ := l.store.MachineEvents(ctx, addr, 1)
-	if len(ev) != 1 || ev[0].Kind != state.EventStatusRefused {
-		t.Errorf("last event %+v; want %s", ev, state.EventStatusRefused)
+	// Before any boot: no token proves anything.
+	if err := l.Report(ctx, Report{MAC: addr, Token: "00", Remote: "192.0.2.66"}, done); KindOf(err) != Forbidden || lastEvent() != state.EventReportRefused {
+		t.Fatalf("done before any boot: %v, last event %s; want forbidden, %s", err, lastEvent(), state.EventReportRefused)
 	}
-	// Armed by fetching its live kernel, the same report is taken.
-	if err := l.Arm(ctx, addr, "bty.vmlinuz"); err != nil {
+	snap := snapshot(t, l)
+	d := l.Boot(ctx, BootRequest{MAC: addr, Remote: "192.0.2.10"}, snap)
+	if d.Action != provision.BootFlasher || d.Token == "" {
+		t.Fatalf("first boot: %v, token %q", d.Action, d.Token)
+	}
+	// A second boot while the first is under way: no second token.
+	again := l.Boot(ctx, BootRequest{MAC: addr, Remote: "192.0.2.66"}, snap)
+	if again.Action != provision.BootRefused || again.Token != "" || !strings.Contains(again.Reason, "under way") {
+		t.Errorf("second boot: %+v", again)
+	}
+	if _, err := l.Plan(ctx, addr, "00", snap); KindOf(err) != Forbidden {
+		t.Errorf("plan with another token: %v", err)
+	}
+	if p, err := l.Plan(ctx, addr, d.Token, snap); err != nil || p.Mode != provision.PlanFlash || p.SHA256 != up.SHA256 {
+		t.Errorf("plan: %+v, %v", p, err)
+	}
+	rep := Report{MAC: addr, Token: d.Token, Remote: "192.0.2.10"}
+	if err := l.Report(ctx, rep, provision.Status{Status: provision.StatusProgress, Stage: "start"}); err != nil || lastEvent() != state.EventFlashArmed {
+		t.Fatalf("first report: %v, last event %s", err, lastEvent())
+	}
+	wrong := done
+	wrong.SHA256 = strings.Repeat("0", 64)
+	if err := l.Report(ctx, rep, wrong); KindOf(err) != Conflict || lastEvent() != state.EventStatusRefused {
+		t.Errorf("done with another digest: %v, last event %s", err, lastEvent())
+	}
+	if err := l.Report(ctx, rep, done); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Report(ctx, addr, provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}, "192.0.2.99"); err != nil {
-		t.Fatal(err)
-	}
-	if m, _ := l.Machine(ctx, addr); m.Flash.State != provision.FlashVerified {
+	if m, _ := l.Machine(ctx, addr); m.Flash.State != provision.FlashVerified || !m.Flashed {
 		t.Errorf("flash %+v; want verified", m.Flash)
+	}
+	if err := l.Report(ctx, rep, done); KindOf(err) != Forbidden {
+		t.Errorf("a second done: %v; want forbidden (the live boot ended)", err)
+	}
+	// The disk boot: a stranger's boot does not spend it...
+	for range 2 {
+		if d := l.Boot(ctx, BootRequest{MAC: addr, Remote: "192.0.2.66"}, snap); d.Action != provision.BootLocal {
+			t.Fatalf("a stranger's boot after the flash: %v", d.Action)
+		}
+	}
+	// ...the machine's does, once; then it flashes again.
+	for _, want := range []provision.Action{provision.BootLocal, provision.BootFlasher} {
+		if d := l.Boot(ctx, BootRequest{MAC: addr, Remote: "192.0.2.10"}, snap); d.Action != want {
+			t.Fatalf("the machine's boot: %v; want %v", d.Action, want)
+		}
 	}
 }

@@ -36,6 +36,9 @@ type Cmdline struct {
 	Server string // bty.server=
 	MAC    string // bty.mac=
 	Fetch  string // fetch=
+	// Token is the live boot's token (bty.token=) that bty auto's reports
+	// carry: see provision.Session.
+	Token string
 }
 
 // ParseCmdline reads the parameters from a kernel command line.
@@ -50,6 +53,8 @@ func ParseCmdline(s string) Cmdline {
 			c.MAC = strings.ToLower(v)
 		case "fetch":
 			c.Fetch = v
+		case "bty.token":
+			c.Token = v
 		}
 	}
 	return c

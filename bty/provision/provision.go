@@ -3,9 +3,10 @@
 // environment is told to do, and how reports and operator edits change it.
 // It is pure logic; package state persists it and package web serves it.
 //
-// The alternation of the flash modes rests on two bits. Armed is set when the
-// machine fetches the live kernel with ?mac= (it is really booting the
-// flasher); Flashed when the flasher reports success. Armed and flashed
+// The alternation of the flash modes rests on two bits. Armed is set by the
+// first report of the flasher's live boot (its token proves the machine
+// really booted the flasher: see Session); Flashed when the flasher
+// reports success. Armed and flashed
 // means the disk holds the image: the next boot is from disk. In
 // bty-flash-always that boot clears both bits, so flash and disk boots
 // alternate; in bty-flash-once they stay until the operator saves the
@@ -65,7 +66,10 @@ type Machine struct {
 	Arch     string `json:"arch"`
 	Firmware string `json:"firmware"`
 	// Flash is what the machine's flasher last reported of its flash.
-	Flash     Flash     `json:"flash"`
+	Flash Flash `json:"flash"`
+	// Session is the machine's live boot (its token's digest is kept out
+	// of every answer).
+	Session   Session   `json:"-"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
@@ -77,7 +81,7 @@ type FlashState string
 // was none to check.
 const (
 	FlashNone     FlashState = ""         // no flash since the machine was saved
-	FlashBooting  FlashState = "booting"  // the live kernel was fetched for a flash
+	FlashBooting  FlashState = "booting"  // its live boot was offered for a flash
 	FlashRunning  FlashState = "flashing" // progress reports arrive
 	FlashVerified FlashState = "verified" // done, sha256 checked
 	FlashWritten  FlashState = "written"  // done, no sha256 known
@@ -247,6 +251,9 @@ type Decision struct {
 	Image  Image   // for BootFlasher
 	Next   Machine // the state after the PXE boot
 	Plan   Plan
+	// Token is the new live boot's token (set by bty-web's lab.Boot), for
+	// the boot script alone: it is stored only as its sha256.
+	Token string
 }
 
 // Decide is the one place the boot modes' rules live; catalogURL is where
@@ -301,12 +308,11 @@ func (m Machine) DecideBoot(lookup func(ref string) (Image, bool), live func(arc
 	return d
 }
 
-// Arm records that m fetched the live kernel: it is booting the flasher,
-// and a new flash begins.
+// Arm records that m booted the flasher (the first report of its live
+// boot): a new flash begins.
 func (m Machine) Arm() Machine {
-	if m.IsFlashMode() && !m.Armed {
+	if m.IsFlashMode() {
 		m.Armed = true
-		m.Flash = Flash{State: FlashBooting}
 	}
 	return m
 }
@@ -362,9 +368,8 @@ func (s Status) Validate() error {
 }
 
 // ErrNotFlashing refuses a flasher's report for a machine that is not
-// flashing now: not in a flash mode, or in one but not armed (its live
-// kernel was not fetched since the last report).
-var ErrNotFlashing = errors.New("not flashing now (not in a flash mode, or its live kernel was not fetched since the last report)")
+// flashing now: not in a flash mode, or its flash already done.
+var ErrNotFlashing = errors.New("not flashing now (not in a flash mode, or its flash already reported done)")
 
 // ErrWrongDigest refuses a "done" whose sha256 is not the planned image's.
 var ErrWrongDigest = errors.New("the reported sha256 is not the planned image's")
@@ -372,11 +377,9 @@ var ErrWrongDigest = errors.New("the reported sha256 is not the planned image's"
 // ErrBackwards refuses a progress report behind the last one of its stage.
 var ErrBackwards = errors.New("progress behind the last report of its stage")
 
-// Report applies a flasher's report; want is the planned image's sha256
-// ("" when the image has none). Only a machine in a flash mode that is
-// armed and not yet flashed (it really booted the flasher) takes reports:
-// PXE clients carry no credentials, so anyone else's "done" must not end
-// a machine's flashing. A "done" must name the planned image's sha256 when
+// Report applies a flasher's report, which Authenticate proved; want is
+// the planned image's sha256 ("" when the image has none). Only a machine
+// in a flash mode that is armed and not yet flashed takes reports. A "done" must name the planned image's sha256 when
 // it has one; it then marks the disk flashed and verified (without a
 // digest to check, only written). A failure changes nothing, so the next
 // boot flashes again. Progress moves the flash along, never back within a
@@ -403,9 +406,11 @@ func (m Machine) Report(s Status, want string, now time.Time) (Machine, error) {
 			f.State = FlashVerified // the planned digest, checked above
 		}
 		m.Armed, m.Flashed = true, true
+		m = m.End()
 	case StatusFailed:
 		f = m.Flash
 		f.State, f.Reason, f.UpdatedAt = FlashFailed, s.Reason, now
+		m = m.End()
 	}
 	m.Flash = f
 	return m, nil
@@ -425,7 +430,9 @@ type Settings struct {
 func (m Machine) Save(s Settings) Machine {
 	changed := m.BootMode != s.BootMode || m.ImageRef != s.ImageRef || m.TargetDiskSerial != s.TargetDiskSerial
 	if changed || s.BootMode == ModeFlashOnce {
-		m.Armed, m.Flashed, m.Flash = false, false, Flash{}
+		// A new plan: the live boot under way (if any) ends with the old
+		// one, so the machine's next PXE boot gets a new live boot.
+		m.Armed, m.Flashed, m.Flash, m.Session = false, false, Flash{}, Session{}
 	}
 	if m.BootMode != s.BootMode {
 		m.Inventoried = false

@@ -150,20 +150,25 @@ func TestReport(t *testing.T) {
 	}
 }
 
-// A flash as its reports tell it: fetching the live kernel starts it,
-// progress reports move it with their rate and ETA, "done" with the checked
-// sha256 is verified (without one, only written), a failure keeps the last
-// progress and says why, and saving the machine again clears it.
+// A flash as its reports tell it: offering the live boot shows it
+// booting, progress reports move it with their rate and ETA, "done" with
+// the checked sha256 is verified (without one, only written), a failure
+// keeps the last progress and says why, and saving the machine again
+// clears it.
 func TestFlashReports(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC)
-	m := Machine{MAC: "52:54:00:11:22:33", BootMode: ModeFlashOnce, ImageRef: "r1", TargetDiskSerial: "S1"}.Arm()
-	if m.Flash.State != FlashBooting {
-		t.Fatalf("armed: %+v", m.Flash)
+	token, sum0, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if again := m.Arm(); again.Flash != m.Flash {
-		t.Errorf("a second kernel fetch restarted the flash: %+v", again.Flash)
+	m := Machine{MAC: "52:54:00:11:22:33", BootMode: ModeFlashOnce, ImageRef: "r1", TargetDiskSerial: "S1"}.Issue(sum0, BootFlasher, Boot{}, t0)
+	if m.Flash.State != FlashBooting || m.Armed {
+		t.Fatalf("offered: armed %v, %+v", m.Armed, m.Flash)
 	}
-	m, err := m.Report(Status{Status: StatusProgress, Stage: "write", Done: 256 << 20, Total: 1 << 30, Fraction: 0.25, Elapsed: 8}, "", t0)
+	if m, err = m.Authenticate(token, "192.0.2.10", t0); err != nil || !m.Armed {
+		t.Fatalf("first report: armed %v, %v", m.Armed, err)
+	}
+	m, err = m.Report(Status{Status: StatusProgress, Stage: "write", Done: 256 << 20, Total: 1 << 30, Fraction: 0.25, Elapsed: 8}, "", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +195,9 @@ func TestFlashReports(t *testing.T) {
 	done, err := m.Report(Status{Status: StatusDone, SHA256: sum}, sum, t0.Add(30*time.Second))
 	if err != nil || done.Flash.State != FlashVerified || done.Flash.SHA256 != sum || done.Flash.Fraction != 1 || done.Flash.Done != 1<<30 || !done.Flashed {
 		t.Errorf("done: %+v %v", done.Flash, err)
+	}
+	if _, err := done.Authenticate(token, "192.0.2.10", t0); !errors.Is(err, ErrSessionEnded) {
+		t.Errorf("a report after done: %v, want the live boot ended", err)
 	}
 	if _, ok := done.Flash.ETA(); ok {
 		t.Error("a finished flash has an ETA")
@@ -268,5 +276,66 @@ func TestDecideBoot(t *testing.T) {
 		if _, err := ParseBoot(bad[0], bad[1]); err == nil {
 			t.Errorf("ParseBoot(%q, %q) accepted", bad[0], bad[1])
 		}
+	}
+}
+
+// A live boot's token: only its own proves a report, the first report
+// makes what the PXE client said the machine's, a second live boot waits
+// while one is under way and not quiet, the disk boot that alternates is
+// spent only from where the live boot reported, and saving a new plan
+// ends the live boot.
+func TestSession(t *testing.T) {
+	t0 := time.Date(2026, 12, 8, 6, 0, 0, 0, time.UTC)
+	idle := 10 * time.Minute
+	m := Machine{MAC: "52:54:00:11:22:33", BootMode: ModeFlashAlways, ImageRef: "r1", TargetDiskSerial: "S1", Arch: "x86_64"}
+	if err := m.Check("anything"); !errors.Is(err, ErrNoSession) {
+		t.Errorf("no live boot: %v", err)
+	}
+	token, sum, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, _ := NewToken()
+	if len(token) != 64 || token == other || sum == token {
+		t.Fatalf("tokens %q %q, sum %q", token, other, sum)
+	}
+	m = m.Issue(sum, BootFlasher, Boot{Arch: "arm64", Firmware: "efi"}, t0)
+	if m.Arch != "x86_64" {
+		t.Errorf("the offer changed the arch to %q before any report", m.Arch)
+	}
+	if !m.Session.Outstanding(t0.Add(idle-time.Second), idle) || m.Session.Outstanding(t0.Add(idle), idle) {
+		t.Errorf("outstanding: %+v", m.Session)
+	}
+	if _, err := m.Authenticate(other, "192.0.2.66", t0); !errors.Is(err, ErrBadToken) {
+		t.Errorf("another token: %v", err)
+	}
+	if _, err := m.Authenticate("", "192.0.2.66", t0); !errors.Is(err, ErrBadToken) {
+		t.Errorf("no token: %v", err)
+	}
+	seen := t0.Add(idle - time.Second)
+	m, err = m.Authenticate(token, "192.0.2.10", seen)
+	if err != nil || m.Arch != "arm64" || m.Firmware != "efi" || !m.Armed || m.Session.Remote != "192.0.2.10" {
+		t.Fatalf("first report: %v arch %q firmware %q armed %v %+v", err, m.Arch, m.Firmware, m.Armed, m.Session)
+	}
+	if !m.Session.Outstanding(seen.Add(idle-time.Second), idle) {
+		t.Error("a report did not keep the live boot")
+	}
+	m, err = m.Report(Status{Status: StatusDone}, "", seen)
+	if err != nil || m.Session.Outstanding(seen, idle) {
+		t.Fatalf("done: %v %+v", err, m.Session)
+	}
+	if !m.Spends("192.0.2.10") || m.Spends("192.0.2.66") {
+		t.Errorf("spends: from the live boot's address %v, from another %v", m.Spends("192.0.2.10"), m.Spends("192.0.2.66"))
+	}
+	if (Machine{Flashed: true, Armed: true}).Spends("192.0.2.66") != true {
+		t.Error("a machine without a live boot on record does not spend")
+	}
+	saved := m.Save(Settings{BootMode: ModeFlashOnce, ImageRef: "r1", TargetDiskSerial: "S1"})
+	if saved.Session != (Session{}) {
+		t.Errorf("saving a new plan kept the live boot: %+v", saved.Session)
+	}
+	labels := m.Save(Settings{BootMode: ModeFlashAlways, ImageRef: "r1", TargetDiskSerial: "S1", Labels: map[string]string{"rack": "r1"}})
+	if labels.Session != m.Session {
+		t.Errorf("saving labels ended the live boot: %+v", labels.Session)
 	}
 }

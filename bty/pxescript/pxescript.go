@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -38,8 +39,8 @@ sanboot --no-describe --drive 0x80
 {{- define "live" -}}
 #!ipxe
 echo bty: {{.mac}}: booting the bty live environment ({{.purpose}})
-kernel {{.base}}/boot/{{.kernel}}?mac={{.mac}} fetch={{.base}}/boot/{{.squashfs}} {{.console}} bty.server={{.base}} bty.mac={{.mac}}
-initrd {{.base}}/boot/{{.initrd}}?mac={{.mac}}
+kernel {{.base}}/boot/{{.kernel}} fetch={{.base}}/boot/{{.squashfs}} {{.console}} bty.server={{.base}} bty.mac={{.mac}}{{with .token}} bty.token={{.}}{{end}}
+initrd {{.base}}/boot/{{.initrd}}
 boot
 {{end}}
 
@@ -50,8 +51,8 @@ exit 1
 
 {{- define "grub-live" -}}
 echo '{{.echo}}'
-linux '{{.dev}}/boot/{{.kernel}}?mac={{.mac}}' fetch={{.base}}/boot/{{.squashfs}} {{.console}} bty.server={{.base}} bty.mac={{.mac}}
-initrd '{{.dev}}/boot/{{.initrd}}?mac={{.mac}}'
+linux '{{.dev}}/boot/{{.kernel}}' fetch={{.base}}/boot/{{.squashfs}} {{.console}} bty.server={{.base}} bty.mac={{.mac}}{{with .token}} bty.token={{.}}{{end}}
+initrd '{{.dev}}/boot/{{.initrd}}'
 boot
 {{end}}
 `))
@@ -60,7 +61,7 @@ boot
 // purpose, or the local disk with the reason.
 type Format struct {
 	Name  string
-	Live  func(base, mac, purpose string, nb Netboot) ([]byte, error)
+	Live  func(base, mac, purpose, token string, nb Netboot) ([]byte, error)
 	Local func(mac, why string) ([]byte, error)
 }
 
@@ -133,13 +134,27 @@ func Local(mac, why string) ([]byte, error) {
 }
 
 // Live boots the live environment for purpose ("flash", "inventory",
-// "interactive"). The kernel and initrd URLs carry ?mac= so bty-web sees the
-// machine actually booting it; the squashfs URL carries no query.
-func Live(base, mac, purpose string, nb Netboot) ([]byte, error) {
+// "interactive"), handing it the live boot's token (bty.token=, "" for
+// none) that its reports to bty-web must carry. The files' URLs carry no
+// query: every machine fetches the same bytes.
+func Live(base, mac, purpose, token string, nb Netboot) ([]byte, error) {
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
 	return render("live", map[string]string{
-		"base": base, "mac": mac, "purpose": purpose,
+		"base": base, "mac": mac, "purpose": purpose, "token": token,
 		"kernel": nb.Kernel, "initrd": nb.Initrd, "squashfs": nb.Squashfs, "console": nb.Console,
 	})
+}
+
+var tokenWord = regexp.MustCompile(`^[0-9a-f]{0,128}$`)
+
+// checkToken refuses a token that is not hex: it is pasted into scripts.
+func checkToken(token string) error {
+	if !tokenWord.MatchString(token) {
+		return fmt.Errorf("a boot token must be lower-case hex, at most 128 digits")
+	}
+	return nil
 }
 
 // Sanitize keeps text safe to echo in iPXE: letters, digits, space and a
@@ -165,14 +180,17 @@ func GRUBLocal(mac, why string) ([]byte, error) {
 
 // GRUBLive is Live for GRUB: the same kernel, initrd and command line,
 // fetched by GRUB's HTTP client; shim checks the kernel's signature.
-func GRUBLive(base, mac, purpose string, nb Netboot) ([]byte, error) {
+func GRUBLive(base, mac, purpose, token string, nb Netboot) ([]byte, error) {
 	dev, err := grubDevice(base)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
 	return render("grub-live", map[string]string{
 		"echo": grubText("bty: " + mac + ": booting the bty live environment (" + purpose + ")"),
-		"base": base, "dev": dev, "mac": mac,
+		"base": base, "dev": dev, "mac": mac, "token": token,
 		"kernel": nb.Kernel, "initrd": nb.Initrd, "squashfs": nb.Squashfs, "console": nb.Console,
 	})
 }

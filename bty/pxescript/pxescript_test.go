@@ -11,6 +11,9 @@ import (
 
 // golden compares got with testdata/name; UPDATE_GOLDEN=1 rewrites it (run
 // under `go test` in this directory).
+// token is a live boot's token as bty-web makes them (provision.NewToken).
+const token = "5f0c1f7b2d3e4a59687766554433221100ffeeddccbbaa998877665544332211"
+
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
@@ -46,21 +49,27 @@ func TestScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "bootstrap.ipxe", must(Bootstrap(base)))
-	golden(t, "flash-arm64.ipxe", must(Live(base, mac, "flash", arm)))
+	golden(t, "flash-arm64.ipxe", must(Live(base, mac, "flash", token, arm)))
 	golden(t, "local.ipxe", must(Local(mac, "booting the local disk")))
 	golden(t, "refused.ipxe", must(Local(mac, "no target_disk_serial is set for "+mac+", booting the local disk")))
-	golden(t, "flash.ipxe", must(Live(base, mac, "flash", nb)))
-	golden(t, "inventory.ipxe", must(Live(base, mac, "inventory", nb)))
-	golden(t, "interactive.ipxe", must(Live(base, mac, "interactive", nb)))
-	golden(t, "flash.grub", must(GRUBLive(base, mac, "flash", nb)))
+	golden(t, "flash.ipxe", must(Live(base, mac, "flash", token, nb)))
+	golden(t, "inventory.ipxe", must(Live(base, mac, "inventory", token, nb)))
+	golden(t, "interactive.ipxe", must(Live(base, mac, "interactive", token, nb)))
+	golden(t, "flash.grub", must(GRUBLive(base, mac, "flash", token, nb)))
 	golden(t, "refused.grub", must(GRUBLocal(mac, "no target_disk_serial is set for "+mac+", booting the local disk")))
 }
 
 func TestGRUBRefusesWhatItCannotFetch(t *testing.T) {
 	nb, _ := NetbootFor("1.4.0", "x86_64")
 	for _, base := range []string{"https://bty.example:8443", "http://10.0.0.1:8080/sub", "10.0.0.1:8080"} {
-		if _, err := GRUBLive(base, "52:54:00:11:22:33", "flash", nb); err == nil {
+		if _, err := GRUBLive(base, "52:54:00:11:22:33", "flash", token, nb); err == nil {
 			t.Errorf("%s: rendered", base)
+		}
+	}
+	// The token is pasted into both scripts: only hex passes.
+	for _, f := range []Format{IPXE, GRUB} {
+		if _, err := f.Live("http://10.0.0.1:8080", "52:54:00:11:22:33", "flash", "ab\nshell", nb); err == nil {
+			t.Errorf("%s: a token with a newline rendered", f.Name)
 		}
 	}
 	b, _ := GRUBLocal("52:54:00:11:22:33", "it's ${evil}")
@@ -132,7 +141,7 @@ func TestFormatsAgree(t *testing.T) {
 	const base, mac = "http://10.0.0.1:8080", "52:54:00:11:22:33"
 	nb, _ := NetbootFor("1.4.0", "x86_64")
 	for _, purpose := range []string{"flash", "inventory", "interactive"} {
-		ipxe, grub := parse(t, must(IPXE.Live(base, mac, purpose, nb))), parse(t, must(GRUB.Live(base, mac, purpose, nb)))
+		ipxe, grub := parse(t, must(IPXE.Live(base, mac, purpose, token, nb))), parse(t, must(GRUB.Live(base, mac, purpose, token, nb)))
 		if ipxe != grub || ipxe.kernel == "" || ipxe.initrd == "" {
 			t.Errorf("%s: iPXE does %+v, GRUB %+v", purpose, ipxe, grub)
 		}

@@ -15,13 +15,13 @@ const (
 	EventMachineDeleted EventKind = "machine.deleted"
 	EventBootUploaded   EventKind = "boot.uploaded"
 
-	EventPXEOffer      EventKind = "pxe.offer"            // a PXE boot's decision
-	EventBootFetch     EventKind = "boot.fetch"           // a live kernel fetched by an armed machine
-	EventFlashArmed    EventKind = "flash.armed"          // the live kernel fetched: a flash begins
-	EventFlashDone     EventKind = "flash.done"           // the flasher's success report
-	EventFlashFailed   EventKind = "flash.failed"         // the flasher's failure report
-	EventStatusRefused EventKind = "flash.status_refused" // a report for a machine not flashing now
-	EventInventory     EventKind = "inventory"            // a machine's disks reported
+	EventPXEOffer      EventKind = "pxe.offer"              // a PXE boot's decision
+	EventFlashArmed    EventKind = "flash.armed"            // the first report of a flash's live boot: the flash begins
+	EventFlashDone     EventKind = "flash.done"             // the flasher's success report
+	EventFlashFailed   EventKind = "flash.failed"           // the flasher's failure report
+	EventStatusRefused EventKind = "flash.status_refused"   // a report for a machine not flashing now
+	EventReportRefused EventKind = "machine.report_refused" // a report its live boot's token does not prove
+	EventInventory     EventKind = "inventory"              // a machine's disks reported
 
 	EventImageAdded   EventKind = "image.added"
 	EventImageDeleted EventKind = "image.deleted"

@@ -85,6 +85,9 @@ var migrations = []string{
 	UPDATE events SET seq = id;
 	UPDATE events SET origin = 'operator' WHERE kind IN (` + operatorKindsSQL() + `);
 	CREATE INDEX events_origin ON events (origin, seq);`,
+	// Each machine's live boot (provision.Session, JSON): its token's
+	// digest and what the token has proved.
+	`ALTER TABLE machines ADD COLUMN session TEXT NOT NULL DEFAULT '{}';`,
 }
 
 // operatorKindsSQL lists the operator's event kinds as SQL strings.
@@ -356,15 +359,15 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]E
 	return out, rows.Err()
 }
 
-const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, flash, updated_at"
+const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, flash, session, updated_at"
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanMachine(r scanner) (provision.Machine, error) {
 	var m provision.Machine
-	var addr, mode, labels, flash, updated string
+	var addr, mode, labels, flash, session, updated string
 	var inventory sql.NullString
-	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &m.Arch, &m.Firmware, &flash, &updated); err != nil {
+	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &m.Arch, &m.Firmware, &flash, &session, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, ErrNotFound
 		}
@@ -379,6 +382,9 @@ func scanMachine(r scanner) (provision.Machine, error) {
 	}
 	if err := json.Unmarshal([]byte(flash), &m.Flash); err != nil {
 		return m, fmt.Errorf("machine %s: flash: %w", addr, err)
+	}
+	if err := json.Unmarshal([]byte(session), &m.Session); err != nil {
+		return m, fmt.Errorf("machine %s: session: %w", addr, err)
 	}
 	m.UpdatedAt, _ = time.Parse(time.RFC3339Nano, updated)
 	return m, nil
@@ -557,17 +563,22 @@ func (s *Store) apply(ctx context.Context, tx *tx, addr mac.Addr, fn func(m prov
 		if err != nil {
 			return m, err
 		}
+		session, err := json.Marshal(m.Session)
+		if err != nil {
+			return m, err
+		}
 		var inventory any
 		if m.Inventory != nil {
 			inventory = string(m.Inventory)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (mac) DO UPDATE SET image_ref = excluded.image_ref, boot_mode = excluded.boot_mode,
 			target_disk_serial = excluded.target_disk_serial, labels = excluded.labels, armed = excluded.armed,
 			flashed = excluded.flashed, inventoried = excluded.inventoried, inventory = excluded.inventory,
-			arch = excluded.arch, firmware = excluded.firmware, flash = excluded.flash, updated_at = excluded.updated_at`,
+			arch = excluded.arch, firmware = excluded.firmware, flash = excluded.flash, session = excluded.session,
+			updated_at = excluded.updated_at`,
 			string(addr), m.ImageRef, string(m.BootMode), m.TargetDiskSerial, string(labels), m.Armed, m.Flashed, m.Inventoried, inventory,
-			m.Arch, m.Firmware, string(flash), m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
+			m.Arch, m.Firmware, string(flash), string(session), m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
 			return m, err
 		}
 	}

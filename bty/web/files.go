@@ -8,7 +8,6 @@ import (
 
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/lab"
-	"github.com/bty-lab/bty/bty/mac"
 )
 
 // serveFile serves dir/name with Range and HEAD support, through os.Root so
@@ -37,23 +36,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, dir, name str
 
 func (s *Server) getBoot(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	path, err := s.lab.BootFile(name)
-	if err != nil {
+	if _, err := s.lab.BootFile(name); err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	// ?mac= marks a machine fetching the live kernel: arm its flasher bit.
-	if q := r.URL.Query().Get("mac"); q != "" {
-		addr, err := mac.Parse(q)
-		if err != nil {
-			s.fail(w, r, lab.Errorf(lab.Malformed, "%v", err))
-			return
-		}
-		if _, err := os.Stat(path); err == nil && r.Method == http.MethodGet && r.Header.Get("Range") == "" {
-			if err := s.lab.Arm(r.Context(), addr, name); err != nil {
-				s.log.Error("arming", "mac", addr, "err", err)
-			}
-		}
 	}
 	s.serveFile(w, r, s.bootDir, name)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/lab"
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
@@ -164,18 +165,20 @@ func TestHeadChangesNothing(t *testing.T) {
 	}
 }
 
-// A machine gets its script when the state cannot be written.
+// A machine gets its script when the state cannot be written: its disk,
+// and why (a live boot whose token is not stored could report nothing).
 func TestScriptWhenStateCannotBeWritten(t *testing.T) {
 	dir := t.TempDir()
 	e := start(t, dir)
 	e.boot(addr)
+	e.expect(204, "POST", "/pxe/"+addr+"/inventory", jsonBody(map[string]any{"disks": []any{}}))
+	e.boot(addr) // its one local boot: the next is live
 	fault(t, dir, "full", "INSERT", "events")
 	fault(t, dir, "full2", "INSERT", "settings")
-	if got := e.boot(addr); got != "inventory" {
-		t.Errorf("known machine boots %s, want inventory", got)
-	}
-	if got := e.boot("52:54:00:99:99:99"); got != "inventory" {
-		t.Errorf("unknown machine boots %s, want inventory", got)
+	for _, m := range []string{addr, "52:54:00:99:99:99"} {
+		if got := string(e.bootScript(m)); !strings.Contains(got, "cannot record this boot, booting the local disk") {
+			t.Errorf("%s with an unwritable state boots:\n%s", m, got)
+		}
 	}
 	resp, b := e.do("GET", "/healthz", nil)
 	if resp.StatusCode != 503 || !strings.Contains(string(b), "cannot be written") {
@@ -192,8 +195,12 @@ func TestUnauthenticatedGrowthBounded(t *testing.T) {
 	})
 	e.login()
 	for i := range 10 {
-		if got := e.boot(fmt.Sprintf("52:54:00:00:00:%02x", i)); got != "inventory" {
-			t.Errorf("machine %d boots %s, want inventory", i, got)
+		want := "inventory"
+		if i >= 3 {
+			want = "local" // not stored: no live boot it could report from
+		}
+		if got := e.boot(fmt.Sprintf("52:54:00:00:00:%02x", i)); got != want {
+			t.Errorf("machine %d boots %s, want %s", i, got, want)
 		}
 	}
 	var ms []any
@@ -227,27 +234,38 @@ func TestUnauthenticatedGrowthBounded(t *testing.T) {
 	}
 }
 
-// A "done" from anyone does not end a machine's flashing: it counts only
-// while the machine is flashing, and the event records who sent it.
+// A "done" from anyone does not end a machine's flashing (issue 31: any
+// LAN client's did): only a report carrying the token the machine's boot
+// script handed its live environment counts, and the event records who
+// sent it. Fetching boot files changes nothing.
 func TestStatusOnlyWhileFlashing(t *testing.T) {
 	e := start(t, t.TempDir())
 	e.login()
 	img := []byte("an image")
 	var up api.Uploaded
 	json.Unmarshal(e.expect(200, "PUT", "/images/a.img", strings.NewReader(string(img))), &up)
-	e.expect(200, "PUT", "/boot/live.vmlinuz", strings.NewReader("kernel"))
 	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: "bty-flash-once", ImageRef: up.Ref, TargetDiskSerial: "S"}))
-	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
+	done := jsonBody(provision.Status{Status: provision.StatusDone, SHA256: up.SHA256})
+	e.expect(403, "POST", "/pxe/"+addr+"/status", done)
 	if got := e.boot(addr); got != "flash" {
 		t.Fatalf("after a refused report the machine boots %s, want flash", got)
 	}
-	e.expect(200, "GET", "/boot/live.vmlinuz?mac="+addr, nil)
-	// While it flashes, only the planned image's digest ends the flash
+	nb, _ := pxescript.NetbootFor("1.4.0", "x86_64")
+	e.expect(200, "GET", "/boot/"+nb.Kernel+"?mac="+addr, nil)
+	for _, bad := range []string{"", strings.Repeat("0", 64), e.tokens[addr][:63] + "x"} {
+		e.expect(403, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}), "Authorization", "Bearer "+bad)
+	}
+	var m provision.Machine
+	json.Unmarshal(e.expect(200, "GET", "/machines/"+addr, nil), &m)
+	if m.Armed || m.Flash.State != provision.FlashBooting {
+		t.Errorf("after refused reports and a kernel fetch: armed %v, flash %+v; want booting, not armed", m.Armed, m.Flash)
+	}
+	// With the token, only the planned image's digest ends the flash
 	// (issue 31: any "done" did, and the UI showed "verified").
 	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "done"}))
 	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: strings.Repeat("0", 64)}))
 	e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}))
-	e.expect(409, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}))
+	e.expect(403, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: up.SHA256}))
 	if got := e.boot(addr); got != "local" {
 		t.Errorf("after the flash the machine boots %s, want local", got)
 	}

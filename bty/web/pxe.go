@@ -101,8 +101,20 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.lab.Plan(r.Context(), addr, snap)
+	p, err := s.lab.Plan(r.Context(), addr, bootToken(r), snap)
 	s.writeResult(w, r, http.StatusOK, p, err)
+}
+
+// bootToken is the live boot's token a machine's request carries
+// (Authorization: Bearer, as bty auto sends it).
+func bootToken(r *http.Request) string {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return token
+}
+
+// report is a machine's report as lab takes it.
+func report(r *http.Request, addr mac.Addr) lab.Report {
+	return lab.Report{MAC: addr, Token: bootToken(r), Remote: clientAddr(r)}
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
@@ -111,7 +123,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 		s.fail(w, r, err)
 		return
 	}
-	s.writeResult(w, r, http.StatusNoContent, nil, s.lab.Report(r.Context(), addr, st, clientAddr(r)))
+	s.writeResult(w, r, http.StatusNoContent, nil, s.lab.Report(r.Context(), report(r, addr), st))
 }
 
 func (s *Server) inventory(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
@@ -124,5 +136,5 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request, addr mac.Addr
 		s.fail(w, r, err)
 		return
 	}
-	s.writeResult(w, r, http.StatusNoContent, nil, s.lab.Inventory(r.Context(), addr, inv.Disks))
+	s.writeResult(w, r, http.StatusNoContent, nil, s.lab.Inventory(r.Context(), report(r, addr), inv.Disks))
 }

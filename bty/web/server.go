@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	s.store = store
 	s.lab = lab.New(store, lab.Config{
 		Version: version, BootDir: s.bootDir, ImageDir: s.imgDir,
-		MaxMachines: cfg.Limits.MaxMachines, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
+		MaxMachines: cfg.Limits.MaxMachines, SessionIdle: time.Duration(cfg.Limits.BootSessionSeconds) * time.Second, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
 	}, log)
 	s.auth.Store(&session{auth.New(cfg.Admin.Password, secret), secret})
 	if cfg.DefaultPasswordInUse() {
@@ -266,6 +266,7 @@ type access int
 
 const (
 	open     access = iota // PXE clients, which carry no credentials
+	liveBoot               // a machine's live environment: its live boot's token, which package lab checks
 	openPage               // the web UI's login page and its script and style
 	operator               // the JSON API: the session cookie, else 401
 	page                   // the web UI: the session cookie, else the login page; forms need the CSRF token
@@ -289,9 +290,9 @@ func (s *Server) routes() []route {
 		{"GET /pxe-bootstrap.ipxe", open, s.bootstrap},
 		{"GET /pxe/{mac}", open, s.machineRoute(s.pxeScript)},
 		{"GET /pxe/{mac}/grub", open, s.machineRoute(s.grubScript)},
-		{"GET /pxe/{mac}/plan", open, s.machineRoute(s.plan)},
-		{"POST /pxe/{mac}/status", open, s.machineRoute(s.status)},
-		{"POST /pxe/{mac}/inventory", open, s.machineRoute(s.inventory)},
+		{"GET /pxe/{mac}/plan", liveBoot, s.machineRoute(s.plan)},
+		{"POST /pxe/{mac}/status", liveBoot, s.machineRoute(s.status)},
+		{"POST /pxe/{mac}/inventory", liveBoot, s.machineRoute(s.inventory)},
 		{"GET /boot/{name}", open, s.getBoot},
 		{"GET /images", open, s.listImages},
 		{"GET /images/{ref}/{name}", open, s.getImage},
@@ -326,7 +327,7 @@ func (s *Server) routes() []route {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range s.routes() {
-		if r.access == open || r.access == openPage {
+		if r.access == open || r.access == liveBoot || r.access == openPage {
 			mux.HandleFunc(r.pattern, r.handler)
 		} else {
 			mux.Handle(r.pattern, s.protect(r.handler, r.access))
@@ -339,6 +340,7 @@ func (s *Server) Handler() http.Handler {
 type Route struct {
 	Pattern string // "METHOD /path", as http.ServeMux takes it
 	Open    bool   // served without the session cookie
+	Token   bool   // needs the machine's live boot's token instead
 	Page    bool   // part of the web UI (HTML), not the JSON API
 }
 
@@ -346,7 +348,7 @@ type Route struct {
 func Routes() []Route {
 	var out []Route
 	for _, r := range (&Server{}).routes() {
-		out = append(out, Route{r.pattern, r.access == open || r.access == openPage, r.access == page || r.access == openPage})
+		out = append(out, Route{r.pattern, r.access == open || r.access == liveBoot || r.access == openPage, r.access == liveBoot, r.access == page || r.access == openPage})
 	}
 	return out
 }
@@ -486,6 +488,7 @@ var kindStatus = map[lab.Kind]int{
 	lab.Conflict:  http.StatusConflict,
 	lab.TooLarge:  http.StatusRequestEntityTooLarge,
 	lab.Full:      http.StatusInsufficientStorage,
+	lab.Forbidden: http.StatusForbidden,
 }
 
 // statusOf is the one map from an error to the HTTP status it answers:

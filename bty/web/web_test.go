@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -46,7 +47,18 @@ type env struct {
 	// script is the per-MAC script route after /pxe/{mac}: "" for iPXE's,
 	// "/grub" for GRUB's.
 	script string
+	// tokens are the live boots' tokens by MAC, from the last boot script
+	// that handed one out; do sends each with its machine's reports, as
+	// bty auto does (unless the request sets Authorization itself).
+	tokens map[string]string
 }
+
+// machineRoute matches a machine's own routes: its boot script (GET
+// /pxe/{mac}[/grub]) and its live environment's requests.
+var machineRoute = regexp.MustCompile(`^/pxe/([0-9a-f:]+)(/grub|/plan|/status|/inventory)?(\?.*)?$`)
+
+// scriptToken finds the live boot's token in a boot script.
+var scriptToken = regexp.MustCompile(`bty\.token=([0-9a-f]+)`)
 
 func testConfig(dir string) config.Config {
 	c := config.Defaults()
@@ -78,7 +90,8 @@ func startWith(t *testing.T, dir string, edit func(*config.Config)) *env {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	jar, _ := cookiejar.New(nil)
-	e := &env{t: t, dir: dir, srv: srv, ts: ts, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	e := &env{t: t, dir: dir, srv: srv, ts: ts, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		tokens: map[string]string{}}
 	t.Cleanup(func() { ts.Close(); srv.Close() })
 	e.trio("x86_64") // as an operator (or the image's seed) puts it there
 	return e
@@ -104,6 +117,10 @@ func (e *env) do(method, path string, body io.Reader, header ...string) (*http.R
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	route := machineRoute.FindStringSubmatch(path)
+	if route != nil && route[2] != "" && route[2] != "/grub" && e.tokens[route[1]] != "" {
+		req.Header.Set("Authorization", "Bearer "+e.tokens[route[1]])
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -113,6 +130,11 @@ func (e *env) do(method, path string, body io.Reader, header ...string) (*http.R
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if route != nil && (route[2] == "" || route[2] == "/grub") && method == "GET" {
+		if tok := scriptToken.FindSubmatch(b); tok != nil {
+			e.tokens[route[1]] = string(tok[1])
+		}
+	}
 	return resp, b
 }
 
@@ -153,6 +175,8 @@ func TestOpenRoutes(t *testing.T) {
 // rewrites it under `go test`).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
+	// Each live boot's token is new: the files hold a placeholder.
+	got = scriptToken.ReplaceAll(got, []byte("bty.token=TOKEN"))
 	path := filepath.Join("testdata", name)
 	if os.Getenv("UPDATE_GOLDEN") != "" {
 		os.MkdirAll("testdata", 0o755)
@@ -366,11 +390,20 @@ func TestBadInput(t *testing.T) {
 	e.expect(204, "DELETE", "/machines/"+addr, nil)
 }
 
-// boot fetches the per-MAC script and names what it does.
+// bootScript fetches the per-MAC script (and keeps its token).
+func (e *env) bootScript(m string) []byte {
+	e.t.Helper()
+	return e.expect(200, "GET", "/pxe/"+m+e.script, nil)
+}
+
+// boot fetches the per-MAC script and names what it does: "busy" when
+// another live boot of the machine is under way.
 func (e *env) boot(m string) string {
 	e.t.Helper()
-	s := string(e.expect(200, "GET", "/pxe/"+m+e.script, nil))
+	s := string(e.bootScript(m))
 	switch {
+	case strings.Contains(s, "under way"):
+		return "busy"
 	case strings.Contains(s, "(flash)"):
 		return "flash"
 	case strings.Contains(s, "(inventory)"):
@@ -408,26 +441,29 @@ func testBootModes(t *testing.T, route, ext string) {
 	for _, f := range []string{"bty-netboot-pc-x86_64-v1.4.0.vmlinuz", "bty-netboot-pc-x86_64-v1.4.0.initrd", "bty-netboot-pc-x86_64-v1.4.0.squashfs"} {
 		e.expect(200, "PUT", "/boot/"+f, strings.NewReader(f))
 	}
-	kernel := "/boot/bty-netboot-pc-x86_64-v1.4.0.vmlinuz?mac=" + addr
 	save := func(mode string) {
 		e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: provision.Mode(mode), ImageRef: up.Ref, TargetDiskSerial: "BTYTEST", Labels: map[string]string{"rack": "a1"}}))
 	}
 	flashPlan := fmt.Sprintf(`{"mode":"flash","image":"%s/images/%s/disk.img.zst","target_disk_serial":"BTYTEST","sha256":"%s","format":"img.zst"}`, public, up.Ref, sum(img))
+	// The live environment's flash, as bty auto reports it (the first
+	// report at once, which arms the flash).
 	flash := func() {
 		e.t.Helper()
-		e.expect(200, "GET", kernel, nil) // the machine boots the flasher: armed
 		if got := e.plan(addr); got != flashPlan {
 			t.Errorf("plan = %s, want %s", got, flashPlan)
 		}
+		e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusProgress, Stage: "start"}))
 		e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(provision.Status{Status: provision.StatusDone, SHA256: sum(img)}))
 	}
 
 	// An unknown machine is created in bty-inventory: inventory, then one
-	// local boot, then inventory again.
-	if got := e.boot(addr); got != "inventory" {
-		t.Fatalf("new machine boots %s", got)
+	// local boot, then inventory again. While its live boot is under way
+	// no second one is offered.
+	script := e.bootScript(addr)
+	golden(t, "inventory"+ext, script)
+	if got := e.boot(addr); got != "busy" {
+		t.Errorf("a second boot while the first is under way: %s", got)
 	}
-	golden(t, "inventory"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
 	if got := e.plan(addr); got != `{"mode":"inventory"}` {
 		t.Errorf("inventory plan = %s", got)
 	}
@@ -436,9 +472,10 @@ func testBootModes(t *testing.T, route, ext string) {
 		t.Errorf("after inventory: %v, want [local inventory]", got)
 	}
 
-	// bty-flash-always: flash, disk, flash, disk, ...
+	// bty-flash-always: flash, disk, flash, disk, ... (saving the new
+	// mode ends the inventory's live boot).
 	save("bty-flash-always")
-	golden(t, "flash"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
+	golden(t, "flash"+ext, e.bootScript(addr))
 	var seq []string
 	for range 3 {
 		flash()
@@ -448,7 +485,6 @@ func testBootModes(t *testing.T, route, ext string) {
 		t.Errorf("flash-always sequence %v", seq)
 	}
 	// A failed flash is retried on the next boot.
-	e.expect(200, "GET", kernel, nil)
 	e.expect(204, "POST", "/pxe/"+addr+"/status", jsonBody(map[string]string{"status": "failed", "reason": "disk vanished"}))
 	if got := e.boot(addr); got != "flash" {
 		t.Errorf("after a failure: %s, want flash", got)
@@ -461,9 +497,8 @@ func testBootModes(t *testing.T, route, ext string) {
 	}
 	flash()
 	seq = []string{e.boot(addr), e.boot(addr), e.boot(addr)}
-	if got := e.plan(addr); got != `{"mode":"exit"}` {
-		t.Errorf("plan after the single flash = %s", got)
-	}
+	// The live boot ended with its report: nothing more is told.
+	e.expect(403, "GET", "/pxe/"+addr+"/plan", nil)
 	save("bty-flash-once")
 	seq = append(seq, e.boot(addr))
 	if fmt.Sprint(seq) != "[local local local flash]" {
@@ -471,25 +506,24 @@ func testBootModes(t *testing.T, route, ext string) {
 	}
 	golden(t, "local"+ext, func() []byte {
 		flash()
-		return e.expect(200, "GET", "/pxe/"+addr+route, nil)
+		return e.bootScript(addr)
 	}())
 
-	// A flash mode that cannot flash says why and boots the disk.
+	// A flash mode that cannot flash says why and boots the disk, with no
+	// live boot to tell anything.
 	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: "bty-flash-always", ImageRef: up.Ref}))
-	golden(t, "refused-no-serial"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
-	if got := e.plan(addr); got != `{"mode":"exit"}` {
-		t.Errorf("plan without a serial = %s", got)
-	}
+	golden(t, "refused-no-serial"+ext, e.bootScript(addr))
+	e.expect(403, "GET", "/pxe/"+addr+"/plan", nil)
 	e.expect(200, "PUT", "/machines/"+addr, jsonBody(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": strings.Repeat("b", 64), "target_disk_serial": "S"}))
-	golden(t, "refused-unknown-ref"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
+	golden(t, "refused-unknown-ref"+ext, e.bootScript(addr))
 
 	// ipxe-exit and bty-tui.
 	save("ipxe-exit")
-	if got, plan := e.boot(addr), e.plan(addr); got != "local" || plan != `{"mode":"exit"}` {
-		t.Errorf("ipxe-exit: %s, plan %s", got, plan)
+	if got := e.boot(addr); got != "local" {
+		t.Errorf("ipxe-exit: %s", got)
 	}
 	save("bty-tui")
-	golden(t, "interactive"+ext, e.expect(200, "GET", "/pxe/"+addr+route, nil))
+	golden(t, "interactive"+ext, e.bootScript(addr))
 	if got := e.plan(addr); got != `{"mode":"interactive","catalog":"`+public+`/catalog.toml"}` {
 		t.Errorf("tui plan = %s", got)
 	}
@@ -543,24 +577,29 @@ func TestConcurrentMachines(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			m := fmt.Sprintf("52:54:00:00:%02x:%02x", i/256, i%256)
+			var token string
 			for _, step := range []struct {
 				method, path, body string
 				want               int
 			}{
 				{"GET", "/pxe/" + m, "", 200},
-				{"POST", "/pxe/" + m + "/inventory", `{"disks":[{"path":"/dev/vda","size":1}]}`, 204},
 				{"GET", "/pxe/" + m + "/plan", "", 200},
-				// In inventory mode, not flashing: refused, and recorded.
+				// In inventory mode, not flashing: a conflict, recorded.
 				{"POST", "/pxe/" + m + "/status", `{"status":"failed","reason":"test"}`, 409},
+				{"POST", "/pxe/" + m + "/inventory", `{"disks":[{"path":"/dev/vda","size":1}]}`, 204},
 			} {
 				req, _ := http.NewRequest(step.method, e.ts.URL+step.path, strings.NewReader(step.body))
+				req.Header.Set("Authorization", "Bearer "+token)
 				resp, err := client.Do(req)
 				if err != nil {
 					errs <- err
 					return
 				}
-				io.Copy(io.Discard, resp.Body)
+				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
+				if tok := scriptToken.FindSubmatch(b); tok != nil {
+					token = string(tok[1])
+				}
 				if resp.StatusCode != step.want {
 					errs <- fmt.Errorf("%s %s = %d, want %d", step.method, step.path, resp.StatusCode, step.want)
 					return
@@ -638,17 +677,22 @@ func TestArchitectures(t *testing.T) {
 	if m["arch"] != "arm64" || m["firmware"] != "efi" || m["inventory_received"] != false {
 		t.Errorf("machine after the refused boot: %v", m)
 	}
+	// A chain without the query (an older bootstrap script) keeps what the
+	// machine said before.
 	e.trio("arm64")
-	script = string(e.expect(200, "GET", "/pxe/"+arm+"?arch=arm64&platform=efi", nil))
-	for _, want := range []string{"/boot/bty-netboot-arm64-v1.4.0.vmlinuz?mac=", "console=ttyAMA0,115200", "/boot/bty-netboot-arm64-v1.4.0.initrd?mac="} {
+	script = string(e.expect(200, "GET", "/pxe/"+arm, nil))
+	for _, want := range []string{"/boot/bty-netboot-arm64-v1.4.0.vmlinuz ", "console=ttyAMA0,115200", "/boot/bty-netboot-arm64-v1.4.0.initrd\n"} {
 		if !strings.Contains(script, want) {
 			t.Errorf("arm64 with its trio: script lacks %q:\n%s", want, script)
 		}
 	}
-	// A chain without the query (an older bootstrap script) keeps what the
-	// machine said before.
-	if s := string(e.expect(200, "GET", "/pxe/"+arm, nil)); !strings.Contains(s, "arm64") {
-		t.Errorf("no query: %s", s)
+	// What a known machine says of itself waits for its live boot's first
+	// report (issue 31: any GET stored a forged arch).
+	e.expect(204, "POST", "/pxe/"+arm+"/inventory", jsonBody(map[string]any{"disks": []any{}}))
+	e.expect(200, "GET", "/pxe/"+arm+"?arch=x86_64&platform=pcbios", nil)
+	json.Unmarshal(e.expect(200, "GET", "/machines/"+arm, nil), &m)
+	if m["arch"] != "arm64" || m["firmware"] != "efi" {
+		t.Errorf("a GET changed the known machine's arch: %v", m)
 	}
 
 	const old = "52:54:00:aa:bb:02"
@@ -686,7 +730,9 @@ func TestGRUBHostWithoutPort(t *testing.T) {
 	if s := get("/pxe/"+addr+"/grub", "bty.test"); !strings.Contains(s, "'(http,bty.test:"+u.Port()+")/boot/") || !strings.Contains(s, "bty.server=http://bty.test:"+u.Port()+" ") {
 		t.Errorf("GRUB script for Host without a port:\n%s", s)
 	}
-	if s := get("/pxe/"+addr, "bty.test"); !strings.Contains(s, "http://bty.test/boot/") {
+	const other = "52:54:00:11:22:34" // addr's live boot is under way
+	e.expect(200, "PUT", "/machines/"+other, jsonBody(provision.Settings{BootMode: "bty-tui"}))
+	if s := get("/pxe/"+other, "bty.test"); !strings.Contains(s, "http://bty.test/boot/") {
 		t.Errorf("iPXE script for Host without a port:\n%s", s)
 	}
 }

@@ -1,9 +1,9 @@
 // Package fleet measures bty-web and bty-tftp when a rack of machines
 // powers on at once. Each simulated machine is a goroutine that does what
 // a PXE-booting machine does: fetch the iPXE binary over TFTP, then the
-// bootstrap and per-MAC scripts, the live kernel (with ?mac=, which arms
-// it), initrd and squashfs, the plan, the disk image, with progress and
-// done reports, checking the sha256 of every file. The same files, fetched
+// bootstrap and per-MAC scripts, the live kernel, initrd and squashfs, the
+// plan, the disk image, with progress and done reports carrying the live
+// boot's token from the script, checking the sha256 of every file. The same files, fetched
 // the same way from a stock static web server (nginx), are the anchor for
 // what the machine can move at all.
 package fleet
@@ -27,6 +27,7 @@ import (
 	"github.com/pin/tftp/v3"
 
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/internal/webclient"
 )
 
 // File is one file a machine fetches, with its digest.
@@ -34,9 +35,6 @@ type File struct {
 	Path   string // URL path on the server, e.g. /boot/x.vmlinuz
 	SHA256 string
 	Size   int64
-	// Arms: iPXE fetches it from bty-web with ?mac= (the kernel and the
-	// initrd; bty-init fetches the squashfs without).
-	Arms bool
 }
 
 // Target is what the clients boot from.
@@ -46,11 +44,11 @@ type Target struct {
 	// skips the TFTP step (the anchor has none).
 	TFTP, IPXE string
 	IPXESHA256 string
-	Scripts    bool // bty-web: fetch the plan, report status, the trio with ?mac=
+	Scripts    bool // bty-web: fetch the plan, report status (with the script's token)
 	// Bootstrap and Script are the paths of the bootstrap and the per-MAC
 	// script ("{mac}" is replaced); on the anchor, static copies of bty's.
 	Bootstrap, Script string
-	Files             []File // the live trio, fetched with ?mac= on bty-web
+	Files             []File // the live trio
 	Image             File   // on bty-web its path comes from the plan
 	ExpectedScript    string // a string the per-MAC script must contain
 	// Phase, if set, is called as each phase starts ("tftp", "scripts",
@@ -212,6 +210,8 @@ type client struct {
 	hc  *http.Client
 	mac string
 	ctx context.Context
+	// token is the live boot's, from the per-MAC script (bty.token=).
+	token string
 }
 
 // tftp fetches the iPXE binary as a machine's firmware does, with iPXE's
@@ -266,6 +266,9 @@ func (c *client) scripts(script func(time.Duration)) error {
 	if !strings.Contains(s, c.t.ExpectedScript) {
 		return fmt.Errorf("per-MAC script lacks %q:\n%s", c.t.ExpectedScript, s)
 	}
+	if c.t.Scripts {
+		c.token = webclient.ScriptToken(s)
+	}
 	return nil
 }
 
@@ -276,11 +279,7 @@ func (c *client) download(file func(time.Duration, int64), span func(a, b time.T
 	a := time.Now()
 	defer func() { span(a, time.Now()) }()
 	for _, f := range c.t.Files {
-		p := f.Path
-		if c.t.Scripts && f.Arms {
-			p += "?mac=" + c.mac
-		}
-		if err := c.fetch(p, f, file); err != nil {
+		if err := c.fetch(f.Path, f, file); err != nil {
 			return err
 		}
 	}
@@ -310,8 +309,16 @@ func (c *client) download(file func(time.Duration, int64), span func(a, b time.T
 	return nil
 }
 
+// authorize adds the live boot's token, as bty auto does.
+func (c *client) authorize(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+}
+
 func (c *client) text(path string) (string, error) {
 	req, _ := http.NewRequestWithContext(c.ctx, http.MethodGet, c.t.Base+path, nil)
+	c.authorize(req)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return "", err
@@ -354,6 +361,7 @@ func (c *client) report(st provision.Status) error {
 	body, _ := json.Marshal(st)
 	req, _ := http.NewRequestWithContext(c.ctx, http.MethodPost, c.t.Base+"/pxe/"+c.mac+"/status", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	c.authorize(req)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return err

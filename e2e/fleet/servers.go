@@ -205,13 +205,13 @@ http {
 	}
 	l.AnchorPIDs = append([]int{ng.Process.Pid}, children(ng.Process.Pid)...)
 
-	file := func(name string, arms bool) File {
-		return File{Path: "/" + name, SHA256: sums[name], Size: files[name], Arms: arms}
+	file := func(name string) File {
+		return File{Path: "/" + name, SHA256: sums[name], Size: files[name]}
 	}
-	trio := []File{file("boot/"+nb.Kernel, true), file("boot/"+nb.Initrd, true), file("boot/"+nb.Squashfs, false)}
+	trio := []File{file("boot/" + nb.Kernel), file("boot/" + nb.Initrd), file("boot/" + nb.Squashfs)}
 	l.BTY = Target{Base: base, TFTP: "127.0.0.1:" + strconv.Itoa(tftpPort), IPXE: "ipxe.efi", IPXESHA256: hex.EncodeToString(ipxeSum[:]),
 		Scripts: true, Bootstrap: "/pxe-bootstrap.ipxe", Script: "/pxe/{mac}?arch=x86_64&platform=efi",
-		Files: trio, Image: file("images/fleet.img", false), ExpectedScript: "kernel " + base + "/boot/"}
+		Files: trio, Image: file("images/fleet.img"), ExpectedScript: "kernel " + base + "/boot/"}
 	// The anchor serves static copies of one machine's scripts: how fast
 	// this machine can answer small requests at all.
 	for name, path := range map[string]string{"pxe-bootstrap.ipxe": "/pxe-bootstrap.ipxe", "script.ipxe": "/pxe/" + MAC(1) + "?arch=x86_64&platform=efi"} {
@@ -226,7 +226,7 @@ http {
 		}
 	}
 	l.Anchor = Target{Base: anchor, Bootstrap: "/pxe-bootstrap.ipxe", Script: "/script.ipxe", ExpectedScript: "kernel " + base + "/boot/",
-		Files: trio, Image: file("images/fleet.img", false)}
+		Files: trio, Image: file("images/fleet.img")}
 	ok = true
 	return l, nil
 }

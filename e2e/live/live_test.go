@@ -21,6 +21,7 @@ import (
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/e2e/vm"
 	"github.com/bty-lab/bty/internal/testenv"
+	"github.com/bty-lab/bty/internal/webclient"
 )
 
 const vmMAC = "52:54:00:11:22:33"
@@ -76,13 +77,23 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, c, base+"/boot/"+filepath.Base(squashfs), sq)
+	// The kernel and initrd too: bty-web offers a live boot only with the
+	// whole trio in place.
+	for _, f := range []string{kernel, initrd} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(t, c, base+"/boot/"+filepath.Base(f), b)
+	}
 	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up["ref"], "target_disk_serial": "BTYTEST"})
 	put(t, c, base+"/machines/"+vmMAC, body)
-	// QEMU loads the kernel itself (-kernel); fetch the squashfs with ?mac=
-	// as iPXE fetches the live kernel, which arms the machine: bty-web takes
-	// a status report only from a machine that is flashing.
-	if resp, err := http.Get(base + "/boot/" + filepath.Base(squashfs) + "?mac=" + vmMAC); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("arming fetch: %v %v", err, resp)
+	// QEMU loads the kernel itself (-kernel); the boot script, asked for as
+	// iPXE does, hands over the live boot's token, which bty auto's
+	// requests must carry.
+	m := webclient.NewMachine(base, vmMAC)
+	if s, err := m.Boot(); err != nil || !strings.Contains(s, "(flash)") || m.Token == "" {
+		t.Fatalf("boot script: %v\n%s", err, s)
 	}
 
 	disk := filepath.Join(t.TempDir(), "disk.raw")
@@ -95,7 +106,7 @@ func TestNetbootFlashesTheDisk(t *testing.T) {
 	console := vm.Run(t, "live", vm.Options{
 		QEMU: qemu, MemoryMiB: 512,
 		Kernel: kernel, Initrd: initrd,
-		Append:  "console=ttyS0,115200 panic=-1 fetch=" + guestBase + "/boot/" + filepath.Base(squashfs) + " bty.server=" + guestBase + " bty.mac=" + vmMAC,
+		Append:  "console=ttyS0,115200 panic=-1 fetch=" + guestBase + "/boot/" + filepath.Base(squashfs) + " bty.server=" + guestBase + " bty.mac=" + vmMAC + " bty.token=" + m.Token,
 		NICs:    []vm.NIC{{Netdev: "user", Device: "virtio-net-pci,mac=" + vmMAC}},
 		Disks:   []vm.Disk{{Path: disk, Serial: "BTYTEST"}},
 		Timeout: 180 * time.Second,

@@ -42,12 +42,20 @@ func Login(base, password string) (*Operator, error) {
 // do sends a request and decodes a JSON answer into out (if not nil); any
 // status but want is an error with the server's message.
 func do(c *http.Client, method, u string, body io.Reader, want int, out any) error {
+	return doAs(c, "", method, u, body, want, out)
+}
+
+// doAs is do with a live boot's token ("" for none).
+func doAs(c *http.Client, token, method, u string, body io.Reader, want int, out any) error {
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		return err
 	}
 	if body != nil && method != http.MethodPut {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -110,6 +118,9 @@ type Machine struct {
 	Base   string
 	MAC    string
 	Client *http.Client
+	// Token is the live boot's token from the last live script Boot got
+	// (bty.token=), which the live environment's requests carry.
+	Token string
 }
 
 // NewMachine returns the machine mac of the server at base.
@@ -129,11 +140,32 @@ func (m *Machine) Boot() (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET /pxe/%s: %s %s", m.MAC, resp.Status, b)
 	}
+	if t := ScriptToken(string(b)); t != "" {
+		m.Token = t
+	}
 	return string(b), nil
 }
 
-// FetchLive fetches every file a live boot script names (the kernel with
-// ?mac=, which arms a flash, and the initrd), as iPXE does. The files are
+// ScriptToken is the live boot's token a boot script hands the live
+// environment on the kernel's command line ("" for none).
+func ScriptToken(script string) string {
+	for _, f := range strings.Fields(script) {
+		if t, ok := strings.CutPrefix(f, "bty.token="); ok {
+			return t
+		}
+	}
+	return ""
+}
+
+// Plan is what the live environment is told to do.
+func (m *Machine) Plan() (provision.Plan, error) {
+	var p provision.Plan
+	err := doAs(m.Client, m.Token, http.MethodGet, m.Base+"/pxe/"+m.MAC+"/plan", nil, http.StatusOK, &p)
+	return p, err
+}
+
+// FetchLive fetches every file a live boot script names (the kernel and
+// the initrd), as iPXE does. The files are
 // fetched from Base, whatever host the script names: a server with a
 // public URL elsewhere is still reached only where the caller said.
 func (m *Machine) FetchLive(script string) error {
@@ -161,10 +193,10 @@ func (m *Machine) FetchLive(script string) error {
 
 // Inventory reports the machine's disks.
 func (m *Machine) Inventory(disks ...provision.InventoryDisk) error {
-	return do(m.Client, http.MethodPost, m.Base+"/pxe/"+m.MAC+"/inventory", jsonBody(provision.Inventory{Disks: disks}), http.StatusNoContent, nil)
+	return doAs(m.Client, m.Token, http.MethodPost, m.Base+"/pxe/"+m.MAC+"/inventory", jsonBody(provision.Inventory{Disks: disks}), http.StatusNoContent, nil)
 }
 
 // Report sends a flasher's status report.
 func (m *Machine) Report(st provision.Status) error {
-	return do(m.Client, http.MethodPost, m.Base+"/pxe/"+m.MAC+"/status", jsonBody(st), http.StatusNoContent, nil)
+	return doAs(m.Client, m.Token, http.MethodPost, m.Base+"/pxe/"+m.MAC+"/status", jsonBody(st), http.StatusNoContent, nil)
 }

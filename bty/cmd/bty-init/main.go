@@ -49,6 +49,9 @@ func main() {
 	in.PrepareNetboot(ctx)
 
 	cmd := bty(in, out, "auto", "--server", c.Server, "--mac", c.MAC)
+	// The live boot's token goes by the environment, not argv, which
+	// every process may read.
+	cmd.Env = append(cmd.Env, "BTY_TOKEN="+c.Token)
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintf(out, "bty-init: bty auto failed: %v; rebooting in 10 s\n", err)
 		time.Sleep(10 * time.Second)
