@@ -78,6 +78,11 @@ type Limits struct {
 	// MaxConnections bounds concurrent connections, below the process's
 	// file descriptor limit, so a flood cannot starve PXE clients of them.
 	MaxConnections int64 `toml:"max_connections"`
+	// MaxConnectionsPerAddress bounds the connections of one client
+	// address (0: no bound), so a few slow clients cannot hold them all.
+	// Behind a balancer or proxy every client has its address: raise it
+	// or set 0 there.
+	MaxConnectionsPerAddress int64 `toml:"max_connections_per_address"`
 	// BootSessionSeconds is how long a machine's live boot holds it
 	// without a report: until then no second live boot is offered.
 	BootSessionSeconds int64 `toml:"boot_session_seconds"`
@@ -90,7 +95,7 @@ func Defaults() Config {
 		Admin:  Admin{Password: DefaultPassword},
 		Paths:  Paths{StateDir: "/var/lib/bty", BootSeed: "/usr/share/bty/ipxe"},
 		Limits: Limits{MaxImageBytes: 256 << 30, MaxBootBytes: 4 << 30, MaxMachines: 10000, MaxEvents: 100000, IdleSeconds: 60, MaxConnections: 4096,
-			BootSessionSeconds: 600},
+			MaxConnectionsPerAddress: 64, BootSessionSeconds: 600},
 	}
 }
 
@@ -252,7 +257,7 @@ func (c Config) validate() error {
 		return errors.New("paths.state_dir must not be empty")
 	case c.State.URL != "" && !strings.HasPrefix(c.State.URL, "postgres://") && !strings.HasPrefix(c.State.URL, "postgresql://"):
 		return errors.New("state.url must be a postgres:// URL (or unset for SQLite in the state dir)")
-	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0 || c.Limits.MaxMachines <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.IdleSeconds <= 0 || c.Limits.MaxConnections <= 0 || c.Limits.BootSessionSeconds <= 0:
+	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0 || c.Limits.MaxMachines <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.IdleSeconds <= 0 || c.Limits.MaxConnections <= 0 || c.Limits.BootSessionSeconds <= 0 || c.Limits.MaxConnectionsPerAddress < 0:
 		return errors.New("limits must be positive")
 	}
 	return checkPublicURL(c.Server.PublicURL)

@@ -25,12 +25,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, httpError(http.StatusForbidden, "a login from another site's page (%q) is refused", origin))
 		return
 	}
-	if ok, wait := s.limiter.Reserve(addr); !ok {
+	// Refused before the password is read, and answered at once: the
+	// connection closes instead of waiting for a body nobody checks.
+	refuse := func(from string, l *auth.Limiter, wait time.Duration) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		// Refused before the password is read, and answered at once: the
-		// connection closes instead of waiting for a body nobody checks.
 		w.Header().Set("Connection", "close")
-		s.fail(w, r, httpError(http.StatusTooManyRequests, "too many failed logins from %s (limit %s); retry in %s", addr, s.limiter, wait.Round(time.Second)))
+		s.fail(w, r, httpError(http.StatusTooManyRequests, "too many failed logins from %s (limit %s); retry in %s", from, l, wait.Round(time.Second)))
+	}
+	if ok, wait := s.limiter.Reserve(addr); !ok {
+		refuse(addr, s.limiter, wait)
+		return
+	}
+	if ok, wait := s.everyone.Reserve(""); !ok {
+		s.limiter.Release(addr)
+		refuse("all addresses", s.everyone, wait)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
@@ -50,6 +58,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.limiter.Release(addr)
+	s.everyone.Release("")
 	token, exp, err := a.Issue()
 	if err != nil {
 		s.fail(w, r, err)

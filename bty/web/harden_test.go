@@ -54,6 +54,47 @@ func form(pw string) io.Reader { return strings.NewReader("password=" + pw) }
 // 50 guesses sent at once: each request's headers arrive first and its
 // body (the password) later, as a guesser racing the limiter would send
 // them. The attempt is counted before the body is read, so at most 5 are
+// Failed logins are bounded from all addresses together too (issue 31:
+// per address only, so many addresses could each guess five a minute):
+// past maxFailedLogins a minute, a new address is refused before its
+// password is read.
+func TestLoginLimitAcrossAddresses(t *testing.T) {
+	e := start(t, t.TempDir())
+	from := func(i int) *http.Client {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(i))}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
+	}
+	try := func(c *http.Client) int {
+		resp, err := c.Post(e.ts.URL+"/ui/login", "application/x-www-form-urlencoded", form("guess"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	n := 0
+	for i := 1; n < maxFailedLogins; i++ {
+		for range 5 { // each address's own limit
+			if n == maxFailedLogins {
+				break
+			}
+			if code := try(from(i)); code != http.StatusUnauthorized {
+				t.Fatalf("failed login %d (address %d) = %d, want 401", n+1, i, code)
+			}
+			n++
+		}
+	}
+	resp, err := from(200).Post(e.ts.URL+"/ui/login", "application/x-www-form-urlencoded", form(password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(b), "from all addresses") {
+		t.Errorf("a new address after %d failures from others = %d %s, want 429", n, resp.StatusCode, b)
+	}
+}
+
 // checked.
 func TestLoginLimitHoldsUnderParallelGuesses(t *testing.T) {
 	e := start(t, t.TempDir())
@@ -528,6 +569,45 @@ func TestConnectionCap(t *testing.T) {
 	}
 }
 
+// Clients that send their headers slowly cannot hold every connection:
+// one address gets at most limits.max_connections_per_address, the next is
+// reset at once, and a client from another address is answered while they
+// hold theirs (issue 31: slow clients cost every other client up to
+// idle_seconds).
+func TestConnectionCapPerAddress(t *testing.T) {
+	ln := listen(t, func(c *config.Config) { c.Limits.MaxConnections, c.Limits.MaxConnectionsPerAddress = 8, 3 })
+	capped := ln.(*limitListener)
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n") // and never the rest
+	}
+	// The reset may come before the dial returns, or at the first read.
+	fourth, err := net.Dial("tcp", ln.Addr().String())
+	if err == nil {
+		defer fourth.Close()
+		fourth.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = fourth.Read(make([]byte, 1))
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("a fourth connection from the same address: %v; want a reset", err)
+	}
+	if got := capped.refused.Load(); got != 1 {
+		t.Errorf("%d connections refused, want 1", got)
+	}
+	// Another address (any 127/8 address reaches loopback) is served at once.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	other := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
+	resp, err := other.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("another address while one holds its limit: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
+
 // queued is how many connections wait in the listener's kernel accept
 // queue: for a listening socket, TCP_INFO's tcpi_unacked counts them.
 func queued(t *testing.T, ln *limitListener) int {
@@ -551,7 +631,7 @@ func TestCappedConnectionsSendfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	capped := newLimitListener(ln.(*net.TCPListener), 2)
+	capped := newLimitListener(ln.(*net.TCPListener), 2, 0)
 	defer capped.Close()
 	go func() {
 		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
@@ -569,7 +649,7 @@ func TestCappedConnectionsSendfile(t *testing.T) {
 	}
 	c.Close()
 	c.Close() // a second Close frees no second slot
-	if n := len(capped.(*limitListener).slots); n != 0 {
+	if n := len(capped.slots); n != 0 {
 		t.Errorf("%d slots held after the only connection closed", n)
 	}
 }

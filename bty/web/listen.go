@@ -2,7 +2,9 @@ package web
 
 import (
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 // limitListener accepts at most n connections open at once; further
@@ -13,23 +15,62 @@ import (
 // them in a type that hides ReadFrom: every boot file and image then went
 // through a user-space copy (the fleet bench: bty-web spent 4.8 times
 // nginx's CPU per byte).
+//
+// perAddr bounds the connections of one client address (0: no bound):
+// without it a few clients that send their headers or bodies slowly could
+// hold every slot for limits.idle_seconds at a time, and every other
+// client waited that long. One past it is closed as soon as it is
+// accepted, without taking a slot.
 type limitListener struct {
 	*net.TCPListener
-	slots chan struct{}
+	slots   chan struct{}
+	perAddr int
+	mu      sync.Mutex
+	byAddr  map[netip.Addr]int
+	refused atomic.Int64 // connections closed at once: their address had perAddr
 }
 
-func newLimitListener(ln *net.TCPListener, n int) net.Listener {
-	return &limitListener{TCPListener: ln, slots: make(chan struct{}, n)}
+func newLimitListener(ln *net.TCPListener, n, perAddr int) *limitListener {
+	return &limitListener{TCPListener: ln, slots: make(chan struct{}, n), perAddr: perAddr, byAddr: map[netip.Addr]int{}}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
-	c, err := l.AcceptTCP()
-	if err != nil {
-		<-l.slots
-		return nil, err
+	for {
+		l.slots <- struct{}{}
+		c, err := l.AcceptTCP()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		addr := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		if !l.take(addr) {
+			l.refused.Add(1)
+			c.SetLinger(0) // a reset: the client learns at once
+			c.Close()
+			<-l.slots
+			continue
+		}
+		return &limitedConn{TCPConn: c, release: func() { l.drop(addr); <-l.slots }}, nil
 	}
-	return &limitedConn{TCPConn: c, release: func() { <-l.slots }}, nil
+}
+
+// take counts a connection of addr, unless addr has perAddr already.
+func (l *limitListener) take(addr netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perAddr > 0 && l.byAddr[addr] >= l.perAddr {
+		return false
+	}
+	l.byAddr[addr]++
+	return true
+}
+
+func (l *limitListener) drop(addr netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byAddr[addr]--; l.byAddr[addr] <= 0 {
+		delete(l.byAddr, addr)
+	}
 }
 
 // limitedConn is a TCP connection that frees its slot once closed; it

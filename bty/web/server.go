@@ -39,12 +39,15 @@ type Server struct {
 	lab     *lab.Lab
 	store   *state.Store            // lab's, for what only the server keeps: sessions, the audit log's reads
 	auth    atomic.Pointer[session] // replaced on logout, and from the store when shared
-	limiter *auth.Limiter
-	lock    *os.File // flock on the state dir, held while the server lives
-	log     *slog.Logger
-	version string
-	bootDir string
-	imgDir  string
+	limiter *auth.Limiter           // failed logins per address
+	// everyone bounds failed logins from all addresses together, so many
+	// addresses (a LAN's IPv6 prefix) cannot guess at five a minute each.
+	everyone *auth.Limiter
+	lock     *os.File // flock on the state dir, held while the server lives
+	log      *slog.Logger
+	version  string
+	bootDir  string
+	imgDir   string
 }
 
 // cookieSecret is the setting that holds the session signing secret.
@@ -84,12 +87,13 @@ func (s *Server) authFor(r *http.Request) *session {
 // dir that another bty-web holds, or that cannot be written, is refused.
 func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (s *Server, err error) {
 	s = &Server{
-		cfg:     cfg,
-		log:     log,
-		version: version,
-		bootDir: filepath.Join(cfg.Paths.StateDir, "boot"),
-		imgDir:  filepath.Join(cfg.Paths.StateDir, "images"),
-		limiter: auth.NewLimiter(5, time.Minute),
+		cfg:      cfg,
+		log:      log,
+		version:  version,
+		bootDir:  filepath.Join(cfg.Paths.StateDir, "boot"),
+		imgDir:   filepath.Join(cfg.Paths.StateDir, "images"),
+		limiter:  auth.NewLimiter(5, time.Minute),
+		everyone: auth.NewLimiter(maxFailedLogins, time.Minute),
 	}
 	for _, d := range []string{cfg.Paths.StateDir, s.bootDir, s.imgDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
@@ -250,16 +254,21 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 }
 
 // Listen opens addr with at most limits.max_connections connections open at
-// once; further clients wait in the kernel's accept queue.
+// once, further clients waiting in the kernel's accept queue, and at most
+// limits.max_connections_per_address of one client address.
 func (s *Server) Listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return newLimitListener(ln.(*net.TCPListener), int(s.cfg.Limits.MaxConnections)), nil
+	return newLimitListener(ln.(*net.TCPListener), int(s.cfg.Limits.MaxConnections), int(s.cfg.Limits.MaxConnectionsPerAddress)), nil
 }
 
 func (s *Server) idle() time.Duration { return time.Duration(s.cfg.Limits.IdleSeconds) * time.Second }
+
+// maxFailedLogins is how many failed logins a minute bty-web takes from all
+// addresses together.
+const maxFailedLogins = 30
 
 // access says who may use a route.
 type access int

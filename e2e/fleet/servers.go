@@ -94,7 +94,9 @@ func Start(dir string, imgs Images, sizes Sizes, n, replicas int) (*Lab, error) 
 	if err != nil {
 		return nil, err
 	}
-	env := []string{"BTY_SERVER_LISTEN=127.0.0.1", "BTY_ADMIN_PASSWORD=" + password, "BTY_LIMITS_MAX_MACHINES=" + strconv.Itoa(n+100)}
+	// Every simulated machine comes from 127.0.0.1: no bound per address.
+	env := []string{"BTY_SERVER_LISTEN=127.0.0.1", "BTY_ADMIN_PASSWORD=" + password, "BTY_LIMITS_MAX_MACHINES=" + strconv.Itoa(n+100),
+		"BTY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=0"}
 	if replicas > 1 {
 		pg, err := postgres.Start()
 		if err != nil {
