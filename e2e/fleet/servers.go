@@ -159,7 +159,9 @@ func Start(dir string, imgs Images, sizes Sizes, n, replicas int) (*Lab, error) 
 			return nil, err
 		}
 	}
-	for i := 1; i <= n; i++ {
+	// MAC(0) is not one of the fleet: its script becomes the anchor's
+	// static copy, and asking for it starts its live boot.
+	for i := 0; i <= n; i++ {
 		if err := op.Save(MAC(i), provision.ModeFlashAlways, up.Ref, "FLEET", nil); err != nil {
 			return nil, err
 		}
@@ -216,7 +218,7 @@ http {
 		Files: trio, Image: file("images/fleet.img"), ExpectedScript: "kernel " + base + "/boot/"}
 	// The anchor serves static copies of one machine's scripts: how fast
 	// this machine can answer small requests at all.
-	for name, path := range map[string]string{"pxe-bootstrap.ipxe": "/pxe-bootstrap.ipxe", "script.ipxe": "/pxe/" + MAC(1) + "?arch=x86_64&platform=efi"} {
+	for name, path := range map[string]string{"pxe-bootstrap.ipxe": "/pxe-bootstrap.ipxe", "script.ipxe": "/pxe/" + MAC(0) + "?arch=x86_64&platform=efi"} {
 		resp, err := http.Get(base + path)
 		if err != nil {
 			return nil, err

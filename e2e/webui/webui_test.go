@@ -23,8 +23,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/bty-lab/bty/bty/provision"
-	"github.com/bty-lab/bty/bty/pxescript"
-	"github.com/bty-lab/bty/bty/version"
 	"github.com/bty-lab/bty/internal/browser"
 	"github.com/bty-lab/bty/internal/testenv"
 	"github.com/bty-lab/bty/internal/webclient"
@@ -146,7 +144,11 @@ func TestOperatorSession(t *testing.T) {
 	shot("ui-images.png")
 
 	// A machine PXE-boots and reports its disks; the operator sets it to
-	// flash from its page, confirming the erase.
+	// flash from its page, confirming the erase. (The live system's files
+	// are stand-ins: the test is the machine.)
+	if err := op.PutLiveStandIns("x86_64"); err != nil {
+		t.Fatal(err)
+	}
 	m := webclient.NewMachine(base, machine)
 	if _, err := m.Boot(); err != nil {
 		t.Fatal(err)
@@ -174,15 +176,6 @@ func TestOperatorSession(t *testing.T) {
 	// The machine boots the flasher (its files are stand-ins: the test is
 	// the machine) and reports progress; the machines page, left open,
 	// follows it to "verified" with no reload.
-	nb, err := pxescript.NetbootFor(version.String(), "x86_64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range nb.Files() {
-		if err := op.PutBoot(f, []byte("stand-in "+f)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	run("opening the machines page", chromedp.Navigate(base+"/ui/machines"), chromedp.WaitVisible("#m-52-54-00-be-ef-01"),
 		chromedp.Evaluate(`window.btyNotReloaded = true`, nil))
 	script, err := m.Boot()

@@ -215,3 +215,19 @@ func Start(t testing.TB, cmd *exec.Cmd) {
 		}
 	})
 }
+
+// GoSDK returns the bin directory of the Go SDK rules_go builds with
+// (go_sdk.host(): the toolchain tools/bazel put on PATH), found beside
+// the runfile goTool of @io_bazel_rules_go//go.
+func GoSDK(t testing.TB, goTool string) string {
+	t.Helper()
+	sdkGo, _ := filepath.Glob(filepath.Join(filepath.Dir(strings.SplitN(goTool, ".runfiles/", 2)[0]+".runfiles/x"), "rules_go~~go_sdk~*", "bin", "go"))
+	if len(sdkGo) == 0 {
+		t.Fatalf("no Go SDK beside %s", goTool)
+	}
+	goBin, err := filepath.EvalSymlinks(sdkGo[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(goBin)
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/pxescript"
 )
 
 // Operator is a logged-in operator.
@@ -110,6 +111,27 @@ func (o *Operator) Machine(mac string) (provision.Machine, error) {
 	var m provision.Machine
 	err := do(o.Client, http.MethodGet, o.Base+"/machines/"+mac, nil, http.StatusOK, &m)
 	return m, err
+}
+
+// PutLiveStandIns uploads stand-ins of the live trio for arch, named as
+// the release names it for the server's version: with them bty-web offers
+// live boots, whose tokens a machine's reports need. The files hold their
+// own names; nothing boots them.
+func (o *Operator) PutLiveStandIns(arch string) error {
+	var v api.Version
+	if err := do(o.Client, http.MethodGet, o.Base+"/version", nil, http.StatusOK, &v); err != nil {
+		return err
+	}
+	nb, err := pxescript.NetbootFor(v.Version, arch)
+	if err != nil {
+		return err
+	}
+	for _, name := range nb.Files() {
+		if err := o.PutBoot(name, []byte(name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Machine is a simulated machine: what its iPXE and its live environment

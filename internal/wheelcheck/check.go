@@ -4,13 +4,16 @@
 package wheelcheck
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bufio"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -120,6 +123,19 @@ func Check(path string) (*Wheel, error) {
 	if err != nil {
 		return nil, err
 	}
+	errs = append(errs, w.readMetadata("METADATA", meta))
+	for _, t := range w.Tags {
+		if !strings.Contains(t, "manylinux") && !strings.Contains(t, "musllinux") {
+			errs = append(errs, fmt.Errorf("tag %s is not one PyPI accepts for Linux binaries (manylinux/musllinux)", t))
+		}
+	}
+	return w, errors.Join(errs...)
+}
+
+// readMetadata reads core metadata (a wheel's METADATA, an sdist's
+// PKG-INFO) and checks the fields PyPI's upload needs.
+func (w *Wheel) readMetadata(file, meta string) error {
+	var errs []error
 	head, body, _ := strings.Cut(meta, "\n\n")
 	w.Description = body
 	sc := bufio.NewScanner(strings.NewReader(head))
@@ -129,16 +145,70 @@ func Check(path string) (*Wheel, error) {
 	}
 	for _, k := range []string{"Metadata-Version", "Name", "Version", "Summary", "License", "Requires-Python", "Project-URL", "Description-Content-Type"} {
 		if len(w.Metadata[k]) == 0 {
-			errs = append(errs, fmt.Errorf("METADATA lacks %s", k))
+			errs = append(errs, fmt.Errorf("%s lacks %s", file, k))
 		}
 	}
 	if v := w.Metadata["Version"]; len(v) == 1 && v[0] != w.Version {
-		errs = append(errs, fmt.Errorf("METADATA version %s differs from the file name's %s", v[0], w.Version))
+		errs = append(errs, fmt.Errorf("%s version %s differs from the file name's %s", file, v[0], w.Version))
 	}
-	for _, t := range w.Tags {
-		if !strings.Contains(t, "manylinux") && !strings.Contains(t, "musllinux") {
-			errs = append(errs, fmt.Errorf("tag %s is not one PyPI accepts for Linux binaries (manylinux/musllinux)", t))
+	return errors.Join(errs...)
+}
+
+var sdistName = regexp.MustCompile(`^([a-z0-9_]+)-([0-9][^-]*)\.tar\.gz$`)
+
+// IsSdist reports whether a file name is a source distribution's
+// (NAME-VERSION.tar.gz, the name normalized as PEP 625 asks).
+func IsSdist(name string) bool { return sdistName.MatchString(name) }
+
+// CheckSdist validates the source distribution at path as pip and PyPI
+// read it: its name, every member inside NAME-VERSION/, no link and no
+// path out of it, a PKG-INFO with the fields an upload needs, and a
+// pyproject.toml naming the build backend.
+func CheckSdist(path string) (*Wheel, error) {
+	m := sdistName.FindStringSubmatch(filepath.Base(path))
+	if m == nil {
+		return nil, fmt.Errorf("%s: not an sdist file name (NAME-VERSION.tar.gz)", filepath.Base(path))
+	}
+	w := &Wheel{Name: m[1], Version: m[2], Metadata: map[string][]string{}}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	tr := tar.NewReader(zr)
+	root := w.Name + "-" + w.Version + "/"
+	var meta, pyproject string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+		name := h.Name
+		if !strings.HasPrefix(name, root) || strings.Contains(name, "..") || (h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeDir) {
+			return nil, fmt.Errorf("%s: member %s is not a file or directory inside %s", filepath.Base(path), name, root)
+		}
+		switch strings.TrimPrefix(name, root) {
+		case "PKG-INFO", "pyproject.toml":
+			b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+			if err != nil {
+				return nil, err
+			}
+			if strings.HasSuffix(name, "PKG-INFO") {
+				meta = string(b)
+			} else {
+				pyproject = string(b)
+			}
 		}
 	}
-	return w, errors.Join(errs...)
+	if meta == "" || !strings.Contains(pyproject, "build-backend") {
+		return nil, fmt.Errorf("%s: no PKG-INFO, or a pyproject.toml without a build-backend", filepath.Base(path))
+	}
+	return w, w.readMetadata("PKG-INFO", meta)
 }

@@ -90,7 +90,7 @@ type Index struct {
 	FailOn  string // an upload of this file name fails once with 500
 	Uploads map[string]int
 	Token   string
-	// Writes lists every upload in order: "wheel NAME".
+	// Writes lists every upload in order: "wheel NAME" or "sdist NAME".
 	Writes []string
 }
 
@@ -139,7 +139,12 @@ func (x *Index) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.Forms = append(x.Forms, form)
 		x.files[h.Filename] = data
 		x.Uploads[h.Filename]++
-		x.Writes = append(x.Writes, "wheel "+h.Filename)
+		kind := map[string]string{"bdist_wheel": "wheel", "sdist": "sdist"}[r.FormValue("filetype")]
+		if kind == "" {
+			http.Error(w, "unknown filetype "+r.FormValue("filetype"), http.StatusBadRequest)
+			return
+		}
+		x.Writes = append(x.Writes, kind+" "+h.Filename)
 	case strings.HasSuffix(r.URL.Path, "/json"):
 		var urls []map[string]any
 		for name, data := range x.files {

@@ -1,7 +1,7 @@
 // Package publish runs a release in its fixed order: (1) refuse a version
 // PyPI has, (2) refuse bytes the verification report does not pin, then the
 // remote writes: (3) the tag, (4) the GitHub release with every artifact,
-// its .sha256 and release.toml, (5) the OCI indexes, (6) the wheels to PyPI,
+// its .sha256 and release.toml, (5) the OCI indexes, (6) the wheels and the sdist to PyPI,
 // strictly last.
 //
 // The writes are one list of typed steps (Steps). Each step describes
@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/bty-lab/bty/internal/wheelcheck"
 	"github.com/bty-lab/bty/release/github"
 	"github.com/bty-lab/bty/release/gittag"
 	"github.com/bty-lab/bty/release/ocipush"
@@ -80,7 +81,7 @@ const (
 type Step struct {
 	Phase Phase
 	// Kind and Object name the write: "tag" v1.2.0, "asset" a file name,
-	// "oci" an image reference, "wheel" a file name, "release" a tag.
+	// "oci" an image reference, "wheel" and "sdist" a file name, "release" a tag.
 	Kind, Object string
 	// Detail says where it goes and what makes it a no-op on a re-run.
 	Detail string
@@ -349,10 +350,15 @@ func Steps(o Options, tagger gittag.Tagger, artifacts []report.Artifact, manifes
 		how = "with a token minted at " + c.PyPI.MintToken + " from the job's OIDC token (trusted publishing)"
 	}
 	for _, a := range artifacts {
-		if !strings.HasSuffix(a.Name, ".whl") {
+		kind := "wheel"
+		switch {
+		case strings.HasSuffix(a.Name, ".whl"):
+		case wheelcheck.IsSdist(a.Name):
+			kind = "sdist"
+		default:
 			continue
 		}
-		steps = append(steps, Step{PhasePyPI, "wheel", a.Name, fmt.Sprintf("sha256 %s to %s %s, unless the index has it with the same hash", a.SHA256, c.PyPI.Upload, how),
+		steps = append(steps, Step{PhasePyPI, kind, a.Name, fmt.Sprintf("sha256 %s to %s %s, unless the index has it with the same hash", a.SHA256, c.PyPI.Upload, how),
 			func(ctx context.Context, log func(string, ...any)) error {
 				if py.Token == "" {
 					tok, err := pypi.MintToken(ctx, o.HTTP, c.PyPI.MintToken, o.Env)

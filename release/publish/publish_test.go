@@ -46,7 +46,7 @@ func artifacts(t *testing.T) []string {
 	t.Helper()
 	var files []string
 	for _, f := range testenv.Runfiles(t, "BTY_RELEASE_FILES", "//release/publish:publish_test") {
-		if strings.HasSuffix(f, ".whl") || strings.HasSuffix(f, ".tar") || strings.HasSuffix(f, ".efi") || strings.HasSuffix(f, ".spdx.json") {
+		if strings.HasSuffix(f, ".whl") || strings.HasSuffix(f, ".tar") || strings.HasSuffix(f, ".tar.gz") || strings.HasSuffix(f, ".efi") || strings.HasSuffix(f, ".spdx.json") {
 			files = append(files, f)
 		}
 	}
@@ -186,7 +186,7 @@ func TestPlanIsTheRelease(t *testing.T) {
 		switch kind {
 		case "release", "asset":
 			gh = append(gh, head)
-		case "wheel":
+		case "wheel", "sdist":
 			wheels = append(wheels, head)
 		case "tag":
 			if tags := git(t, w.bare, "tag"); tags != object {
@@ -240,7 +240,7 @@ func TestPlanIsTheRelease(t *testing.T) {
 	if diff := cmp.Diff(gh, w.gh.Writes); diff != "" {
 		t.Errorf("GitHub writes differ from the plan (-plan +writes):\n%s", diff)
 	}
-	if diff := cmp.Diff(wheels, w.index.Writes); diff != "" || len(wheels) == 0 {
+	if diff := cmp.Diff(wheels, w.index.Writes); diff != "" || !slices.Contains(wheels, "sdist bty_lab-0.1.0.tar.gz") {
 		t.Errorf("PyPI uploads differ from the plan (-plan +uploads):\n%s", diff)
 	}
 }

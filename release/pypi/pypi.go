@@ -74,10 +74,14 @@ func (c *Client) release(ctx context.Context, version string) (bool, map[string]
 	return true, files, nil
 }
 
-// Form builds the multipart upload of a wheel: the fields twine sends for
-// the core metadata, the digest, and the file.
+// Form builds the multipart upload of a wheel or an sdist: the fields
+// twine sends for the core metadata, the digest, and the file.
 func Form(path string) (body []byte, contentType string, err error) {
-	w, err := wheelcheck.Check(path)
+	check, filetype, pyversion := wheelcheck.Check, "bdist_wheel", "py3"
+	if wheelcheck.IsSdist(filepath.Base(path)) {
+		check, filetype, pyversion = wheelcheck.CheckSdist, "sdist", "source"
+	}
+	w, err := check(path)
 	if err != nil {
 		return nil, "", err
 	}
@@ -100,8 +104,8 @@ func Form(path string) (body []byte, contentType string, err error) {
 		{"metadata_version", one("Metadata-Version")},
 		{"name", one("Name")},
 		{"version", one("Version")},
-		{"filetype", "bdist_wheel"},
-		{"pyversion", "py3"},
+		{"filetype", filetype},
+		{"pyversion", pyversion},
 		{"summary", one("Summary")},
 		{"license", one("License")},
 		{"requires_python", one("Requires-Python")},
@@ -138,7 +142,7 @@ func (c *Client) UploadAll(ctx context.Context, version string, wheels []string,
 	return nil
 }
 
-// UploadWheel uploads one wheel of version unless the index has it: a file the
+// UploadWheel uploads one wheel (or the sdist) of version unless the index has it: a file the
 // index has with the same sha256 counts as done, one with another sha256 is
 // an error (an index never replaces a file).
 func (c *Client) UploadWheel(ctx context.Context, version, path string, log func(string, ...any)) error {

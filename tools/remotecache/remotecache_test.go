@@ -118,16 +118,9 @@ func TestSecondRunnerHitsTheCache(t *testing.T) {
 	// The Go SDK rules_go builds with (go_sdk.host(): the toolchain
 	// tools/bazel put on PATH) comes with the go tool's runfiles; the
 	// nested Bazel finds it the same way, on PATH.
-	sdkGo, _ := filepath.Glob(filepath.Join(filepath.Dir(strings.SplitN(goTool, ".runfiles/", 2)[0]+".runfiles/x"), "rules_go~~go_sdk~*", "bin", "go"))
-	if len(sdkGo) == 0 {
-		t.Fatalf("no Go SDK beside %s", goTool)
-	}
-	goBin, err := filepath.EvalSymlinks(sdkGo[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	goBin := testenv.GoSDK(t, goTool)
 	tmp := t.TempDir()
-	env := []string{"PATH=" + filepath.Dir(goBin) + ":/usr/bin:/bin", "HOME=" + tmp, "USER=root", "LANG=C.UTF-8"}
+	env := []string{"PATH=" + goBin + ":/usr/bin:/bin", "HOME=" + tmp, "USER=root", "LANG=C.UTF-8"}
 
 	srv, err := Start(server, filepath.Join(tmp, "store"))
 	if err != nil {

@@ -31,7 +31,6 @@ import (
 
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/provision"
-	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/bty/version"
 	"github.com/bty-lab/bty/bty/web"
 	"github.com/bty-lab/bty/internal/browser"
@@ -190,14 +189,8 @@ func seed(base string) error {
 	if err != nil {
 		return err
 	}
-	nb, err := pxescript.NetbootFor(version.String(), "x86_64")
-	if err != nil {
+	if err := op.PutLiveStandIns("x86_64"); err != nil {
 		return err
-	}
-	for _, f := range nb.Files() {
-		if err := op.PutBoot(f, []byte("stand-in for "+f)); err != nil {
-			return err
-		}
 	}
 	img := make([]byte, 64<<10)
 	for i := range img {

@@ -38,6 +38,8 @@ type options struct {
 	out, name, version, platform, readme, summary, license, requiresPython string
 	urls                                                                   []string
 	scripts                                                                scripts
+	sdist                                                                  bool
+	gomod, goModules, manifest, backend                                    string
 }
 
 func main() {
@@ -52,12 +54,21 @@ func main() {
 	flag.StringVar(&o.license, "license", "", "license")
 	flag.StringVar(&o.requiresPython, "requires-python", ">=3.8", "Requires-Python")
 	flag.StringVar(&urls, "project-urls", "", "comma-separated LABEL=URL pairs")
-	flag.Var(o.scripts, "script", "NAME=SRC: a binary installed as NAME (repeatable)")
+	flag.Var(o.scripts, "script", "NAME=SRC: a binary installed as NAME (repeatable); for -sdist, SRC is its main package")
+	flag.BoolVar(&o.sdist, "sdist", false, "write the source distribution instead (see sdist.go)")
+	flag.StringVar(&o.gomod, "gomod", "", "-sdist: the repository's go.mod")
+	flag.StringVar(&o.goModules, "go-modules", "", "-sdist: tools/wheel/go-modules.txt")
+	flag.StringVar(&o.manifest, "manifest", "", "-sdist: the Go packages' files (JSON, from wheel.bzl)")
+	flag.StringVar(&o.backend, "backend", "", "-sdist: the build backend (bty_build.py)")
 	flag.Parse()
 	if urls != "" {
 		o.urls = strings.Split(urls, ",")
 	}
-	if err := build(o); err != nil {
+	run := build
+	if o.sdist {
+		run = buildSdist
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "wheel:", err)
 		os.Exit(1)
 	}
@@ -74,14 +85,13 @@ func epoch() time.Time {
 	return t
 }
 
-func build(o options) error {
-	if o.out == "" || o.name == "" || o.version == "" || o.platform == "" || len(o.scripts) == 0 {
-		return fmt.Errorf("-out, -name, -version, -platform and at least one -script are required")
-	}
-	dist := normalize(o.name) + "-" + o.version
+// metadata is the distribution's core metadata: a wheel's METADATA and
+// the sdist's PKG-INFO (the same fields; the wheel its sdist builds
+// copies it).
+func metadata(o options) (string, error) {
 	readme, err := os.ReadFile(o.readme)
 	if err != nil {
-		return fmt.Errorf("README: %w", err)
+		return "", fmt.Errorf("README: %w", err)
 	}
 	var meta strings.Builder
 	fmt.Fprintf(&meta, "Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: %s\nLicense: %s\nRequires-Python: %s\n", o.name, o.version, o.summary, o.license, o.requiresPython)
@@ -90,6 +100,23 @@ func build(o options) error {
 		fmt.Fprintf(&meta, "Project-URL: %s, %s\n", label, link)
 	}
 	fmt.Fprintf(&meta, "Description-Content-Type: text/markdown\n\n%s", readme)
+	return meta.String(), nil
+}
+
+// initPy is the distribution's Python package: only its version.
+func initPy(o options) []byte {
+	return []byte(fmt.Sprintf("\"\"\"%s: the bty binaries, installed as scripts.\"\"\"\n\n__version__ = %q\n", o.name, o.version))
+}
+
+func build(o options) error {
+	if o.out == "" || o.name == "" || o.version == "" || o.platform == "" || len(o.scripts) == 0 {
+		return fmt.Errorf("-out, -name, -version, -platform and at least one -script are required")
+	}
+	dist := normalize(o.name) + "-" + o.version
+	meta, err := metadata(o)
+	if err != nil {
+		return err
+	}
 	var wheel strings.Builder
 	fmt.Fprintf(&wheel, "Wheel-Version: 1.0\nGenerator: bty tools/wheel\nRoot-Is-Purelib: false\n")
 	for _, tag := range strings.Split(o.platform, ".") {
@@ -102,8 +129,8 @@ func build(o options) error {
 		data []byte
 	}
 	entries := []entry{
-		{normalize(o.name) + "/__init__.py", 0o644, []byte(fmt.Sprintf("\"\"\"%s: the bty binaries, installed as scripts.\"\"\"\n\n__version__ = %q\n", o.name, o.version))},
-		{dist + ".dist-info/METADATA", 0o644, []byte(meta.String())},
+		{normalize(o.name) + "/__init__.py", 0o644, initPy(o)},
+		{dist + ".dist-info/METADATA", 0o644, []byte(meta)},
 		{dist + ".dist-info/WHEEL", 0o644, []byte(wheel.String())},
 	}
 	names := make([]string, 0, len(o.scripts))
