@@ -55,3 +55,29 @@ type Image struct {
 	Ref       string         `json:"ref"`
 	URL       string         `json:"url"`
 }
+
+// Templates is GET and PUT /templates: the cloud-init user-data template
+// for every image ("" for bty's default: the hostname alone), and per
+// image (by name) its own template or an opt-out.
+type Templates struct {
+	UserData string                   `json:"user_data"`
+	Images   map[string]ImageTemplate `json:"images"`
+}
+
+// ImageTemplate is one image's cloud-init setting: cloud_init false for an
+// image without cloud-init (no seed is written for it), else its own
+// user-data template ("" for the global one).
+type ImageTemplate struct {
+	CloudInit bool   `json:"cloud_init"`
+	UserData  string `json:"user_data,omitempty"`
+}
+
+// Seed is GET /pxe/{mac}/cloud-init, asked for by a machine's live boot:
+// the NoCloud files its flasher writes to the CIDATA partition, or
+// enabled false when the machine or its image opted out.
+type Seed struct {
+	Enabled       bool   `json:"enabled"`
+	MetaData      string `json:"meta_data,omitempty"`
+	UserData      string `json:"user_data,omitempty"`
+	NetworkConfig string `json:"network_config,omitempty"`
+}

@@ -29,6 +29,15 @@ type Config struct {
 	Paths  Paths  `toml:"paths"`
 	State  State  `toml:"state"`
 	Limits Limits `toml:"limits"`
+	Deploy Deploy `toml:"deploy"`
+}
+
+// Deploy says how deployments are followed through.
+type Deploy struct {
+	// TimeoutSeconds is how long after a verified flash that wrote the
+	// cloud-init seed its installed system has to phone home before the
+	// deployment is marked failed.
+	TimeoutSeconds int64 `toml:"timeout_seconds"`
 }
 
 // State says where machines, images and events are kept.
@@ -94,6 +103,7 @@ func Defaults() Config {
 		Server: Server{Listen: "0.0.0.0", Port: 8080},
 		Admin:  Admin{Password: DefaultPassword},
 		Paths:  Paths{StateDir: "/var/lib/bty", BootSeed: "/usr/share/bty/ipxe"},
+		Deploy: Deploy{TimeoutSeconds: 1800},
 		Limits: Limits{MaxImageBytes: 256 << 30, MaxBootBytes: 4 << 30, MaxMachines: 10000, MaxEvents: 100000, IdleSeconds: 60, MaxConnections: 4096,
 			MaxConnectionsPerAddress: 64, BootSessionSeconds: 600},
 	}
@@ -257,7 +267,7 @@ func (c Config) validate() error {
 		return errors.New("paths.state_dir must not be empty")
 	case c.State.URL != "" && !strings.HasPrefix(c.State.URL, "postgres://") && !strings.HasPrefix(c.State.URL, "postgresql://"):
 		return errors.New("state.url must be a postgres:// URL (or unset for SQLite in the state dir)")
-	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0 || c.Limits.MaxMachines <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.IdleSeconds <= 0 || c.Limits.MaxConnections <= 0 || c.Limits.BootSessionSeconds <= 0 || c.Limits.MaxConnectionsPerAddress < 0:
+	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0 || c.Limits.MaxMachines <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.IdleSeconds <= 0 || c.Limits.MaxConnections <= 0 || c.Limits.BootSessionSeconds <= 0 || c.Limits.MaxConnectionsPerAddress < 0 || c.Deploy.TimeoutSeconds <= 0:
 		return errors.New("limits must be positive")
 	}
 	return checkPublicURL(c.Server.PublicURL)

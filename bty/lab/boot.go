@@ -251,7 +251,11 @@ func (l *Lab) Report(ctx context.Context, rep Report, st provision.Status) error
 		if st.Status == provision.StatusDone && m.ImageRef != ref {
 			return m, provision.ErrNotFlashing // saved meanwhile: a new flash
 		}
-		return m.Report(st, want, l.store.Now())
+		next, err := m.Report(st, want, l.store.Now())
+		if err == nil && st.Status == provision.StatusDone && st.Seed {
+			next = next.AwaitPhoneHome(l.store.Now().Add(l.cfg.DeployTimeout))
+		}
+		return next, err
 	})
 	switch {
 	case errors.Is(err, provision.ErrNotFlashing), errors.Is(err, provision.ErrWrongDigest):

@@ -18,11 +18,17 @@ import (
 	"time"
 
 	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/cloudinit"
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/pxescript"
 	"github.com/bty-lab/bty/bty/state"
 )
+
+// DefaultDeployTimeout is how long an installed system has to phone home
+// after its flash (config deploy.timeout_seconds): a server's firmware,
+// its POST and a first boot with cloud-init fit in it.
+const DefaultDeployTimeout = 30 * time.Minute
 
 // Config is what the operations need of bty-web's configuration.
 type Config struct {
@@ -34,6 +40,9 @@ type Config struct {
 	// SessionIdle is how long a live boot holds its machine without a
 	// report (provision.Session); 0 means provision.DefaultSessionIdle.
 	SessionIdle time.Duration
+	// DeployTimeout is how long after a flash's start its installed
+	// system has to phone home; 0 means DefaultDeployTimeout.
+	DeployTimeout time.Duration
 	// MaxBootBytes and MaxImageBytes bound an upload.
 	MaxBootBytes, MaxImageBytes int64
 }
@@ -49,6 +58,9 @@ type Lab struct {
 func New(store *state.Store, cfg Config, log *slog.Logger) *Lab {
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = provision.DefaultSessionIdle
+	}
+	if cfg.DeployTimeout <= 0 {
+		cfg.DeployTimeout = DefaultDeployTimeout
 	}
 	return &Lab{cfg: cfg, store: store, log: log}
 }
@@ -167,6 +179,16 @@ func (l *Lab) SaveMachine(ctx context.Context, addr mac.Addr, set provision.Sett
 	}
 	if len(set.TargetDiskSerial) > maxSerial {
 		return provision.Machine{}, Errorf(Invalid, "target_disk_serial longer than %d characters", maxSerial)
+	}
+	if set.NetworkConfig != "" {
+		if err := cloudinit.CheckNetworkConfig(set.NetworkConfig); err != nil {
+			return provision.Machine{}, Errorf(Invalid, "%v", err)
+		}
+	}
+	if h, ok := set.Labels["hostname"]; ok {
+		if err := cloudinit.CheckHostname(h); err != nil {
+			return provision.Machine{}, Errorf(Invalid, "label %v", err)
+		}
 	}
 	if set.Labels == nil {
 		set.Labels = map[string]string{}

@@ -69,8 +69,15 @@ type Machine struct {
 	Flash Flash `json:"flash"`
 	// Session is the machine's live boot (its token's digest is kept out
 	// of every answer).
-	Session   Session   `json:"-"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Session Session `json:"-"`
+	// CloudInit: a flash writes the machine's cloud-init seed (CIDATA) and
+	// waits for the installed system to phone home; NetworkConfig is its
+	// network-config (version 2), "" for none.
+	CloudInit     bool   `json:"cloud_init"`
+	NetworkConfig string `json:"network_config"`
+	// Deployment is the machine's current (or last) deployment.
+	Deployment Deployment `json:"deployment"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 // FlashState is where a machine's flash stands, as its reports tell it.
@@ -171,7 +178,7 @@ func (m Machine) LiveArch() string { return cmp.Or(m.Arch, DefaultArch) }
 
 // New is the machine created when an unknown MAC PXE-boots.
 func New(addr mac.Addr) Machine {
-	return Machine{MAC: addr, BootMode: ModeInventory, Labels: map[string]string{}}
+	return Machine{MAC: addr, BootMode: ModeInventory, Labels: map[string]string{}, CloudInit: true}
 }
 
 // Image is what a flash plan needs to know of an image.
@@ -328,8 +335,11 @@ type Status struct {
 	Total    int64   `json:"bytes_total,omitempty"`
 	Fraction float64 `json:"fraction,omitempty"`
 	Elapsed  float64 `json:"elapsed_seconds,omitempty"`
-	// For "done": the sha256 the flasher verified ("" if none was known).
+	// For "done": the sha256 the flasher verified ("" if none was known),
+	// and whether it wrote the cloud-init seed (bty-web then waits for the
+	// installed system to phone home).
 	SHA256 string `json:"sha256,omitempty"`
+	Seed   bool   `json:"seed,omitempty"`
 }
 
 // Status values.
@@ -422,6 +432,10 @@ type Settings struct {
 	BootMode         Mode              `json:"boot_mode"`
 	TargetDiskSerial string            `json:"target_disk_serial"`
 	Labels           map[string]string `json:"labels"`
+	// CloudInit (default true) writes the cloud-init seed with a flash;
+	// NetworkConfig is the machine's network-config (version 2).
+	CloudInit     *bool  `json:"cloud_init,omitempty"`
+	NetworkConfig string `json:"network_config,omitempty"`
 }
 
 // Save applies an operator's full replacement of m's settings. Changing the
@@ -432,8 +446,10 @@ func (m Machine) Save(s Settings) Machine {
 	if changed || s.BootMode == ModeFlashOnce {
 		// A new plan: the live boot under way (if any) ends with the old
 		// one, so the machine's next PXE boot gets a new live boot.
-		m.Armed, m.Flashed, m.Flash, m.Session = false, false, Flash{}, Session{}
+		m.Armed, m.Flashed, m.Flash, m.Session, m.Deployment = false, false, Flash{}, Session{}, Deployment{}
 	}
+	m.CloudInit = s.CloudInit == nil || *s.CloudInit
+	m.NetworkConfig = s.NetworkConfig
 	if m.BootMode != s.BootMode {
 		m.Inventoried = false
 	}

@@ -108,7 +108,7 @@ func (m Machine) Authenticate(token, remote string, now time.Time) (Machine, err
 	if m.Session.Seen.IsZero() {
 		m = m.Booted(m.Session.Boot)
 		if m.Session.Action == BootFlasher.String() {
-			m = m.Arm()
+			m = m.Arm().begin(now)
 		}
 	}
 	m.Session.Seen, m.Session.Remote = now, remote

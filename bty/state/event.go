@@ -14,14 +14,18 @@ const (
 	EventMachineSaved   EventKind = "machine.saved"
 	EventMachineDeleted EventKind = "machine.deleted"
 	EventBootUploaded   EventKind = "boot.uploaded"
+	EventTemplatesSaved EventKind = "templates.saved"
 
-	EventPXEOffer      EventKind = "pxe.offer"              // a PXE boot's decision
-	EventFlashArmed    EventKind = "flash.armed"            // the first report of a flash's live boot: the flash begins
-	EventFlashDone     EventKind = "flash.done"             // the flasher's success report
-	EventFlashFailed   EventKind = "flash.failed"           // the flasher's failure report
-	EventStatusRefused EventKind = "flash.status_refused"   // a report for a machine not flashing now
-	EventReportRefused EventKind = "machine.report_refused" // a report its live boot's token does not prove
-	EventInventory     EventKind = "inventory"              // a machine's disks reported
+	EventPXEOffer         EventKind = "pxe.offer"                  // a PXE boot's decision
+	EventFlashArmed       EventKind = "flash.armed"                // the first report of a flash's live boot: the flash begins
+	EventFlashDone        EventKind = "flash.done"                 // the flasher's success report
+	EventFlashFailed      EventKind = "flash.failed"               // the flasher's failure report
+	EventStatusRefused    EventKind = "flash.status_refused"       // a report for a machine not flashing now
+	EventReportRefused    EventKind = "machine.report_refused"     // a report its live boot's token does not prove
+	EventInventory        EventKind = "inventory"                  // a machine's disks reported
+	EventDeployed         EventKind = "machine.deployed"           // the installed system phoned home
+	EventPhoneHomeRefused EventKind = "machine.phone_home_refused" // a phone-home without the deployment's token
+	EventDeployFailed     EventKind = "machine.deploy_failed"      // no phone-home by the deadline
 
 	EventImageAdded   EventKind = "image.added"
 	EventImageDeleted EventKind = "image.deleted"
@@ -41,7 +45,7 @@ const (
 )
 
 // operatorKinds are the events only a logged-in operator causes.
-var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted}
+var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted, EventTemplatesSaved}
 
 // Origin is who causes events of kind k.
 func (k EventKind) Origin() Origin {

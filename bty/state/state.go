@@ -88,6 +88,11 @@ var migrations = []string{
 	// Each machine's live boot (provision.Session, JSON): its token's
 	// digest and what the token has proved.
 	`ALTER TABLE machines ADD COLUMN session TEXT NOT NULL DEFAULT '{}';`,
+	// Each machine's cloud-init settings and its deployment
+	// (provision.Deployment, JSON).
+	`ALTER TABLE machines ADD COLUMN cloud_init {{bool}} NOT NULL DEFAULT true;
+	ALTER TABLE machines ADD COLUMN network_config TEXT NOT NULL DEFAULT '';
+	ALTER TABLE machines ADD COLUMN deployment TEXT NOT NULL DEFAULT '{}';`,
 }
 
 // operatorKindsSQL lists the operator's event kinds as SQL strings.
@@ -359,15 +364,16 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]E
 	return out, rows.Err()
 }
 
-const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, flash, session, updated_at"
+const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, flash, session, cloud_init, network_config, deployment, updated_at"
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanMachine(r scanner) (provision.Machine, error) {
 	var m provision.Machine
-	var addr, mode, labels, flash, session, updated string
+	var addr, mode, labels, flash, session, deployment, updated string
 	var inventory sql.NullString
-	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &m.Arch, &m.Firmware, &flash, &session, &updated); err != nil {
+	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &m.Arch, &m.Firmware, &flash, &session,
+		&m.CloudInit, &m.NetworkConfig, &deployment, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, ErrNotFound
 		}
@@ -385,6 +391,9 @@ func scanMachine(r scanner) (provision.Machine, error) {
 	}
 	if err := json.Unmarshal([]byte(session), &m.Session); err != nil {
 		return m, fmt.Errorf("machine %s: session: %w", addr, err)
+	}
+	if err := json.Unmarshal([]byte(deployment), &m.Deployment); err != nil {
+		return m, fmt.Errorf("machine %s: deployment: %w", addr, err)
 	}
 	m.UpdatedAt, _ = time.Parse(time.RFC3339Nano, updated)
 	return m, nil
@@ -567,18 +576,23 @@ func (s *Store) apply(ctx context.Context, tx *tx, addr mac.Addr, fn func(m prov
 		if err != nil {
 			return m, err
 		}
+		deployment, err := json.Marshal(m.Deployment)
+		if err != nil {
+			return m, err
+		}
 		var inventory any
 		if m.Inventory != nil {
 			inventory = string(m.Inventory)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (mac) DO UPDATE SET image_ref = excluded.image_ref, boot_mode = excluded.boot_mode,
 			target_disk_serial = excluded.target_disk_serial, labels = excluded.labels, armed = excluded.armed,
 			flashed = excluded.flashed, inventoried = excluded.inventoried, inventory = excluded.inventory,
 			arch = excluded.arch, firmware = excluded.firmware, flash = excluded.flash, session = excluded.session,
+			cloud_init = excluded.cloud_init, network_config = excluded.network_config, deployment = excluded.deployment,
 			updated_at = excluded.updated_at`,
 			string(addr), m.ImageRef, string(m.BootMode), m.TargetDiskSerial, string(labels), m.Armed, m.Flashed, m.Inventoried, inventory,
-			m.Arch, m.Firmware, string(flash), string(session), m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
+			m.Arch, m.Firmware, string(flash), string(session), m.CloudInit, m.NetworkConfig, string(deployment), m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
 			return m, err
 		}
 	}

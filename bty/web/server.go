@@ -44,10 +44,12 @@ type Server struct {
 	// addresses (a LAN's IPv6 prefix) cannot guess at five a minute each.
 	everyone *auth.Limiter
 	lock     *os.File // flock on the state dir, held while the server lives
-	log      *slog.Logger
-	version  string
-	bootDir  string
-	imgDir   string
+	// stopSweep ends the goroutine that fails overdue deployments.
+	stopSweep context.CancelFunc
+	log       *slog.Logger
+	version   string
+	bootDir   string
+	imgDir    string
 }
 
 // cookieSecret is the setting that holds the session signing secret.
@@ -160,9 +162,13 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	s.store = store
 	s.lab = lab.New(store, lab.Config{
 		Version: version, BootDir: s.bootDir, ImageDir: s.imgDir,
-		MaxMachines: cfg.Limits.MaxMachines, SessionIdle: time.Duration(cfg.Limits.BootSessionSeconds) * time.Second, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
+		MaxMachines: cfg.Limits.MaxMachines, SessionIdle: time.Duration(cfg.Limits.BootSessionSeconds) * time.Second,
+		DeployTimeout: time.Duration(cfg.Deploy.TimeoutSeconds) * time.Second, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
 	}, log)
 	s.auth.Store(&session{auth.New(cfg.Admin.Password, secret), secret})
+	sweepCtx, stop := context.WithCancel(context.Background())
+	s.stopSweep = stop
+	go s.sweep(sweepCtx)
 	if cfg.DefaultPasswordInUse() {
 		log.Warn("THE ADMIN PASSWORD IS THE DEFAULT ('" + config.DefaultPassword + "'): anyone on this network can log in and change what machines flash. Set BTY_ADMIN_PASSWORD or [admin] password in /etc/bty/bty.toml.")
 	}
@@ -237,6 +243,7 @@ func (s *Server) SetClock(now func() time.Time) { s.store.Now = now }
 
 // Close closes the state database and releases the state dir.
 func (s *Server) Close() error {
+	s.stopSweep()
 	err := s.store.Close()
 	if s.lock != nil {
 		s.lock.Close()
@@ -275,7 +282,7 @@ type access int
 
 const (
 	open     access = iota // PXE clients, which carry no credentials
-	liveBoot               // a machine's live environment: its live boot's token, which package lab checks
+	liveBoot               // a machine's own token (its live boot's, or its deployment's phone-home), which package lab checks
 	openPage               // the web UI's login page and its script and style
 	operator               // the JSON API: the session cookie, else 401
 	page                   // the web UI: the session cookie, else the login page; forms need the CSRF token
@@ -302,6 +309,8 @@ func (s *Server) routes() []route {
 		{"GET /pxe/{mac}/plan", liveBoot, s.machineRoute(s.plan)},
 		{"POST /pxe/{mac}/status", liveBoot, s.machineRoute(s.status)},
 		{"POST /pxe/{mac}/inventory", liveBoot, s.machineRoute(s.inventory)},
+		{"GET /pxe/{mac}/cloud-init", liveBoot, s.machineRoute(s.seed)},
+		{"POST /pxe/{mac}/deployed", liveBoot, s.machineRoute(s.phoneHome)},
 		{"GET /boot/{name}", open, s.getBoot},
 		{"GET /images", open, s.listImages},
 		{"GET /images/{ref}/{name}", open, s.getImage},
@@ -317,6 +326,8 @@ func (s *Server) routes() []route {
 		{"PUT /machines/{mac}", operator, s.machineRoute(s.putMachine)},
 		{"DELETE /machines/{mac}", operator, s.machineRoute(s.deleteMachine)},
 		{"GET /events", operator, s.events},
+		{"GET /templates", operator, s.getTemplates},
+		{"PUT /templates", operator, s.putTemplates},
 		{"GET /{$}", openPage, s.uiHome},
 		{"GET /ui/login", openPage, s.uiLogin},
 		{"GET /ui/static/{name}", openPage, s.uiStatic},

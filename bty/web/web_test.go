@@ -55,7 +55,7 @@ type env struct {
 
 // machineRoute matches a machine's own routes: its boot script (GET
 // /pxe/{mac}[/grub]) and its live environment's requests.
-var machineRoute = regexp.MustCompile(`^/pxe/([0-9a-f:]+)(/grub|/plan|/status|/inventory)?(\?.*)?$`)
+var machineRoute = regexp.MustCompile(`^/pxe/([0-9a-f:]+)(/grub|/plan|/status|/inventory|/cloud-init)?(\?.*)?$`)
 
 // scriptToken finds the live boot's token in a boot script.
 var scriptToken = regexp.MustCompile(`bty\.token=([0-9a-f]+)`)

@@ -40,6 +40,9 @@ var forbidden = map[string][]rule{
 		{bty + "bty/state", "the wire types carry no behaviour"},
 		{bty + "bty/web", "the wire types carry no behaviour"},
 	},
+	bty + "bty/cloudinit": {
+		{bty + "bty/", "the seed's renderer stands alone: bty-web renders, the flasher writes"},
+	},
 	bty + "bty/dhcpconf": {
 		{bty + "bty/", "the DHCP decision table stands alone: bty-web and bty-tftp both use it"},
 	},
