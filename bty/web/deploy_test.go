@@ -44,8 +44,8 @@ func TestDeployment(t *testing.T) {
 	json.Unmarshal(e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes")), &up)
 	e.expect(200, "PUT", "/templates", jsonBody(api.Templates{UserData: template1}))
 	for bad, why := range map[string]string{
-		"#cloud-config\nhostname: {{.Hostname}\n":   "line 2",
-		"#cloud-config\nusers: [\n":                 "line",
+		"#cloud-config\nhostname: {{.Hostname}\n":    "line 2",
+		"#cloud-config\nusers: [\n":                  "line",
 		"#cloud-config\nphone_home: {url: http://x}": "phone_home",
 	} {
 		if b := string(e.expect(422, "PUT", "/templates", jsonBody(api.Templates{UserData: bad}))); !strings.Contains(b, why) {
@@ -76,7 +76,7 @@ func TestDeployment(t *testing.T) {
 	yaml.Unmarshal([]byte(seed.MetaData), &meta)
 	var ud struct {
 		Hostname   string
-		PhoneHome  struct{ URL string } `yaml:"phone_home"`
+		PhoneHome  struct{ URL string }       `yaml:"phone_home"`
 		WriteFiles []struct{ Content string } `yaml:"write_files"`
 	}
 	yaml.Unmarshal([]byte(seed.UserData), &ud)
