@@ -340,6 +340,8 @@ func (s *Server) routes() []route {
 		{"POST /ui/images/{name}/delete", page, s.uiDeleteImage},
 		{"POST /ui/catalog", page, s.uiAddEntry},
 		{"GET /ui/setup", page, s.uiSetup},
+		{"GET /ui/templates", page, s.uiTemplates},
+		{"POST /ui/templates", page, s.uiSaveTemplates},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/auth"
+	"github.com/bty-lab/bty/bty/cloudinit"
 	"github.com/bty-lab/bty/bty/dhcpconf"
 	"github.com/bty-lab/bty/bty/lab"
 	"github.com/bty-lab/bty/bty/mac"
@@ -36,7 +37,7 @@ var uiFiles embed.FS
 // the page. They are parsed once, at start-up, from the embedded files.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "machines", "machine", "confirm", "images", "setup", "error"} {
+	for _, name := range []string{"login", "machines", "machine", "confirm", "images", "setup", "templates", "error"} {
 		out[name] = template.Must(template.New(name).Option("missingkey=error").
 			ParseFS(uiFiles, "ui/layout.html", "ui/parts.html", "ui/"+name+".html"))
 	}
@@ -96,6 +97,19 @@ type setupPage struct {
 	Setup setupView
 }
 
+// templatesPage is the cloud-init templates: the one for every image, and
+// each image's opt-out or own template.
+type templatesPage struct {
+	layout
+	UserData, Default string
+	Images            []imageTemplateView
+}
+
+type imageTemplateView struct {
+	Name, ID, UserData string
+	CloudInit          bool
+}
+
 type navItem struct {
 	Href, Label string
 	Current     bool
@@ -120,6 +134,17 @@ type machineView struct {
 	LastEvent      *eventView
 	Flash          flashView
 	InventoryDisks []diskView
+	// The deployment: the lifecycle word (and why it failed), whether a
+	// flash writes the cloud-init seed, and what the system said.
+	Lifecycle, LifecycleWhy string
+	CloudInit               bool
+	NetworkConfig           string
+	Deployed                *deployView
+}
+
+type deployView struct {
+	Hostname, InstanceID, At, Took string
+	HostKeys                       []string
 }
 
 type flashView struct {
@@ -139,7 +164,11 @@ type imageRow struct {
 	Uploaded                                  bool
 }
 
-type confirmView struct{ MAC, Mode, ImageRef, Image, Serial string }
+type confirmView struct {
+	MAC, Mode, ImageRef, Image, Serial string
+	CloudInit                          bool
+	NetworkConfig                      string
+}
 
 type setupView struct {
 	Host, Dnsmasq, Kea string
@@ -190,7 +219,7 @@ func (s *Server) fillLayout(r *http.Request, v *layout, path string) {
 			v.CSRF = a.CSRF(c.Value)
 		}
 	}
-	for _, n := range []navItem{{"/ui/machines", "Machines", false}, {"/ui/images", "Images", false}, {"/ui/setup", "Set up DHCP", false}} {
+	for _, n := range []navItem{{"/ui/machines", "Machines", false}, {"/ui/images", "Images", false}, {"/ui/templates", "Templates", false}, {"/ui/setup", "Set up DHCP", false}} {
 		n.Current = strings.HasPrefix(path, n.Href)
 		v.Nav = append(v.Nav, n)
 	}
@@ -240,6 +269,12 @@ func machineViewOf(m provision.Machine, snap *lab.Snapshot, last *eventView) mac
 		ImageRef: m.ImageRef, Serial: m.TargetDiskSerial, Armed: d.Action == provision.BootFlasher,
 		CanArm:      m.BootMode == provision.ModeFlashOnce && m.Flashed,
 		IsFlashMode: m.IsFlashMode(), LastEvent: last, Flash: flashOf(m.Flash),
+		CloudInit: m.CloudInit, NetworkConfig: m.NetworkConfig,
+	}
+	v.Lifecycle, v.LifecycleWhy = m.Lifecycle()
+	if d := m.Deployment; d.State == provision.Deployed {
+		v.Deployed = &deployView{Hostname: d.Hostname, InstanceID: d.InstanceID, HostKeys: d.HostKeys,
+			At: d.DeployedAt.UTC().Format("2006-01-02 15:04:05 UTC"), Took: d.DeployedAt.Sub(d.Started).Round(time.Second).String()}
 	}
 	if v.Name == "" {
 		v.Name = m.Labels["hostname"]
@@ -430,9 +465,17 @@ func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request, addr mac.
 		BootMode: provision.Mode(r.PostFormValue("boot_mode")), ImageRef: r.PostFormValue("bty_image_ref"),
 		TargetDiskSerial: strings.TrimSpace(r.PostFormValue("target_disk_serial")),
 	}
+	cloudInit := true
 	if m, err := s.store.Machine(r.Context(), addr); err == nil {
-		set.Labels = m.Labels
+		set.Labels, cloudInit, set.NetworkConfig = m.Labels, m.CloudInit, m.NetworkConfig
 	}
+	// The settings form (and its confirmation) carries the deployment's
+	// fields; the arm and disarm buttons keep them as they are.
+	if r.PostFormValue("deploy_fields") != "" {
+		cloudInit = r.PostFormValue("cloud_init") != ""
+		set.NetworkConfig = strings.ReplaceAll(r.PostFormValue("network_config"), "\r\n", "\n")
+	}
+	set.CloudInit = &cloudInit
 	if set.BootMode == provision.ModeFlashAlways || set.BootMode == provision.ModeFlashOnce {
 		if r.PostFormValue("confirm") != "erase" && set.ImageRef != "" && set.TargetDiskSerial != "" {
 			name := set.ImageRef
@@ -440,7 +483,8 @@ func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request, addr mac.
 				name = img.Name
 			}
 			s.render(w, r, http.StatusOK, "confirm", &confirmPage{layout{Title: "Erase a disk?"},
-				confirmView{MAC: addr.String(), Mode: string(set.BootMode), ImageRef: set.ImageRef, Image: name, Serial: set.TargetDiskSerial}})
+				confirmView{MAC: addr.String(), Mode: string(set.BootMode), ImageRef: set.ImageRef, Image: name, Serial: set.TargetDiskSerial,
+					CloudInit: cloudInit, NetworkConfig: set.NetworkConfig}})
 			return
 		}
 	}
@@ -548,4 +592,64 @@ func (s *Server) uiSetup(w http.ResponseWriter, r *http.Request) {
 		v.WebURL = "http://" + net.JoinHostPort(srv.Host, srv.Port)
 	}
 	s.render(w, r, http.StatusOK, "setup", &setupPage{layout{Title: "Set up DHCP"}, base, v})
+}
+
+func (s *Server) templatesPage(r *http.Request, t api.Templates) (*templatesPage, error) {
+	v := &templatesPage{layout: layout{Title: "Templates"}, UserData: t.UserData, Default: cloudinit.DefaultUserData}
+	snap, err := s.snapshot(r)
+	if err != nil {
+		return v, err
+	}
+	for i, img := range snap.Images {
+		it, ok := t.Images[img.Name]
+		v.Images = append(v.Images, imageTemplateView{Name: img.Name, ID: fmt.Sprint(i), UserData: it.UserData, CloudInit: !ok || it.CloudInit})
+	}
+	return v, nil
+}
+
+func (s *Server) uiTemplates(w http.ResponseWriter, r *http.Request) {
+	t, err := s.lab.Templates(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.templatesPage(r, t)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.URL.Query().Has("saved") {
+		v.Notice = "Saved."
+	}
+	s.render(w, r, http.StatusOK, "templates", v)
+}
+
+// uiSaveTemplates saves the templates form through the API's operation:
+// an image keeps an entry only when it differs from the default (cloud-init
+// on, the global template).
+func (s *Server) uiSaveTemplates(w http.ResponseWriter, r *http.Request) {
+	t := api.Templates{UserData: strings.ReplaceAll(r.PostFormValue("user_data"), "\r\n", "\n"), Images: map[string]api.ImageTemplate{}}
+	snap, err := s.snapshot(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, img := range snap.Images {
+		it := api.ImageTemplate{CloudInit: r.PostFormValue("cloud_init:"+img.Name) != "",
+			UserData: strings.ReplaceAll(r.PostFormValue("user_data:"+img.Name), "\r\n", "\n")}
+		if !it.CloudInit || it.UserData != "" {
+			t.Images[img.Name] = it
+		}
+	}
+	if err := s.lab.SaveTemplates(r.Context(), t, operatorActor); err != nil {
+		v, perr := s.templatesPage(r, t)
+		if perr != nil {
+			s.fail(w, r, perr)
+			return
+		}
+		v.Error = "Not saved: " + err.Error()
+		s.render(w, r, statusOf(err), "templates", v)
+		return
+	}
+	http.Redirect(w, r, "/ui/templates?saved", http.StatusSeeOther)
 }

@@ -1,12 +1,15 @@
 package web
 
 import (
+	"encoding/json"
 	"io"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/internal/testenv"
 )
@@ -165,5 +168,49 @@ func TestSetupPageOtherPort(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(b), "<code>bty-tftp --web-url http://bty.test:8081</code>") {
 		t.Errorf("the setup page for a server on port 8081 does not say bty-tftp --web-url:\n%s", b)
+	}
+}
+
+// The templates page saves through the API's checks (a bad template shows
+// its line and saves nothing), and the machine form keeps the deployment
+// fields through its erase confirmation.
+func TestUITemplatesAndDeployFields(t *testing.T) {
+	e := start(t, t.TempDir())
+	e.login()
+	var up api.Uploaded
+	json.Unmarshal(e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes")), &up)
+	tok := e.csrf("/ui/templates")
+	bad := e.form(422, "/ui/templates", url.Values{"csrf": {tok}, "user_data": {"#cloud-config\nhostname: {{.Hostname}\n"}, "cloud_init:debian.img": {"on"}})
+	if !strings.Contains(bad, "Not saved") || !strings.Contains(bad, "line 2") {
+		t.Errorf("a bad template:\n%s", bad)
+	}
+	resp, _ := e.do("POST", "/ui/templates", strings.NewReader(url.Values{"csrf": {tok}, "user_data": {"#cloud-config\r\nhostname: {{.Hostname}}\r\n"}}.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != 303 {
+		t.Fatalf("saving the templates = %d", resp.StatusCode)
+	}
+	var saved api.Templates
+	json.Unmarshal(e.expect(200, "GET", "/templates", nil), &saved)
+	if saved.UserData != "#cloud-config\nhostname: {{.Hostname}}\n" || !reflect.DeepEqual(saved.Images, map[string]api.ImageTemplate{"debian.img": {CloudInit: false}}) {
+		t.Errorf("saved %+v (the unchecked box opts the image out)", saved)
+	}
+
+	page := "/ui/machines/" + addr
+	form := url.Values{"csrf": {e.csrf(page)}, "boot_mode": {"bty-flash-once"}, "bty_image_ref": {up.Ref}, "target_disk_serial": {"S1"},
+		"deploy_fields": {"1"}, "network_config": {"version: 2\nethernets: {}\n"}}
+	confirm := e.form(200, page, form) // no cloud_init: the box is unchecked
+	form.Set("confirm", "erase")
+	if !strings.Contains(confirm, `name="network_config"`) || strings.Contains(confirm, `name="cloud_init"`) {
+		t.Errorf("the confirmation drops the deployment fields:\n%s", confirm)
+	}
+	resp, _ = e.do("POST", page, strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != 303 {
+		t.Fatalf("confirmed save = %d", resp.StatusCode)
+	}
+	if m := e.machine(addr); m.CloudInit || m.NetworkConfig != "version: 2\nethernets: {}\n" {
+		t.Errorf("saved cloud_init %v, network_config %q", m.CloudInit, m.NetworkConfig)
+	}
+	if got := string(e.expect(200, "GET", page, nil)); !strings.Contains(got, `state-armed">armed`) {
+		t.Errorf("the machine page does not show its lifecycle (armed)")
 	}
 }
