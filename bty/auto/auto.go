@@ -8,20 +8,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/disk"
 	"github.com/bty-lab/bty/bty/flash"
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/progress"
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/seed"
 	"github.com/bty-lab/bty/bty/version"
 )
 
@@ -156,9 +160,9 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	// every progress report: the operator sees why the bar went back.
 	var note atomic.Pointer[string]
 	stopProgress := o.reportProgress(ctx, &note)
-	report := func(err error, sum string) error {
+	report := func(err error, sum string, seeded bool, note string) error {
 		stopProgress()
-		st := provision.Status{Status: provision.StatusDone, SHA256: sum}
+		st := provision.Status{Status: provision.StatusDone, SHA256: sum, Seed: seeded, Reason: note}
 		if err != nil {
 			st = provision.Status{Status: provision.StatusFailed, Reason: err.Error()}
 		}
@@ -169,12 +173,12 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	}
 	disks, err := o.System.List()
 	if err != nil {
-		return report(&flash.Error{Kind: flash.NoTarget, Err: err}, "")
+		return report(&flash.Error{Kind: flash.NoTarget, Err: err}, "", false, "")
 	}
 	target, err := disk.BySerial(disks, plan.TargetDiskSerial)
 	if err != nil {
 		p.Marker("bty: %v", err)
-		return report(&flash.Error{Kind: flash.NoTarget, Err: err}, "")
+		return report(&flash.Error{Kind: flash.NoTarget, Err: err}, "", false, "")
 	}
 	format := catalog.Format(plan.Format)
 	res, err := flash.Run(ctx, flash.Job{
@@ -193,10 +197,25 @@ func (o Options) flash(ctx context.Context, plan provision.Plan) error {
 	})
 	if err != nil {
 		p.Marker("bty: flash failed: %v", err)
-		return report(err, "")
+		return report(err, "", false, "")
 	}
 	p.Marker("bty: wrote %s to %s (sha256 %s)", progress.Bytes(res.Written), target.Path, orNone(res.SHA256))
-	if err := report(nil, res.SHA256); err != nil {
+	seeded, err := o.seed(ctx, target.Path)
+	var noSeed string
+	if errors.Is(err, seed.ErrNoRoom) {
+		// An image bty cannot add a seed to boots without one, as it
+		// would without bty; the operator is told why.
+		noSeed, err = err.Error(), nil
+		p.Marker("bty: no cloud-init seed: %s", noSeed)
+	}
+	if err != nil {
+		// The image is right but the machine would come up without its
+		// identity, a clone of every other: not a success.
+		err = &flash.Error{Kind: flash.Failed, Err: fmt.Errorf("the image was written and verified, but its cloud-init seed was not: %w", err)}
+		p.Marker("bty: flash failed: %v", err)
+		return report(err, "", false, "")
+	}
+	if err := report(nil, res.SHA256, seeded, noSeed); err != nil {
 		return err
 	}
 	p.Marker("bty: flash complete; rebooting")
@@ -265,4 +284,48 @@ func (o Options) inventory(ctx context.Context) error {
 	}
 	o.Progress.Marker("bty: inventory of %d disks sent; rebooting", len(inv.Disks))
 	return nil
+}
+
+// seed writes the machine's cloud-init seed (bty-web's GET
+// /pxe/{mac}/cloud-init) to the end of the flashed disk, reporting
+// whether it did: a machine or image that opted out gets none.
+func (o Options) seed(ctx context.Context, path string) (bool, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, o.url("/cloud-init"), nil)
+	o.authorize(req)
+	resp, err := o.Client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("asking %s for the seed: %w", o.Server, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("asking %s for the seed: %s %s", o.Server, resp.Status, bytes.TrimSpace(body))
+	}
+	var s api.Seed
+	if err := json.Unmarshal(body, &s); err != nil {
+		return false, fmt.Errorf("the seed from %s: %w", o.Server, err)
+	}
+	if !s.Enabled {
+		o.Progress.Marker("bty: no cloud-init seed: the machine or its image opted out")
+		return false, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return false, err
+	}
+	placed, err := seed.Write(f, size, seed.Files{MetaData: s.MetaData, UserData: s.UserData, NetworkConfig: s.NetworkConfig})
+	if err != nil {
+		return false, err
+	}
+	if err := f.Sync(); err != nil {
+		return false, err
+	}
+	o.Progress.Marker("bty: cloud-init seed written: partition %d (%s, %s) at sector %d of %s", placed.Partition, seed.Label,
+		progress.Bytes(int64(placed.Sectors)*512), placed.First, path)
+	return true, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +18,12 @@ import (
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/disk/disktest"
+	"github.com/bty-lab/bty/bty/gpt"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/progress"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/pxescript"
+	"github.com/bty-lab/bty/bty/seed"
 	"github.com/bty-lab/bty/bty/web"
 	"github.com/bty-lab/bty/internal/testenv"
 	"github.com/bty-lab/bty/internal/webclient"
@@ -74,15 +77,9 @@ func TestFlashAgainstRealServer(t *testing.T) {
 	})
 	raw := imagetest.Disk(3<<20, 9)
 	img := imagetest.Encode(t, catalog.Zstd, raw)
-	req, _ := http.NewRequest("PUT", base+"/images/test.img.zst", bytes.NewReader(img))
-	resp, err := c.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("upload: %v %v", err, resp)
-	}
-	var up struct{ Ref, SHA256 string }
-	json.NewDecoder(resp.Body).Decode(&up)
+	up := putImage(t, c, base, "test.img.zst", img)
 	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-always", "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST"})
-	req, _ = http.NewRequest("PUT", base+"/machines/52:54:00:11:22:33", bytes.NewReader(body))
+	req, _ := http.NewRequest("PUT", base+"/machines/52:54:00:11:22:33", bytes.NewReader(body))
 	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("machine: %v %v", err, resp)
 	}
@@ -93,7 +90,7 @@ func TestFlashAgainstRealServer(t *testing.T) {
 
 	sys, dev := disktest.OneDisk(t, "BTYTEST", 8<<20, 0)
 	var out bytes.Buffer
-	err = Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Token: token, Progress: progress.New(&out, false), System: sys, ProgressEvery: time.Millisecond})
+	err := Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Token: token, Progress: progress.New(&out, false), System: sys, ProgressEvery: time.Millisecond})
 	if err != nil {
 		t.Fatalf("auto: %v\n%s", err, out.String())
 	}
@@ -127,7 +124,7 @@ func TestFlashAgainstRealServer(t *testing.T) {
 	if !bytes.Equal(got[:len(raw)], raw) {
 		t.Error("disk does not hold the image")
 	}
-	resp, _ = http.Get(base + "/pxe/52:54:00:11:22:33")
+	resp, _ := http.Get(base + "/pxe/52:54:00:11:22:33")
 	script, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(script), "booting the local disk") {
 		t.Errorf("after a reported flash the next boot is not local:\n%s", script)
@@ -208,4 +205,83 @@ func bootLive(t *testing.T, c *http.Client, base, mac string) string {
 		t.Fatalf("boot script without a token: %v\n%s", err, script)
 	}
 	return m.Token
+}
+
+// A GPT image on a larger disk: after the flash, bty auto writes the
+// machine's cloud-init seed (bty-web's, for this deployment) at the disk's
+// end, reports it, and bty-web then waits for the installed system.
+func TestFlashWritesSeed(t *testing.T) {
+	base, c := server(t)
+	raw := gptImage(t, 4<<20)
+	up := putImage(t, c, base, "os.img.zst", imagetest.Encode(t, catalog.Zstd, raw))
+	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-once", "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST",
+		"labels": map[string]string{"hostname": "web1"}})
+	req, _ := http.NewRequest("PUT", base+"/machines/52:54:00:11:22:33", bytes.NewReader(body))
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("machine: %v %v", err, resp)
+	}
+	token := bootLive(t, c, base, "52:54:00:11:22:33")
+	sys, dev := disktest.OneDisk(t, "BTYTEST", 32<<20, 0)
+	var out bytes.Buffer
+	if err := Run(context.Background(), Options{Server: base, MAC: "52:54:00:11:22:33", Token: token, Progress: progress.New(&out, false), System: sys}); err != nil {
+		t.Fatalf("auto: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "bty: cloud-init seed written: partition 2 (CIDATA") {
+		t.Errorf("no seed marker:\n%s", out.String())
+	}
+	f, err := os.Open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tab, err := gpt.Read(f)
+	if err != nil || len(tab.Partitions) != 2 || tab.Partitions[1].Name != seed.Label {
+		t.Fatalf("the disk's table: %+v, %v", tab, err)
+	}
+	vol := make([]byte, tab.Partitions[1].Sectors()*512)
+	f.ReadAt(vol, int64(tab.Partitions[1].First)*512)
+	if !bytes.Contains(vol, []byte("local-hostname: web1")) || !bytes.Contains(vol, []byte("phone_home:")) {
+		t.Error("the seed does not hold this machine's meta-data and user-data")
+	}
+	var m provision.Machine
+	if resp, err := c.Get(base + "/machines/52:54:00:11:22:33"); err == nil {
+		json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+	}
+	if state, _ := m.Lifecycle(); state != "rebooting" || !bytes.Contains(vol, []byte(m.Deployment.InstanceID)) {
+		t.Errorf("bty-web: %s, deployment %+v", state, m.Deployment)
+	}
+}
+
+// gptImage is a disk image of n bytes with a GPT and one partition.
+func gptImage(t *testing.T, n int64) []byte {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Truncate(n)
+	tab := gpt.Table{DiskGUID: gpt.MustGUID("0B7E0000-0000-4000-8000-000000000001"), Partitions: []gpt.Partition{
+		{Type: gpt.TypeBasicData, GUID: gpt.MustGUID("0B7E0000-0000-4000-8000-000000000002"), First: 2048, Last: uint64(n/512) - 2048, Name: "root"}}}
+	if err := gpt.Write(f, uint64(n/512), tab); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	return b
+}
+
+// putImage uploads an image as the operator.
+func putImage(t *testing.T, c *http.Client, base, name string, data []byte) struct{ Ref, SHA256 string } {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", base+"/images/"+name, bytes.NewReader(data))
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("upload: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	var up struct{ Ref, SHA256 string }
+	json.NewDecoder(resp.Body).Decode(&up)
+	return up
 }

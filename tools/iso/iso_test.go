@@ -204,28 +204,6 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	for name, want := range map[string]string{"BOOTX64.EFI": "BOOTX64 EFI", "vmlinuz": "VMLINUZ    ", "a_b-c.x": "A_B-C   X  "} {
-		raw, _, err := shortName(name)
-		if err != nil || string(raw) != want {
-			t.Errorf("shortName(%q) = %q, %v", name, raw, err)
-		}
-	}
-	if _, flags, _ := shortName("initrd"); flags != fatLowerBase {
-		t.Errorf("lower-case base: flags %#x", flags)
-	}
-	for _, bad := range []string{"loader.conf", "Mixed", "toolongname", "a b"} {
-		if _, _, err := shortName(bad); err == nil {
-			t.Errorf("shortName(%q) accepted", bad)
-		}
-	}
-	if got := string(aliasName("loader.conf", 1)); got != "LOADER~1CON" {
-		t.Errorf("alias %q", got)
-	}
-	for _, bad := range []string{"a/b", "a:b", "", ".."} {
-		if checkLongName(bad) == nil {
-			t.Errorf("checkLongName(%q) accepted", bad)
-		}
-	}
 	if err := checkIdentifier("live", 31); err == nil {
 		t.Error("a lower-case ISO 9660 identifier was accepted")
 	}

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/bty-lab/bty/bty/exfat"
+	"github.com/bty-lab/bty/bty/fat"
 	"github.com/bty-lab/bty/bty/gpt"
 	"github.com/bty-lab/bty/bty/stick"
 )
@@ -140,7 +141,7 @@ func build(c config) error {
 		return h[:]
 	}
 	entry := fmt.Sprintf("title bty v%s\nlinux /%s\ninitrd /%s\noptions %s\n", c.Version, stick.Kernel, stick.Initrd, c.Cmdline)
-	esp, err := buildESP([]espFile{
+	esp, err := fat.Build([]fat.File{
 		{Path: "EFI/BOOT/BOOTX64.EFI", Data: shim},
 		{Path: shimLoader, Data: loader},
 		// No menu, no editing: the stick boots straight into bty.

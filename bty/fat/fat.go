@@ -1,4 +1,8 @@
-package main
+// Package fat builds FAT16 filesystem images in memory, reproducibly: the
+// USB ISO's EFI system partition (tools/iso) and the cloud-init seed the
+// flasher writes (bty/seed). Files get long (VFAT) names where 8.3 does
+// not fit, and each file's data is one contiguous run of clusters.
+package fat
 
 import (
 	"encoding/binary"
@@ -10,11 +14,12 @@ import (
 	"unicode/utf16"
 )
 
-// The EFI system partition is FAT16 with 2 KiB clusters: FAT16 because
-// UEFI firmware reads FAT12/16/32 alike and a 10-30 MiB volume is FAT16 by
-// cluster count; 2 KiB clusters so every file's data starts on an ISO 9660
-// sector, which lets the ISO's /live/ entries point at the same bytes
-// instead of storing the kernel and initrd twice.
+// The volumes are FAT16 with 2 KiB clusters: FAT16 because UEFI firmware
+// and Linux read FAT12/16/32 alike and a volume of 4096 or more clusters
+// is FAT16 by cluster count; 2 KiB clusters so every file's data starts on
+// an ISO 9660 sector, which lets the ISO's /live/ entries point at the
+// same bytes instead of storing the kernel and initrd twice. The smallest
+// volume is 8 MiB.
 const (
 	fatSector         = 512
 	fatSecPerCluster  = 4
@@ -30,14 +35,14 @@ const (
 	fatLowerExtension = 0x10
 )
 
-// espFile is one file to put on the ESP.
-type espFile struct {
+// File is one file to put on the volume.
+type File struct {
 	Path string // slash-separated, every element an 8.3 name
 	Data []byte
 }
 
-// esp is a built FAT16 image and where each file's data sits in it.
-type esp struct {
+// Image is a built FAT16 volume and where each file's data sits in it.
+type Image struct {
 	Image   []byte
 	Offsets map[string]int64 // file path -> byte offset of its data
 }
@@ -45,15 +50,15 @@ type esp struct {
 type fatNode struct {
 	name     string
 	children []*fatNode // directories only
-	file     *espFile
+	file     *File
 	cluster  uint32
 	clusters uint32
 }
 
-// buildESP lays out the files in a FAT16 image: directories first, then
-// each file's data in one contiguous run of clusters, in path order, then
-// at least spare bytes of free clusters.
-func buildESP(files []espFile, label string, serial uint32, mtime time.Time, spare int) (*esp, error) {
+// Build lays out the files in a FAT16 image: directories first, then each
+// file's data in one contiguous run of clusters, in path order, then at
+// least spare bytes of free clusters.
+func Build(files []File, label string, serial uint32, mtime time.Time, spare int) (*Image, error) {
 	root := &fatNode{}
 	dirs := []*fatNode{}
 	var find func(dir *fatNode, elems []string) (*fatNode, error)
@@ -75,18 +80,18 @@ func buildESP(files []espFile, label string, serial uint32, mtime time.Time, spa
 		return find(d, elems[1:])
 	}
 	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b espFile) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	var nodes []*fatNode
 	for i := range sorted {
 		f := &sorted[i]
 		for _, e := range strings.Split(f.Path, "/") {
 			if err := checkLongName(e); err != nil {
-				return nil, fmt.Errorf("ESP file %q: %w", f.Path, err)
+				return nil, fmt.Errorf("file %q: %w", f.Path, err)
 			}
 		}
 		parent, err := find(root, strings.Split(path.Dir(f.Path), "/")[:strings.Count(f.Path, "/")])
 		if err != nil {
-			return nil, fmt.Errorf("ESP file %q: %w", f.Path, err)
+			return nil, fmt.Errorf("file %q: %w", f.Path, err)
 		}
 		n := &fatNode{name: path.Base(f.Path), file: f}
 		parent.children = append(parent.children, n)
@@ -96,13 +101,13 @@ func buildESP(files []espFile, label string, serial uint32, mtime time.Time, spa
 	next := uint32(2)
 	for _, d := range dirs {
 		if n := dirEntries(d) + 2; n > fatEntriesPerDir {
-			return nil, fmt.Errorf("ESP directory %q needs %d entries; at most %d fit", d.name, n, fatEntriesPerDir)
+			return nil, fmt.Errorf("directory %q needs %d entries; at most %d fit", d.name, n, fatEntriesPerDir)
 		}
 		d.cluster, d.clusters = next, 1
 		next++
 	}
 	if dirEntries(root)+1 > fatRootEntries {
-		return nil, fmt.Errorf("the ESP's root has too many entries")
+		return nil, fmt.Errorf("the root directory has too many entries")
 	}
 	for _, n := range nodes {
 		n.clusters = uint32((len(n.file.Data) + fatCluster - 1) / fatCluster)
@@ -113,7 +118,7 @@ func buildESP(files []espFile, label string, serial uint32, mtime time.Time, spa
 	}
 	clusters := max(next-2+uint32((spare+fatCluster-1)/fatCluster), fatMinClusters)
 	if clusters > fatMaxClusters {
-		return nil, fmt.Errorf("the ESP's files need %d MiB; FAT16 with 2 KiB clusters holds 127 MiB", clusters*fatCluster>>20)
+		return nil, fmt.Errorf("the files need %d MiB; FAT16 with 2 KiB clusters holds 127 MiB", clusters*fatCluster>>20)
 	}
 	fatSectors := (int(clusters+2)*2 + fatSector - 1) / fatSector
 	rootSectors := fatRootEntries * 32 / fatSector
@@ -239,7 +244,7 @@ func buildESP(files []espFile, label string, serial uint32, mtime time.Time, spa
 	for _, n := range nodes {
 		offsets[n.file.Path] = int64(dataStart*fatSector) + int64(n.cluster-2)*fatCluster
 	}
-	return &esp{Image: img, Offsets: offsets}, nil
+	return &Image{Image: img, Offsets: offsets}, nil
 }
 
 // shortName converts a file name to the 11 bytes of an 8.3 directory
