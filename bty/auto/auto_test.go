@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -212,7 +211,7 @@ func bootLive(t *testing.T, c *http.Client, base, mac string) string {
 // end, reports it, and bty-web then waits for the installed system.
 func TestFlashWritesSeed(t *testing.T) {
 	base, c := server(t)
-	raw := gptImage(t, 4<<20)
+	raw := imagetest.GPTDisk(t, 4<<20, 5)
 	up := putImage(t, c, base, "os.img.zst", imagetest.Encode(t, catalog.Zstd, raw))
 	body, _ := json.Marshal(map[string]any{"boot_mode": "bty-flash-once", "bty_image_ref": up.Ref, "target_disk_serial": "BTYTEST",
 		"labels": map[string]string{"hostname": "web1"}})
@@ -251,25 +250,6 @@ func TestFlashWritesSeed(t *testing.T) {
 	if state, _ := m.Lifecycle(); state != "rebooting" || !bytes.Contains(vol, []byte(m.Deployment.InstanceID)) {
 		t.Errorf("bty-web: %s, deployment %+v", state, m.Deployment)
 	}
-}
-
-// gptImage is a disk image of n bytes with a GPT and one partition.
-func gptImage(t *testing.T, n int64) []byte {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "img")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	f.Truncate(n)
-	tab := gpt.Table{DiskGUID: gpt.MustGUID("0B7E0000-0000-4000-8000-000000000001"), Partitions: []gpt.Partition{
-		{Type: gpt.TypeBasicData, GUID: gpt.MustGUID("0B7E0000-0000-4000-8000-000000000002"), First: 2048, Last: uint64(n/512) - 2048, Name: "root"}}}
-	if err := gpt.Write(f, uint64(n/512), tab); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(p)
-	return b
 }
 
 // putImage uploads an image as the operator.

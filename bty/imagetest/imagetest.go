@@ -5,6 +5,7 @@ package imagetest
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/gpt"
 )
 
 // Encode returns raw encoded as format f (qcow2 excluded: tests make those
@@ -79,4 +81,29 @@ func Disk(n int, seed uint64) []byte {
 		b[510], b[511] = 0x55, 0xaa
 	}
 	return b
+}
+
+// GPTDisk is Disk with a GUID partition table over it: one partition from
+// 1 MiB to 1 MiB before the end, both table copies inside the n bytes (as
+// an OS image has them), deterministic for a seed.
+func GPTDisk(t testing.TB, n int, seed uint64) []byte {
+	t.Helper()
+	b := Disk(n, seed)
+	sectors := uint64(n / gpt.SectorSize)
+	tab := gpt.Table{DiskGUID: gpt.MustGUID("0B7E0000-0000-4000-8000-00000000D15C"), Partitions: []gpt.Partition{
+		{Type: gpt.TypeBasicData, GUID: gpt.MustGUID("0B7E0000-0000-4000-8000-00000000D15D"), First: 2048, Last: sectors - 2049, Name: "root"}}}
+	if err := gpt.Write(sliceAt(b), sectors, tab); err != nil {
+		t.Fatalf("imagetest: %v", err)
+	}
+	return b
+}
+
+// sliceAt writes into a byte slice at offsets.
+type sliceAt []byte
+
+func (s sliceAt) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(s)) {
+		return 0, io.ErrShortWrite
+	}
+	return copy(s[off:], p), nil
 }

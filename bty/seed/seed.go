@@ -141,15 +141,23 @@ func writeGPT(d Disk, sectors uint64, t gpt.Table, n uint64) (Placed, error) {
 	}
 	// The image's MBR boot code (a BIOS boot loader's first stage) and disk
 	// signature stay; gpt.Write writes a protective MBR over the whole disk.
-	mbr := make([]byte, gpt.SectorSize)
+	mbr := make([]byte, 2*gpt.SectorSize)
 	if _, err := d.ReadAt(mbr, 0); err != nil {
 		return Placed{}, err
 	}
+	// The image's backup header, where the image ended: erased once the
+	// table has its backup at the disk's end, so no tool finds a stale one.
+	stale := binary.LittleEndian.Uint64(mbr[gpt.SectorSize+32:])
 	if err := gpt.Write(d, sectors, nt); err != nil {
 		return Placed{}, err
 	}
 	if _, err := d.WriteAt(mbr[:446], 0); err != nil {
 		return Placed{}, err
+	}
+	if stale > t.Partitions[last].Last && stale < first {
+		if _, err := d.WriteAt(make([]byte, gpt.SectorSize), int64(stale)*gpt.SectorSize); err != nil {
+			return Placed{}, err
+		}
 	}
 	return Placed{Partition: slot + 1, First: first, Sectors: n, Table: "gpt"}, nil
 }

@@ -75,10 +75,11 @@ func TestGPT(t *testing.T) {
 	if sha256.Sum256(root) != rootSum {
 		t.Error("the root partition's bytes changed")
 	}
-	backup := make([]byte, 8)
+	backup, old := make([]byte, 8), make([]byte, 8)
 	f.ReadAt(backup, 64*mib-512)
-	if string(backup) != "EFI PART" {
-		t.Errorf("no backup GPT header at the disk's last sector: %q", backup)
+	f.ReadAt(old, 24*mib-512)
+	if string(backup) != "EFI PART" || string(old) == "EFI PART" {
+		t.Errorf("backup GPT header at the disk's last sector %q, where the image ended %q; want it moved", backup, old)
 	}
 	checkTools(t, f.Name(), p)
 }

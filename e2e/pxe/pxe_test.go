@@ -42,8 +42,10 @@ import (
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/catalog"
 	"github.com/bty-lab/bty/bty/dhcpconf"
+	"github.com/bty-lab/bty/bty/gpt"
 	"github.com/bty-lab/bty/bty/imagetest"
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/seed"
 	"github.com/bty-lab/bty/e2e/vm"
 	"github.com/bty-lab/bty/internal/browser"
 	"github.com/bty-lab/bty/internal/ocirun"
@@ -558,7 +560,7 @@ func (s *servers) seed(t *testing.T, suffix string) {
 		}
 		s.api.do("PUT", "/boot/"+filepath.Base(path), b)
 	}
-	s.raw = imagetest.Disk(8<<20, 21)
+	s.raw = imagetest.GPTDisk(t, 8<<20, 21) // partitioned, as an OS image is: the seed goes after it
 	var up api.Uploaded
 	json.Unmarshal(s.api.do("PUT", "/images/test.img.zst", imagetest.Encode(t, catalog.Zstd, s.raw)), &up)
 	s.ref = up.Ref
@@ -578,6 +580,24 @@ func (s *servers) events(t *testing.T) map[string]int {
 		kinds[e.Kind]++
 	}
 	return kinds
+}
+
+// seeded checks the flashed disk's cloud-init seed (a CIDATA partition
+// after the image's, holding this deployment's meta-data) and that
+// bty-web now waits for the installed system to phone home.
+func (s *servers) seeded(t *testing.T, disk []byte) {
+	tab, err := gpt.Read(bytes.NewReader(disk))
+	if err != nil || len(tab.Partitions) != 2 || tab.Partitions[1].Name != seed.Label {
+		t.Errorf("the flashed disk's table: %+v, %v; want the image's partition and the seed", tab, err)
+		return
+	}
+	var m provision.Machine
+	json.Unmarshal(s.api.do("GET", "/machines/"+clientMAC, nil), &m)
+	vol := disk[tab.Partitions[1].First*512 : (tab.Partitions[1].Last+1)*512]
+	want := "instance-id: " + m.Deployment.InstanceID + "\nlocal-hostname: bty-" + strings.ReplaceAll(clientMAC, ":", "")
+	if state, _ := m.Lifecycle(); !bytes.Contains(vol, []byte(want)) || state != "rebooting" {
+		t.Errorf("the seed lacks %q, or bty-web shows %q, not rebooting", want, state)
+	}
 }
 
 // learnt checks what bty-web learnt of the machine from its boot.
@@ -722,6 +742,7 @@ func (s *servers) flash(t *testing.T, c client, name string) *vm.Console {
 		vm.Literal("bty: entered v"),
 		vm.Literal("bty: auto-flash starting"),
 		vm.Literal("bty: write 100%"),
+		vm.Literal("bty: cloud-init seed written: partition 2 (CIDATA"),
 		vm.Literal("bty: flash complete; rebooting"),
 		vm.Literal("reboot: Restarting system"),
 	)
@@ -734,9 +755,12 @@ func (s *servers) flash(t *testing.T, c client, name string) *vm.Console {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got[:len(s.raw)], s.raw) {
+	// The image's partition, byte for byte; its tables are the seed's now.
+	part := func(b []byte) []byte { return b[1<<20 : len(s.raw)-1<<20] }
+	if !bytes.Equal(part(got), part(s.raw)) {
 		t.Error("the client disk does not hold the image")
 	}
+	s.seeded(t, got)
 	kinds := s.events(t)
 	for _, k := range []string{"pxe.offer", "flash.armed", "flash.done"} {
 		if kinds[k] == 0 {
