@@ -199,17 +199,29 @@ func TestOperatorSession(t *testing.T) {
 			shot("ui-machines.png")
 		}
 	}
-	if err := m.Report(provision.Status{Status: provision.StatusDone, SHA256: imgs[0].SHA256}); err != nil {
+	// The flasher writes the machine's seed and says so with "done"; the
+	// page then follows the deployment until the system phones home.
+	seed, err := m.Seed()
+	if err != nil || !seed.Enabled {
+		t.Fatalf("the seed: %+v, %v", seed, err)
+	}
+	if err := m.Report(provision.Status{Status: provision.StatusDone, SHA256: imgs[0].SHA256, Seed: true}); err != nil {
 		t.Fatal(err)
 	}
 	waitText(t, b, row, "verified")
+	lifecycle := "#m-52-54-00-be-ef-01 td.lifecycle"
+	waitText(t, b, lifecycle, "rebooting")
+	if err := m.PhoneHome(seed, "lab-node"); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, b, lifecycle, "deployed")
 	var same bool
 	run("checking for a reload", chromedp.Evaluate(`window.btyNotReloaded === true`, &same))
 	if !same {
 		t.Error("the machines page reloaded instead of following the flash")
 	}
 	run("opening the machine", chromedp.Navigate(base+"/ui/machines/"+machine), chromedp.WaitVisible("#live"))
-	if got := text("#live"); !strings.Contains(got, "verified") || !strings.Contains(got, "boots its local disk") {
+	if got := text("#live"); !strings.Contains(got, "verified") || !strings.Contains(got, "boots its local disk") || !strings.Contains(got, "deployed") {
 		t.Errorf("the machine's page after its flash:\n%s", got)
 	}
 	if got := text(".events"); !strings.Contains(got, "flash.done") || !strings.Contains(got, "flash.armed") {

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/bty/pxescript"
@@ -221,4 +223,43 @@ func (m *Machine) Inventory(disks ...provision.InventoryDisk) error {
 // Report sends a flasher's status report.
 func (m *Machine) Report(st provision.Status) error {
 	return doAs(m.Client, m.Token, http.MethodPost, m.Base+"/pxe/"+m.MAC+"/status", jsonBody(st), http.StatusNoContent, nil)
+}
+
+// Seed is the machine's cloud-init seed, as its flasher asks for it.
+func (m *Machine) Seed() (api.Seed, error) {
+	var s api.Seed
+	err := doAs(m.Client, m.Token, http.MethodGet, m.Base+"/pxe/"+m.MAC+"/cloud-init", nil, http.StatusOK, &s)
+	return s, err
+}
+
+// PhoneHome posts what cloud-init's phone_home module posts once the
+// installed system is up: the form its user-data asks for, to the URL in
+// it (reached at Base, whatever host the URL names).
+func (m *Machine) PhoneHome(s api.Seed, hostname string) error {
+	var ud struct {
+		PhoneHome struct{ URL string } `yaml:"phone_home"`
+	}
+	var meta map[string]string
+	if err := yaml.Unmarshal([]byte(s.UserData), &ud); err != nil {
+		return err
+	}
+	if err := yaml.Unmarshal([]byte(s.MetaData), &meta); err != nil {
+		return err
+	}
+	u, err := url.Parse(ud.PhoneHome.URL)
+	if err != nil || u.Path == "" {
+		return fmt.Errorf("the seed's phone_home url %q: %v", ud.PhoneHome.URL, err)
+	}
+	form := url.Values{"instance_id": {meta["instance-id"]}, "hostname": {hostname}, "fqdn": {hostname},
+		"pub_key_rsa": {"N/A"}, "pub_key_ecdsa": {"N/A"}, "pub_key_ed25519": {"N/A"}}
+	resp, err := m.Client.Post(m.Base+u.RequestURI(), "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("phone-home: %s %s", resp.Status, b)
+	}
+	return nil
 }
