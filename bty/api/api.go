@@ -72,6 +72,16 @@ type ImageTemplate struct {
 	UserData  string `json:"user_data,omitempty"`
 }
 
+// BMC is PUT /machines/{mac}/bmc: how bty-web reaches the machine's BMC.
+// The password is write-only: no answer carries it (GET /machines/{mac}
+// says only "password_set"); an empty one keeps the one set before.
+type BMC struct {
+	Protocol string `json:"protocol"` // ipmi or redfish
+	Address  string `json:"address"`  // host or host:port
+	User     string `json:"user"`
+	Password string `json:"password,omitempty"`
+}
+
 // Seed is GET /pxe/{mac}/cloud-init, asked for by a machine's live boot:
 // the NoCloud files its flasher writes to the CIDATA partition, or
 // enabled false when the machine or its image opted out.

@@ -30,6 +30,16 @@ type Config struct {
 	State  State  `toml:"state"`
 	Limits Limits `toml:"limits"`
 	Deploy Deploy `toml:"deploy"`
+	BMC    BMC    `toml:"bmc"`
+}
+
+// BMC says where the key that seals BMC passwords is.
+type BMC struct {
+	// KeyFile holds the key that encrypts machines' BMC passwords in the
+	// state (32 bytes, or 64 hex digits), kept outside the database so a
+	// copy of it alone reveals none; the file must be the owner's alone.
+	// "" refuses BMC passwords.
+	KeyFile string `toml:"key_file"`
 }
 
 // Deploy says how deployments are followed through.

@@ -43,6 +43,9 @@ type Config struct {
 	// DeployTimeout is how long after a flash's start its installed
 	// system has to phone home; 0 means DefaultDeployTimeout.
 	DeployTimeout time.Duration
+	// BMCKey seals machines' BMC passwords (provision.Seal); nil refuses
+	// them.
+	BMCKey []byte
 	// MaxBootBytes and MaxImageBytes bound an upload.
 	MaxBootBytes, MaxImageBytes int64
 }

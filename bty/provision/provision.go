@@ -77,6 +77,8 @@ type Machine struct {
 	NetworkConfig string `json:"network_config"`
 	// Deployment is the machine's current (or last) deployment.
 	Deployment Deployment `json:"deployment"`
+	// BMC is how bty-web reaches the machine's BMC (its password sealed).
+	BMC BMC `json:"bmc,omitzero"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 }
 

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -337,5 +338,37 @@ func TestSession(t *testing.T) {
 	labels := m.Save(Settings{BootMode: ModeFlashAlways, ImageRef: "r1", TargetDiskSerial: "S1", Labels: map[string]string{"rack": "r1"}})
 	if labels.Session != m.Session {
 		t.Errorf("saving labels ended the live boot: %+v", labels.Session)
+	}
+}
+
+// A sealed BMC password opens with its key for its machine only.
+func TestSealBMCPassword(t *testing.T) {
+	key, other := bytes.Repeat([]byte{1}, KeySize), bytes.Repeat([]byte{2}, KeySize)
+	a, err := Seal(key, "52:54:00:11:22:33", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Seal(key, "52:54:00:11:22:33", "secret")
+	if a == b || strings.Contains(a, "secret") {
+		t.Errorf("sealed %q and %q: want a new nonce each time, no clear text", a, b)
+	}
+	if p, err := Open(key, "52:54:00:11:22:33", a); err != nil || p != "secret" {
+		t.Errorf("open: %q, %v", p, err)
+	}
+	for _, c := range []struct {
+		key          []byte
+		addr, sealed string
+	}{
+		{other, "52:54:00:11:22:33", a},
+		{key, "52:54:00:11:22:34", a},
+		{key, "52:54:00:11:22:33", a[:len(a)-4] + "AAAA"},
+		{key, "52:54:00:11:22:33", "plain"},
+	} {
+		if _, err := Open(c.key, c.addr, c.sealed); !errors.Is(err, ErrBMCKey) {
+			t.Errorf("open %q for %s: %v; want ErrBMCKey", c.sealed, c.addr, err)
+		}
+	}
+	if _, err := Seal(key[:16], "x", "y"); err == nil {
+		t.Error("a 16-byte key sealed")
 	}
 }

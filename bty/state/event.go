@@ -15,6 +15,7 @@ const (
 	EventMachineDeleted EventKind = "machine.deleted"
 	EventBootUploaded   EventKind = "boot.uploaded"
 	EventTemplatesSaved EventKind = "templates.saved"
+	EventBMCSaved       EventKind = "machine.bmc_saved"
 
 	EventPXEOffer         EventKind = "pxe.offer"                  // a PXE boot's decision
 	EventFlashArmed       EventKind = "flash.armed"                // the first report of a flash's live boot: the flash begins
@@ -45,7 +46,7 @@ const (
 )
 
 // operatorKinds are the events only a logged-in operator causes.
-var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted, EventTemplatesSaved}
+var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted, EventTemplatesSaved, EventBMCSaved}
 
 // Origin is who causes events of kind k.
 func (k EventKind) Origin() Origin {

@@ -93,6 +93,17 @@ var migrations = []string{
 	`ALTER TABLE machines ADD COLUMN cloud_init {{bool}} NOT NULL DEFAULT true;
 	ALTER TABLE machines ADD COLUMN network_config TEXT NOT NULL DEFAULT '';
 	ALTER TABLE machines ADD COLUMN deployment TEXT NOT NULL DEFAULT '{}';`,
+	// Each machine's BMC (bmcRow, JSON: its password sealed).
+	`ALTER TABLE machines ADD COLUMN bmc TEXT NOT NULL DEFAULT '{}';`,
+}
+
+// bmcRow is a machine's BMC as stored: with the sealed password, which
+// provision.BMC keeps out of every answer.
+type bmcRow struct {
+	Protocol string `json:"protocol,omitempty"`
+	Address  string `json:"address,omitempty"`
+	User     string `json:"user,omitempty"`
+	Sealed   string `json:"sealed,omitempty"`
 }
 
 // operatorKindsSQL lists the operator's event kinds as SQL strings.
@@ -364,16 +375,16 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]E
 	return out, rows.Err()
 }
 
-const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, flash, session, cloud_init, network_config, deployment, updated_at"
+const machineCols = "mac, image_ref, boot_mode, target_disk_serial, labels, armed, flashed, inventoried, inventory, arch, firmware, flash, session, cloud_init, network_config, deployment, bmc, updated_at"
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanMachine(r scanner) (provision.Machine, error) {
 	var m provision.Machine
-	var addr, mode, labels, flash, session, deployment, updated string
+	var addr, mode, labels, flash, session, deployment, bmc, updated string
 	var inventory sql.NullString
 	if err := r.Scan(&addr, &m.ImageRef, &mode, &m.TargetDiskSerial, &labels, &m.Armed, &m.Flashed, &m.Inventoried, &inventory, &m.Arch, &m.Firmware, &flash, &session,
-		&m.CloudInit, &m.NetworkConfig, &deployment, &updated); err != nil {
+		&m.CloudInit, &m.NetworkConfig, &deployment, &bmc, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, ErrNotFound
 		}
@@ -395,6 +406,11 @@ func scanMachine(r scanner) (provision.Machine, error) {
 	if err := json.Unmarshal([]byte(deployment), &m.Deployment); err != nil {
 		return m, fmt.Errorf("machine %s: deployment: %w", addr, err)
 	}
+	var b bmcRow
+	if err := json.Unmarshal([]byte(bmc), &b); err != nil {
+		return m, fmt.Errorf("machine %s: bmc: %w", addr, err)
+	}
+	m.BMC = provision.BMC{Protocol: b.Protocol, Address: b.Address, User: b.User, Sealed: b.Sealed}
 	m.UpdatedAt, _ = time.Parse(time.RFC3339Nano, updated)
 	return m, nil
 }
@@ -580,19 +596,23 @@ func (s *Store) apply(ctx context.Context, tx *tx, addr mac.Addr, fn func(m prov
 		if err != nil {
 			return m, err
 		}
+		bmc, err := json.Marshal(bmcRow{m.BMC.Protocol, m.BMC.Address, m.BMC.User, m.BMC.Sealed})
+		if err != nil {
+			return m, err
+		}
 		var inventory any
 		if m.Inventory != nil {
 			inventory = string(m.Inventory)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO machines (`+machineCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (mac) DO UPDATE SET image_ref = excluded.image_ref, boot_mode = excluded.boot_mode,
 			target_disk_serial = excluded.target_disk_serial, labels = excluded.labels, armed = excluded.armed,
 			flashed = excluded.flashed, inventoried = excluded.inventoried, inventory = excluded.inventory,
 			arch = excluded.arch, firmware = excluded.firmware, flash = excluded.flash, session = excluded.session,
 			cloud_init = excluded.cloud_init, network_config = excluded.network_config, deployment = excluded.deployment,
-			updated_at = excluded.updated_at`,
+			bmc = excluded.bmc, updated_at = excluded.updated_at`,
 			string(addr), m.ImageRef, string(m.BootMode), m.TargetDiskSerial, string(labels), m.Armed, m.Flashed, m.Inventoried, inventory,
-			m.Arch, m.Firmware, string(flash), string(session), m.CloudInit, m.NetworkConfig, string(deployment), m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
+			m.Arch, m.Firmware, string(flash), string(session), m.CloudInit, m.NetworkConfig, string(deployment), string(bmc), m.UpdatedAt.Format(time.RFC3339Nano)); err != nil {
 			return m, err
 		}
 	}

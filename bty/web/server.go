@@ -159,8 +159,12 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("reading the session secret: %w", err)
 	}
+	bmcKey, err := readBMCKey(cfg.BMC.KeyFile)
+	if err != nil {
+		return nil, err
+	}
 	s.store = store
-	s.lab = lab.New(store, lab.Config{
+	s.lab = lab.New(store, lab.Config{BMCKey: bmcKey,
 		Version: version, BootDir: s.bootDir, ImageDir: s.imgDir,
 		MaxMachines: cfg.Limits.MaxMachines, SessionIdle: time.Duration(cfg.Limits.BootSessionSeconds) * time.Second,
 		DeployTimeout: time.Duration(cfg.Deploy.TimeoutSeconds) * time.Second, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
@@ -325,6 +329,7 @@ func (s *Server) routes() []route {
 		{"GET /machines/{mac}", operator, s.machineRoute(s.getMachine)},
 		{"PUT /machines/{mac}", operator, s.machineRoute(s.putMachine)},
 		{"DELETE /machines/{mac}", operator, s.machineRoute(s.deleteMachine)},
+		{"PUT /machines/{mac}/bmc", operator, s.machineRoute(s.putBMC)},
 		{"GET /events", operator, s.events},
 		{"GET /templates", operator, s.getTemplates},
 		{"PUT /templates", operator, s.putTemplates},

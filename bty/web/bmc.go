@@ -1,0 +1,51 @@
+package web
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/bty-lab/bty/bty/api"
+	"github.com/bty-lab/bty/bty/mac"
+	"github.com/bty-lab/bty/bty/provision"
+)
+
+// putBMC is PUT /machines/{mac}/bmc: the machine's BMC, its password
+// sealed (docs/design.md, "BMC credentials").
+func (s *Server) putBMC(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	var b api.BMC
+	if err := decodeJSON(w, r, 4<<10, &b); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.lab.SaveBMC(r.Context(), addr, b, operatorActor)
+	s.writeResult(w, r, http.StatusOK, m, err)
+}
+
+// readBMCKey reads bmc.key_file: 32 bytes, or 64 hex digits, in a file
+// only its owner may read. "" is no key (BMC passwords are refused).
+func readBMCKey(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("bmc.key_file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("bmc.key_file %s is readable by others (mode %v); chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bmc.key_file: %w", err)
+	}
+	if len(b) == provision.KeySize {
+		return b, nil
+	}
+	if k, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil && len(k) == provision.KeySize {
+		return k, nil
+	}
+	return nil, fmt.Errorf("bmc.key_file %s: want %d random bytes or %d hex digits (head -c 32 /dev/urandom > %s)", path, provision.KeySize, 2*provision.KeySize, path)
+}
