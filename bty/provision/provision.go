@@ -78,8 +78,8 @@ type Machine struct {
 	// Deployment is the machine's current (or last) deployment.
 	Deployment Deployment `json:"deployment"`
 	// BMC is how bty-web reaches the machine's BMC (its password sealed).
-	BMC BMC `json:"bmc,omitzero"`
-	UpdatedAt  time.Time  `json:"updated_at"`
+	BMC       BMC       `json:"bmc,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // FlashState is where a machine's flash stands, as its reports tell it.
