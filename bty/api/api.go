@@ -91,3 +91,21 @@ type Seed struct {
 	UserData      string `json:"user_data,omitempty"`
 	NetworkConfig string `json:"network_config,omitempty"`
 }
+
+// PowerRequest is POST /machines/{mac}/power: status, on, off (soft, then
+// hard after bmc.soft_off_seconds) or cycle.
+type PowerRequest struct {
+	Action string `json:"action"`
+}
+
+// PowerState answers it: whether the machine is on afterwards.
+type PowerState struct {
+	On bool `json:"on"`
+}
+
+// Reimage is POST /machines/{mac}/reimage: the image to flash once, and
+// the target disk ("" for the machine's own).
+type Reimage struct {
+	ImageRef         string `json:"bty_image_ref"`
+	TargetDiskSerial string `json:"target_disk_serial,omitempty"`
+}

@@ -21,6 +21,7 @@ const (
 	TooLarge              // more bytes than the limit
 	Full                  // the server's disk is full
 	Forbidden             // a machine's report its live boot's token does not prove
+	Upstream              // a machine's BMC refused, failed or did not answer
 )
 
 // Error is an operation's refusal: its kind and a message that says what

@@ -46,15 +46,21 @@ type Config struct {
 	// BMCKey seals machines' BMC passwords (provision.Seal); nil refuses
 	// them.
 	BMCKey []byte
+	// BMC bounds what is asked of BMCs; Dial opens their sessions (nil:
+	// DialBMC, the drivers by protocol).
+	BMC  BMCConfig
+	Dial Dial
 	// MaxBootBytes and MaxImageBytes bound an upload.
 	MaxBootBytes, MaxImageBytes int64
 }
 
 // Lab is bty-web's state and files, and the operations on them.
 type Lab struct {
-	cfg   Config
-	store *state.Store
-	log   *slog.Logger
+	cfg     Config
+	store   *state.Store
+	log     *slog.Logger
+	dial    Dial
+	bmcPace pacer
 }
 
 // New returns the operations over store and cfg's directories.
@@ -65,7 +71,17 @@ func New(store *state.Store, cfg Config, log *slog.Logger) *Lab {
 	if cfg.DeployTimeout <= 0 {
 		cfg.DeployTimeout = DefaultDeployTimeout
 	}
-	return &Lab{cfg: cfg, store: store, log: log}
+	if cfg.BMC.Timeout <= 0 {
+		cfg.BMC.Timeout = 5 * time.Second
+	}
+	if cfg.BMC.SoftOff <= 0 {
+		cfg.BMC.SoftOff = time.Minute
+	}
+	dial := cfg.Dial
+	if dial == nil {
+		dial = DialBMC
+	}
+	return &Lab{cfg: cfg, store: store, log: log, dial: dial}
 }
 
 // Store is the state the operations keep (for reads the pages show).

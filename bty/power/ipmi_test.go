@@ -4,95 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/bty-lab/bty/internal/testenv"
 )
-
-// chassis stands in for the machine ipmi_sim's chassis control drives
-// (OpenIPMI's chassis_control program interface: "<mc> get power boot",
-// "<mc> set power 1 boot pxe"): it keeps the power and the boot device in
-// files and logs every change.
-const chassisScript = `#!/bin/sh
-s=%s
-shift
-op=$1; shift
-[ -f $s/power ] || echo 0 >$s/power
-case $op in
-get)
-	for p; do
-		case $p in
-		power) echo "power:$(cat $s/power)" ;;
-		boot) echo "boot:$(cat $s/boot 2>/dev/null || echo default)" ;;
-		*) echo "Invalid parameter: $p"; exit 1 ;;
-		esac
-	done ;;
-set)
-	while [ $# -gt 1 ]; do
-		echo "$1 $2" >>$s/log
-		case $1 in
-		power) echo $2 >$s/power ;;
-		boot) echo $2 >$s/boot ;;
-		esac
-		shift 2
-	done ;;
-*) exit 1 ;;
-esac
-`
-
-// bmc runs OpenIPMI's ipmi_sim as a machine's BMC on a loopback UDP port,
-// with one administrator, and returns its address and the chassis' dir.
-func bmc(t *testing.T, user, password string) (addr, dir string) {
-	t.Helper()
-	sim := testenv.Tool(t, "ipmi_sim", "openipmi")
-	dir = t.TempDir()
-	port := freeUDP(t)
-	script := filepath.Join(dir, "chassis.sh")
-	os.WriteFile(script, []byte(fmt.Sprintf(chassisScript, dir)), 0o755)
-	conf := fmt.Sprintf(`name "bty"
-set_working_mc 0x20
-  startlan 1
-    addr 127.0.0.1 %d
-    priv_limit admin
-    allowed_auths_callback none md2 md5 straight
-    allowed_auths_user none md2 md5 straight
-    allowed_auths_operator none md2 md5 straight
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa123456789abcdef
-  endlan
-  chassis_control "%s 0x20"
-  user 2 true "%s" "%s" admin 10 none md2 md5 straight
-`, port, script, user, password)
-	emu := "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n"
-	os.WriteFile(filepath.Join(dir, "lan.conf"), []byte(conf), 0o644)
-	os.WriteFile(filepath.Join(dir, "sim.emu"), []byte(emu), 0o644)
-	state := filepath.Join(dir, "state")
-	os.Mkdir(state, 0o755)
-	cmd := exec.Command(sim, "-n", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "sim.emu"), "-s", state)
-	out, _ := os.Create(filepath.Join(dir, "ipmi_sim.out"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); out.Close() })
-	return fmt.Sprintf("127.0.0.1:%d", port), dir
-}
-
-func freeUDP(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
 
 // dial opens a session once ipmi_sim answers (it has just been started).
 func dial(t *testing.T, addr, user, password string) (*IPMI, error) {
@@ -107,15 +25,10 @@ func dial(t *testing.T, addr, user, password string) (*IPMI, error) {
 	}
 }
 
-func changes(t *testing.T, dir string) string {
-	b, _ := os.ReadFile(filepath.Join(dir, "log"))
-	return strings.TrimSpace(string(b))
-}
-
 // Against OpenIPMI's simulator: the power state, on, a one-time UEFI
 // network boot, off, and a cycle reach the chassis, in that order.
 func TestIPMIAgainstSimulator(t *testing.T) {
-	addr, dir := bmc(t, "admin", "s3cret-pass")
+	addr, dir := testenv.IPMISim(t, "admin", "s3cret-pass")
 	p, err := dial(t, addr, "admin", "s3cret-pass")
 	if err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "ipmi_sim.out"))
@@ -138,14 +51,14 @@ func TestIPMIAgainstSimulator(t *testing.T) {
 	if err := p.PowerOff(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := changes(t, dir); got != "boot pxe\npower 1\npower 0" {
+	if got := testenv.ChassisLog(dir); got != "boot pxe\npower 1\npower 0" {
 		t.Errorf("the chassis saw:\n%s\nwant boot pxe, power 1, power 0", got)
 	}
 }
 
 // A wrong password and a BMC that does not answer are told apart.
 func TestIPMIRefusals(t *testing.T) {
-	addr, _ := bmc(t, "admin", "s3cret-pass")
+	addr, _ := testenv.IPMISim(t, "admin", "s3cret-pass")
 	if p, err := dial(t, addr, "admin", "wrong-pass"); !errors.Is(err, ErrAuth) {
 		if p != nil {
 			p.Close(context.Background())
@@ -153,7 +66,7 @@ func TestIPMIRefusals(t *testing.T) {
 		t.Errorf("a wrong password: %v; want ErrAuth", err)
 	}
 	start := time.Now()
-	_, err := DialIPMI(context.Background(), fmt.Sprintf("127.0.0.1:%d", freeUDP(t)), "admin", "x", IPMIOptions{Timeout: 500 * time.Millisecond, Retries: 1})
+	_, err := DialIPMI(context.Background(), fmt.Sprintf("127.0.0.1:%d", testenv.FreeUDPPort(t)), "admin", "x", IPMIOptions{Timeout: 500 * time.Millisecond, Retries: 1})
 	if !errors.Is(err, ErrUnreachable) || time.Since(start) > 10*time.Second {
 		t.Errorf("nothing listening: %v after %s; want ErrUnreachable", err, time.Since(start))
 	}

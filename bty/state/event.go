@@ -16,6 +16,9 @@ const (
 	EventBootUploaded   EventKind = "boot.uploaded"
 	EventTemplatesSaved EventKind = "templates.saved"
 	EventBMCSaved       EventKind = "machine.bmc_saved"
+	EventPower          EventKind = "machine.power"        // a power action through the BMC
+	EventPowerFailed    EventKind = "machine.power_failed" // the BMC refused, failed or did not answer
+	EventReimage        EventKind = "machine.reimage"      // armed, one-time network boot, powered on or cycled
 
 	EventPXEOffer         EventKind = "pxe.offer"                  // a PXE boot's decision
 	EventFlashArmed       EventKind = "flash.armed"                // the first report of a flash's live boot: the flash begins
@@ -46,7 +49,7 @@ const (
 )
 
 // operatorKinds are the events only a logged-in operator causes.
-var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted, EventTemplatesSaved, EventBMCSaved}
+var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted, EventTemplatesSaved, EventBMCSaved, EventPower, EventPowerFailed, EventReimage}
 
 // Origin is who causes events of kind k.
 func (k EventKind) Origin() Origin {

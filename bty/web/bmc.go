@@ -49,3 +49,32 @@ func readBMCKey(path string) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("bmc.key_file %s: want %d random bytes or %d hex digits (head -c 32 /dev/urandom > %s)", path, provision.KeySize, 2*provision.KeySize, path)
 }
+
+// power is POST /machines/{mac}/power {"action": "status|on|off|cycle"}:
+// the action through the machine's BMC, and {"on": bool} after it.
+func (s *Server) power(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	var req api.PowerRequest
+	if err := decodeJSON(w, r, 1<<10, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	on, err := s.lab.Power(r.Context(), addr, req.Action, operatorActor)
+	s.writeResult(w, r, http.StatusOK, api.PowerState{On: on}, err)
+}
+
+// reimage is POST /machines/{mac}/reimage: arm one flash of the image,
+// one network boot, power on or cycle (lab.Reimage).
+func (s *Server) reimage(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	var req api.Reimage
+	if err := decodeJSON(w, r, 1<<10, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	snap, err := s.snapshot(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.lab.Reimage(r.Context(), addr, req, operatorActor, snap)
+	s.writeResult(w, r, http.StatusOK, m, err)
+}

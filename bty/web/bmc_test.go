@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/internal/testenv"
 )
 
 const bmcPassword = "Sw0rdfish-ipmi" // a password no other test writes
@@ -101,5 +103,60 @@ func TestBMCKeyFile(t *testing.T) {
 		if (want == "" && err != nil) || (want != "" && (err == nil || !strings.Contains(err.Error(), want))) {
 			t.Errorf("key file %s: %v; want %q", filepath.Base(path), err, want)
 		}
+	}
+}
+
+// Reimage and power through bty-web, with OpenIPMI's simulator as the
+// machine's BMC: the one-time network boot and the power-on reach the
+// chassis, the machine is armed to flash the image once, and every
+// action is on record; with a wrong password nothing reaches the chassis,
+// the machine's settings are put back and the operator is told why.
+func TestReimageThroughIPMI(t *testing.T) {
+	bmcAddr, chassis := testenv.IPMISim(t, "admin", bmcPassword)
+	e := startWith(t, t.TempDir(), func(c *config.Config) { c.BMC.KeyFile = keyFile(t, 7); c.BMC.MinIntervalMS = 0 })
+	e.login()
+	var up api.Uploaded
+	json.Unmarshal(e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes")), &up)
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: provision.ModeExit, TargetDiskSerial: "S1"}))
+	e.expect(409, "POST", "/machines/"+addr+"/reimage", jsonBody(api.Reimage{ImageRef: up.Ref})) // no BMC yet
+
+	e.expect(200, "PUT", "/machines/"+addr+"/bmc", jsonBody(api.BMC{Protocol: "ipmi", Address: bmcAddr, User: "admin", Password: "wrong-pass"}))
+	if b := string(e.expect(502, "POST", "/machines/"+addr+"/reimage", jsonBody(api.Reimage{ImageRef: up.Ref}))); !strings.Contains(b, "refused the user or password") {
+		t.Errorf("reimage with a wrong password: %s", b)
+	}
+	if m := e.machine(addr); m.BootMode != provision.ModeExit || m.ImageRef != "" {
+		t.Errorf("after a refused reimage the machine is %s with %q; want its settings back", m.BootMode, m.ImageRef)
+	}
+	if got := testenv.ChassisLog(chassis); got != "" {
+		t.Errorf("a refused session reached the chassis: %q", got)
+	}
+
+	e.expect(200, "PUT", "/machines/"+addr+"/bmc", jsonBody(api.BMC{Protocol: "ipmi", Address: bmcAddr, User: "admin", Password: bmcPassword}))
+	var st api.PowerState
+	json.Unmarshal(e.expect(200, "POST", "/machines/"+addr+"/power", jsonBody(api.PowerRequest{Action: "status"})), &st)
+	if st.On {
+		t.Fatal("the simulated machine starts on")
+	}
+	m := e.machine(addr)
+	json.Unmarshal(e.expect(200, "POST", "/machines/"+addr+"/reimage", jsonBody(api.Reimage{ImageRef: up.Ref})), &m)
+	if m.BootMode != provision.ModeFlashOnce || m.ImageRef != up.Ref || m.TargetDiskSerial != "S1" {
+		t.Errorf("after the reimage: %s, %q, %q", m.BootMode, m.ImageRef, m.TargetDiskSerial)
+	}
+	if got := testenv.ChassisLog(chassis); got != "boot pxe\npower 1" {
+		t.Errorf("the chassis saw %q; want a one-time network boot, then power on", got)
+	}
+	// Running now: a second reimage cycles the power.
+	e.expect(200, "POST", "/machines/"+addr+"/reimage", jsonBody(api.Reimage{ImageRef: up.Ref}))
+	if got := testenv.ChassisLog(chassis); !strings.HasPrefix(got, "boot pxe\npower 1\nboot pxe\npower 0") {
+		t.Errorf("the chassis saw %q; want the second boot set, then the power cycled", got)
+	}
+	kinds := map[string]int{}
+	var ev []struct{ Kind string }
+	json.Unmarshal(e.expect(200, "GET", "/events?limit=1000", nil), &ev)
+	for _, x := range ev {
+		kinds[x.Kind]++
+	}
+	if kinds["machine.reimage"] != 2 || kinds["machine.power_failed"] != 1 {
+		t.Errorf("events %v", kinds)
 	}
 }

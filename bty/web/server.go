@@ -164,7 +164,9 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		return nil, err
 	}
 	s.store = store
-	s.lab = lab.New(store, lab.Config{BMCKey: bmcKey,
+	s.lab = lab.New(store, lab.Config{BMCKey: bmcKey, BMC: lab.BMCConfig{
+		Timeout: time.Duration(cfg.BMC.TimeoutSeconds) * time.Second, Retries: int(cfg.BMC.Retries),
+		MinInterval: time.Duration(cfg.BMC.MinIntervalMS) * time.Millisecond, SoftOff: time.Duration(cfg.BMC.SoftOffSeconds) * time.Second},
 		Version: version, BootDir: s.bootDir, ImageDir: s.imgDir,
 		MaxMachines: cfg.Limits.MaxMachines, SessionIdle: time.Duration(cfg.Limits.BootSessionSeconds) * time.Second,
 		DeployTimeout: time.Duration(cfg.Deploy.TimeoutSeconds) * time.Second, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
@@ -330,6 +332,8 @@ func (s *Server) routes() []route {
 		{"PUT /machines/{mac}", operator, s.machineRoute(s.putMachine)},
 		{"DELETE /machines/{mac}", operator, s.machineRoute(s.deleteMachine)},
 		{"PUT /machines/{mac}/bmc", operator, s.machineRoute(s.putBMC)},
+		{"POST /machines/{mac}/power", operator, s.machineRoute(s.power)},
+		{"POST /machines/{mac}/reimage", operator, s.machineRoute(s.reimage)},
 		{"GET /events", operator, s.events},
 		{"GET /templates", operator, s.getTemplates},
 		{"PUT /templates", operator, s.putTemplates},
@@ -516,6 +520,7 @@ var kindStatus = map[lab.Kind]int{
 	lab.TooLarge:  http.StatusRequestEntityTooLarge,
 	lab.Full:      http.StatusInsufficientStorage,
 	lab.Forbidden: http.StatusForbidden,
+	lab.Upstream:  http.StatusBadGateway,
 }
 
 // statusOf is the one map from an error to the HTTP status it answers:

@@ -1,0 +1,215 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bty-lab/bty/bty/api"
+	"github.com/bty-lab/bty/bty/catalog"
+	"github.com/bty-lab/bty/bty/mac"
+	"github.com/bty-lab/bty/bty/power"
+	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/bty/state"
+)
+
+// BMCConfig bounds what bty-web asks of BMCs.
+type BMCConfig struct {
+	Timeout     time.Duration // each exchange (bmc.timeout_seconds)
+	Retries     int           // resends of an unanswered exchange
+	MinInterval time.Duration // between two sessions with one BMC: many BMCs refuse a burst
+	SoftOff     time.Duration // how long a soft power-off may take before the power is cut
+}
+
+// Dial opens a session with a machine's BMC; tests and other protocols
+// plug in here.
+type Dial func(ctx context.Context, b provision.BMC, password string, c BMCConfig) (power.Driver, error)
+
+// DialBMC is the drivers by protocol.
+func DialBMC(ctx context.Context, b provision.BMC, password string, c BMCConfig) (power.Driver, error) {
+	switch b.Protocol {
+	case provision.BMCIPMI:
+		return power.DialIPMI(ctx, b.Address, b.User, password, power.IPMIOptions{Timeout: c.Timeout, Retries: c.Retries})
+	}
+	return nil, fmt.Errorf("bty-web has no %s driver yet; only ipmi", b.Protocol)
+}
+
+// The power actions an operator may ask for.
+const (
+	PowerStatus = "status"
+	PowerOn     = "on"
+	PowerOff    = "off" // soft, then hard after BMCConfig.SoftOff
+	PowerCycle  = "cycle"
+)
+
+// pacer keeps BMCConfig.MinInterval between sessions with one BMC.
+type pacer struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (p *pacer) wait(ctx context.Context, addr string, every time.Duration) error {
+	p.mu.Lock()
+	if p.last == nil {
+		p.last = map[string]time.Time{}
+	}
+	at := p.last[addr].Add(every)
+	now := time.Now()
+	if at.Before(now) {
+		at = now
+	}
+	p.last[addr] = at
+	p.mu.Unlock()
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// session runs fn with a session on the machine's BMC; every failure is
+// an Upstream error naming the BMC, and an event on the machine.
+func (l *Lab) session(ctx context.Context, m provision.Machine, what, actor string, fn func(power.Driver) error) error {
+	if m.BMC.Protocol == "" {
+		return Errorf(Conflict, "%s has no BMC: PUT /machines/%s/bmc", m.MAC, m.MAC)
+	}
+	password, err := l.BMCPassword(ctx, m.MAC)
+	if err != nil {
+		return err
+	}
+	if err := l.bmcPace.wait(ctx, m.BMC.Address, l.cfg.BMC.MinInterval); err != nil {
+		return Errorf(Internal, "waiting for BMC %s: %w", m.BMC.Address, err)
+	}
+	d, err := l.dial(ctx, m.BMC, password, l.cfg.BMC)
+	if err == nil {
+		err = fn(d)
+		d.Close(ctx)
+	}
+	if err != nil {
+		l.store.Log(ctx, state.EventPowerFailed, m.MAC, actor, map[string]string{"action": what, "bmc": m.BMC.Address, "error": err.Error()})
+		return Errorf(Upstream, "%s: %s: %w", m.MAC, what, err)
+	}
+	return nil
+}
+
+// Power carries out a power action on a known machine through its BMC
+// and says whether it is on afterwards.
+func (l *Lab) Power(ctx context.Context, addr mac.Addr, action, actor string) (on bool, err error) {
+	m, err := l.Machine(ctx, addr)
+	if err != nil {
+		return false, err
+	}
+	switch action {
+	case PowerStatus, PowerOn, PowerOff, PowerCycle:
+	default:
+		return false, Errorf(Invalid, "power action %q: want status, on, off or cycle", action)
+	}
+	err = l.session(ctx, m, "power "+action, actor, func(d power.Driver) error {
+		var err error
+		switch action {
+		case PowerOn:
+			err = d.PowerOn(ctx)
+		case PowerOff:
+			err = l.off(ctx, d)
+		case PowerCycle:
+			err = d.Cycle(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		on, err = d.On(ctx)
+		return err
+	})
+	if err == nil && action != PowerStatus {
+		l.store.Log(ctx, state.EventPower, addr, actor, map[string]any{"action": action, "on": on})
+	}
+	return on, err
+}
+
+// off asks the system to shut down, and cuts the power when it has not
+// after BMCConfig.SoftOff.
+func (l *Lab) off(ctx context.Context, d power.Driver) error {
+	if on, err := d.On(ctx); err != nil || !on {
+		return err
+	}
+	if err := d.SoftOff(ctx); err == nil {
+		deadline := time.Now().Add(l.cfg.BMC.SoftOff)
+		for time.Now().Before(deadline) {
+			if on, err := d.On(ctx); err == nil && !on {
+				return nil
+			}
+			t := time.NewTimer(time.Second)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	return d.PowerOff(ctx)
+}
+
+// Reimage arms a known machine's one flash of the image, sets a one-time
+// network boot and powers it on (or cycles it when it is on): from there
+// the deployment's lifecycle takes over. When its BMC refuses, the
+// machine's settings are put back, so it is not left armed with nothing
+// to start it, and the refusal is on record.
+func (l *Lab) Reimage(ctx context.Context, addr mac.Addr, req api.Reimage, actor string, snap *Snapshot) (provision.Machine, error) {
+	m, err := l.Machine(ctx, addr)
+	if err != nil {
+		return m, err
+	}
+	if !catalog.IsSHA256(req.ImageRef) {
+		return m, Errorf(Invalid, "bty_image_ref %q: want the ref of an image (GET /images)", req.ImageRef)
+	}
+	if _, ok := snap.Lookup(req.ImageRef); !ok {
+		return m, Errorf(Invalid, "image ref %s is unknown (GET /images)", req.ImageRef)
+	}
+	serial := req.TargetDiskSerial
+	if serial == "" {
+		serial = m.TargetDiskSerial
+	}
+	if serial == "" {
+		return m, Errorf(Invalid, "%s has no target_disk_serial: give one (its inventory lists its disks)", addr)
+	}
+	if m.BMC.Protocol == "" {
+		return m, Errorf(Conflict, "%s has no BMC: PUT /machines/%s/bmc", addr, addr)
+	}
+	before := provision.Settings{ImageRef: m.ImageRef, BootMode: m.BootMode, TargetDiskSerial: m.TargetDiskSerial, Labels: m.Labels,
+		CloudInit: &m.CloudInit, NetworkConfig: m.NetworkConfig}
+	after := before
+	after.BootMode, after.ImageRef, after.TargetDiskSerial = provision.ModeFlashOnce, req.ImageRef, serial
+	if _, err := l.SaveMachine(ctx, addr, after, actor); err != nil {
+		return m, err
+	}
+	var how string
+	err = l.session(ctx, m, "reimage", actor, func(d power.Driver) error {
+		if err := d.NetworkBootOnce(ctx, m.Firmware != "pcbios"); err != nil {
+			return err
+		}
+		on, err := d.On(ctx)
+		if err != nil {
+			return err
+		}
+		if on {
+			how = "power cycle"
+			return d.Cycle(ctx)
+		}
+		how = "power on"
+		return d.PowerOn(ctx)
+	})
+	if err != nil {
+		if _, rerr := l.SaveMachine(ctx, addr, before, actor); rerr != nil {
+			return m, errors.Join(err, rerr)
+		}
+		return m, err
+	}
+	l.store.Log(ctx, state.EventReimage, addr, actor, map[string]string{"image": req.ImageRef, "target_disk_serial": serial, "how": how})
+	return l.Machine(ctx, addr)
+}
