@@ -27,6 +27,8 @@ echo "tidy: go mod tidy" >&2
 BAZEL=true BUILD_WORKING_DIRECTORY=$PWD "$go" mod tidy
 echo "tidy: gofmt" >&2
 BAZEL=true BUILD_WORKING_DIRECTORY=$PWD "$go" fmt ./... >/dev/null
+echo "tidy: each Go module's go version, for the sdist" >&2
+GO="$go" BAZEL=true BUILD_WORKING_DIRECTORY=$PWD tools/wheel/go-modules.sh
 echo "tidy: use_repo in MODULE.bazel" >&2
 "$userepo" .
 echo "tidy: gazelle" >&2

@@ -48,6 +48,10 @@ type BMC struct {
 	Retries        int64 `toml:"retries"`
 	MinIntervalMS  int64 `toml:"min_interval_ms"`
 	SoftOffSeconds int64 `toml:"soft_off_seconds"`
+	// RedfishCAFile holds the PEM certificates that Redfish services'
+	// certificates must chain to; "" accepts any (most BMCs ship a
+	// self-signed one).
+	RedfishCAFile string `toml:"redfish_ca_file"`
 }
 
 // Deploy says how deployments are followed through.

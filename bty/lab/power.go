@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"sync"
@@ -21,6 +22,9 @@ type BMCConfig struct {
 	Retries     int           // resends of an unanswered exchange
 	MinInterval time.Duration // between two sessions with one BMC: many BMCs refuse a burst
 	SoftOff     time.Duration // how long a soft power-off may take before the power is cut
+	// RedfishCAs verify Redfish services' certificates (bmc.redfish_ca_file);
+	// nil accepts any, as most BMCs' certificates are self-signed.
+	RedfishCAs *x509.CertPool
 }
 
 // Dial opens a session with a machine's BMC; tests and other protocols
@@ -32,8 +36,10 @@ func DialBMC(ctx context.Context, b provision.BMC, password string, c BMCConfig)
 	switch b.Protocol {
 	case provision.BMCIPMI:
 		return power.DialIPMI(ctx, b.Address, b.User, password, power.IPMIOptions{Timeout: c.Timeout, Retries: c.Retries})
+	case provision.BMCRedfish:
+		return power.DialRedfish(ctx, b.Address, b.User, password, power.RedfishOptions{Timeout: c.Timeout, RootCAs: c.RedfishCAs})
 	}
-	return nil, fmt.Errorf("bty-web has no %s driver yet; only ipmi", b.Protocol)
+	return nil, fmt.Errorf("no driver for BMC protocol %q", b.Protocol)
 }
 
 // The power actions an operator may ask for.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -77,4 +78,20 @@ func (s *Server) reimage(w http.ResponseWriter, r *http.Request, addr mac.Addr) 
 	}
 	m, err := s.lab.Reimage(r.Context(), addr, req, operatorActor, snap)
 	s.writeResult(w, r, http.StatusOK, m, err)
+}
+
+// readCAs reads bmc.redfish_ca_file's PEM certificates ("" is none).
+func readCAs(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bmc.redfish_ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("bmc.redfish_ca_file %s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

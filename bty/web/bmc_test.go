@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/config"
 	"github.com/bty-lab/bty/bty/provision"
+	"github.com/bty-lab/bty/internal/redfishsim"
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
@@ -158,5 +161,33 @@ func TestReimageThroughIPMI(t *testing.T) {
 	}
 	if kinds["machine.reimage"] != 2 || kinds["machine.power_failed"] != 1 {
 		t.Errorf("events %v", kinds)
+	}
+}
+
+// The same reimage through a Redfish BMC (the stand-in of
+// internal/redfishsim, over HTTPS, its certificate checked against
+// bmc.redfish_ca_file): a one-time UEFI PXE boot, then power on.
+func TestReimageThroughRedfish(t *testing.T) {
+	b := &redfishsim.BMC{User: "root", Password: bmcPassword}
+	ts := httptest.NewTLSServer(b)
+	defer ts.Close()
+	ca := filepath.Join(t.TempDir(), "bmc-ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o644)
+	e := startWith(t, t.TempDir(), func(c *config.Config) {
+		c.BMC.KeyFile, c.BMC.RedfishCAFile, c.BMC.MinIntervalMS = keyFile(t, 9), ca, 0
+	})
+	e.login()
+	var up api.Uploaded
+	json.Unmarshal(e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes")), &up)
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: provision.ModeExit, TargetDiskSerial: "S1"}))
+	e.expect(200, "PUT", "/machines/"+addr+"/bmc", jsonBody(api.BMC{Protocol: "redfish", Address: strings.TrimPrefix(ts.URL, "https://"), User: "root", Password: bmcPassword}))
+	e.expect(200, "POST", "/machines/"+addr+"/reimage", jsonBody(api.Reimage{ImageRef: up.Ref}))
+	if got := b.Changes(); got != "boot Pxe Once UEFI\nreset On" {
+		t.Errorf("the BMC saw %q", got)
+	}
+	var st api.PowerState
+	json.Unmarshal(e.expect(200, "POST", "/machines/"+addr+"/power", jsonBody(api.PowerRequest{Action: "status"})), &st)
+	if !st.On {
+		t.Error("after the reimage the machine is off")
 	}
 }

@@ -163,10 +163,14 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	redfishCAs, err := readCAs(cfg.BMC.RedfishCAFile)
+	if err != nil {
+		return nil, err
+	}
 	s.store = store
 	s.lab = lab.New(store, lab.Config{BMCKey: bmcKey, BMC: lab.BMCConfig{
 		Timeout: time.Duration(cfg.BMC.TimeoutSeconds) * time.Second, Retries: int(cfg.BMC.Retries),
-		MinInterval: time.Duration(cfg.BMC.MinIntervalMS) * time.Millisecond, SoftOff: time.Duration(cfg.BMC.SoftOffSeconds) * time.Second},
+		MinInterval: time.Duration(cfg.BMC.MinIntervalMS) * time.Millisecond, SoftOff: time.Duration(cfg.BMC.SoftOffSeconds) * time.Second, RedfishCAs: redfishCAs},
 		Version: version, BootDir: s.bootDir, ImageDir: s.imgDir,
 		MaxMachines: cfg.Limits.MaxMachines, SessionIdle: time.Duration(cfg.Limits.BootSessionSeconds) * time.Second,
 		DeployTimeout: time.Duration(cfg.Deploy.TimeoutSeconds) * time.Second, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
