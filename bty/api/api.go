@@ -103,6 +103,15 @@ type PowerState struct {
 	On bool `json:"on"`
 }
 
+// RackReimage is POST /reimage: every machine whose labels match the
+// selector ("rack=r1"), at most max_parallel powered on at once (default
+// 4), waves bmc.stagger_seconds apart.
+type RackReimage struct {
+	Selector    string `json:"selector"`
+	ImageRef    string `json:"bty_image_ref"`
+	MaxParallel int    `json:"max_parallel,omitempty"`
+}
+
 // Reimage is POST /machines/{mac}/reimage: the image to flash once, and
 // the target disk ("" for the machine's own).
 type Reimage struct {

@@ -52,6 +52,8 @@ type BMC struct {
 	// certificates must chain to; "" accepts any (most BMCs ship a
 	// self-signed one).
 	RedfishCAFile string `toml:"redfish_ca_file"`
+	// StaggerSeconds is the wait between two waves of a rack reimage.
+	StaggerSeconds int64 `toml:"stagger_seconds"`
 }
 
 // Deploy says how deployments are followed through.
@@ -126,7 +128,7 @@ func Defaults() Config {
 		Admin:  Admin{Password: DefaultPassword},
 		Paths:  Paths{StateDir: "/var/lib/bty", BootSeed: "/usr/share/bty/ipxe"},
 		Deploy: Deploy{TimeoutSeconds: 1800},
-		BMC:    BMC{TimeoutSeconds: 5, Retries: 2, MinIntervalMS: 1000, SoftOffSeconds: 60},
+		BMC:    BMC{TimeoutSeconds: 5, Retries: 2, MinIntervalMS: 1000, SoftOffSeconds: 60, StaggerSeconds: 5},
 		Limits: Limits{MaxImageBytes: 256 << 30, MaxBootBytes: 4 << 30, MaxMachines: 10000, MaxEvents: 100000, IdleSeconds: 60, MaxConnections: 4096,
 			MaxConnectionsPerAddress: 64, BootSessionSeconds: 600},
 	}
@@ -290,7 +292,7 @@ func (c Config) validate() error {
 		return errors.New("paths.state_dir must not be empty")
 	case c.State.URL != "" && !strings.HasPrefix(c.State.URL, "postgres://") && !strings.HasPrefix(c.State.URL, "postgresql://"):
 		return errors.New("state.url must be a postgres:// URL (or unset for SQLite in the state dir)")
-	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0 || c.Limits.MaxMachines <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.IdleSeconds <= 0 || c.Limits.MaxConnections <= 0 || c.Limits.BootSessionSeconds <= 0 || c.Limits.MaxConnectionsPerAddress < 0 || c.Deploy.TimeoutSeconds <= 0 || c.BMC.TimeoutSeconds <= 0 || c.BMC.Retries < 0 || c.BMC.MinIntervalMS < 0 || c.BMC.SoftOffSeconds <= 0:
+	case c.Limits.MaxImageBytes <= 0 || c.Limits.MaxBootBytes <= 0 || c.Limits.MaxMachines <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.IdleSeconds <= 0 || c.Limits.MaxConnections <= 0 || c.Limits.BootSessionSeconds <= 0 || c.Limits.MaxConnectionsPerAddress < 0 || c.Deploy.TimeoutSeconds <= 0 || c.BMC.TimeoutSeconds <= 0 || c.BMC.Retries < 0 || c.BMC.MinIntervalMS < 0 || c.BMC.SoftOffSeconds <= 0 || c.BMC.StaggerSeconds < 0:
 		return errors.New("limits must be positive")
 	}
 	return checkPublicURL(c.Server.PublicURL)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,8 @@ type BMCConfig struct {
 	// RedfishCAs verify Redfish services' certificates (bmc.redfish_ca_file);
 	// nil accepts any, as most BMCs' certificates are self-signed.
 	RedfishCAs *x509.CertPool
+	// Stagger is the wait between two waves of a rack reimage.
+	Stagger time.Duration
 }
 
 // Dial opens a session with a machine's BMC; tests and other protocols
@@ -218,4 +221,91 @@ func (l *Lab) Reimage(ctx context.Context, addr mac.Addr, req api.Reimage, actor
 	}
 	l.store.Log(ctx, state.EventReimage, addr, actor, map[string]string{"image": req.ImageRef, "target_disk_serial": serial, "how": how})
 	return l.Machine(ctx, addr)
+}
+
+// RackPlan is a rack reimage's machines: those whose labels match every
+// key=value of the selector ("rack=r1,row=b"), with why any of them
+// cannot take part (no BMC, no target disk).
+type RackPlan struct {
+	Machines []mac.Addr          `json:"machines"`
+	Skipped  map[mac.Addr]string `json:"skipped,omitempty"`
+}
+
+// PlanRack finds a selector's machines for a reimage with image ref.
+func (l *Lab) PlanRack(ctx context.Context, selector, ref string, snap *Snapshot) (RackPlan, error) {
+	if _, ok := snap.Lookup(ref); !catalog.IsSHA256(ref) || !ok {
+		return RackPlan{}, Errorf(Invalid, "image ref %q is unknown (GET /images)", ref)
+	}
+	want := map[string]string{}
+	for _, kv := range strings.Split(selector, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return RackPlan{}, Errorf(Invalid, "selector %q: want key=value[,key=value], e.g. rack=r1", selector)
+		}
+		want[k] = v
+	}
+	ms, err := l.store.Machines(ctx)
+	if err != nil {
+		return RackPlan{}, Errorf(Internal, "reading the machines: %w", err)
+	}
+	plan := RackPlan{Skipped: map[mac.Addr]string{}}
+	for _, m := range ms {
+		match := true
+		for k, v := range want {
+			match = match && m.Labels[k] == v
+		}
+		switch {
+		case !match:
+		case m.BMC.Protocol == "":
+			plan.Skipped[m.MAC] = "no BMC"
+		case m.TargetDiskSerial == "":
+			plan.Skipped[m.MAC] = "no target_disk_serial"
+		default:
+			plan.Machines = append(plan.Machines, m.MAC)
+		}
+	}
+	if len(plan.Machines) == 0 {
+		return plan, Errorf(Invalid, "selector %q matches no machine that has a BMC and a target disk", selector)
+	}
+	return plan, nil
+}
+
+// ReimageRack reimages a plan's machines, at most parallel at once and
+// every wave of them stagger after the last (a rack's power budget: not
+// every machine's inrush at once); each machine's outcome is its own
+// event, and the whole is one more.
+func (l *Lab) ReimageRack(ctx context.Context, plan RackPlan, ref string, parallel int, actor string, snap *Snapshot) {
+	stagger := l.cfg.BMC.Stagger
+	var done, failed int
+	for i := 0; i < len(plan.Machines); i += parallel {
+		if i > 0 {
+			t := time.NewTimer(stagger)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		wave := plan.Machines[i:min(i+parallel, len(plan.Machines))]
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, addr := range wave {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := l.Reimage(ctx, addr, api.Reimage{ImageRef: ref}, actor, snap)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed++
+					l.log.Warn("rack reimage: a machine failed", "mac", addr, "err", err)
+				} else {
+					done++
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	l.store.Log(ctx, state.EventRackReimage, "", actor, map[string]any{"machines": len(plan.Machines), "reimaged": done, "failed": failed, "skipped": len(plan.Skipped)})
 }

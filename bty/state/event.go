@@ -19,6 +19,7 @@ const (
 	EventPower          EventKind = "machine.power"        // a power action through the BMC
 	EventPowerFailed    EventKind = "machine.power_failed" // the BMC refused, failed or did not answer
 	EventReimage        EventKind = "machine.reimage"      // armed, one-time network boot, powered on or cycled
+	EventRackReimage    EventKind = "rack.reimage"         // a rack reimage's end: how many machines, done, failed
 
 	EventPXEOffer         EventKind = "pxe.offer"                  // a PXE boot's decision
 	EventFlashArmed       EventKind = "flash.armed"                // the first report of a flash's live boot: the flash begins
@@ -49,7 +50,7 @@ const (
 )
 
 // operatorKinds are the events only a logged-in operator causes.
-var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted, EventTemplatesSaved, EventBMCSaved, EventPower, EventPowerFailed, EventReimage}
+var operatorKinds = []EventKind{EventLogin, EventLogout, EventMachineSaved, EventMachineDeleted, EventBootUploaded, EventImageAdded, EventImageDeleted, EventTemplatesSaved, EventBMCSaved, EventPower, EventPowerFailed, EventReimage, EventRackReimage}
 
 // Origin is who causes events of kind k.
 func (k EventKind) Origin() Origin {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bty-lab/bty/bty/api"
+	"github.com/bty-lab/bty/bty/lab"
 	"github.com/bty-lab/bty/bty/mac"
 	"github.com/bty-lab/bty/bty/provision"
 )
@@ -94,4 +96,39 @@ func readCAs(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("bmc.redfish_ca_file %s holds no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+// maxParallel bounds a rack reimage's machines powered on at once.
+const maxParallel = 64
+
+// reimageRack is POST /reimage: it answers 202 with the machines it takes
+// (and those it skips, with why) and reimages them in the background,
+// each outcome an event (lab.ReimageRack).
+func (s *Server) reimageRack(w http.ResponseWriter, r *http.Request) {
+	var req api.RackReimage
+	if err := decodeJSON(w, r, 1<<10, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.MaxParallel == 0 {
+		req.MaxParallel = 4
+	}
+	if req.MaxParallel < 1 || req.MaxParallel > maxParallel {
+		s.fail(w, r, lab.Errorf(lab.Invalid, "max_parallel %d: want 1 to %d", req.MaxParallel, maxParallel))
+		return
+	}
+	snap, err := s.snapshot(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan, err := s.lab.PlanRack(r.Context(), req.Selector, req.ImageRef, snap)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.background(func(ctx context.Context) {
+		s.lab.ReimageRack(ctx, plan, req.ImageRef, req.MaxParallel, operatorActor, snap)
+	})
+	writeJSON(w, http.StatusAccepted, plan)
 }

@@ -8,8 +8,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/config"
@@ -189,5 +191,69 @@ func TestReimageThroughRedfish(t *testing.T) {
 	json.Unmarshal(e.expect(200, "POST", "/machines/"+addr+"/power", jsonBody(api.PowerRequest{Action: "status"})), &st)
 	if !st.On {
 		t.Error("after the reimage the machine is off")
+	}
+}
+
+// A rack: every machine labelled rack=r1 that has a BMC is reimaged, two
+// at a time, the waves bmc.stagger_seconds apart; one without a BMC is
+// skipped and said so; the whole ends with one event.
+func TestReimageRack(t *testing.T) {
+	e := startWith(t, t.TempDir(), func(c *config.Config) { c.BMC.KeyFile, c.BMC.MinIntervalMS, c.BMC.StaggerSeconds = keyFile(t, 3), 0, 1 })
+	e.login()
+	var up api.Uploaded
+	json.Unmarshal(e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes")), &up)
+	macs := []string{"52:54:00:00:01:01", "52:54:00:00:01:02", "52:54:00:00:01:03"}
+	chassis := map[string]string{}
+	for _, m := range macs {
+		e.expect(200, "PUT", "/machines/"+m, jsonBody(provision.Settings{BootMode: provision.ModeExit, TargetDiskSerial: "S1", Labels: map[string]string{"rack": "r1"}}))
+		a, dir := testenv.IPMISim(t, "admin", bmcPassword)
+		chassis[m] = dir
+		e.expect(200, "PUT", "/machines/"+m+"/bmc", jsonBody(api.BMC{Protocol: "ipmi", Address: a, User: "admin", Password: bmcPassword}))
+	}
+	e.expect(200, "PUT", "/machines/52:54:00:00:01:04", jsonBody(provision.Settings{BootMode: provision.ModeExit, TargetDiskSerial: "S1", Labels: map[string]string{"rack": "r1"}}))
+	e.expect(200, "PUT", "/machines/52:54:00:00:02:01", jsonBody(provision.Settings{BootMode: provision.ModeExit, Labels: map[string]string{"rack": "r2"}}))
+	e.expect(422, "POST", "/reimage", jsonBody(api.RackReimage{Selector: "rack=r9", ImageRef: up.Ref}))
+	e.expect(422, "POST", "/reimage", jsonBody(api.RackReimage{Selector: "rack", ImageRef: up.Ref}))
+	var plan struct {
+		Machines []string
+		Skipped  map[string]string
+	}
+	json.Unmarshal(e.expect(202, "POST", "/reimage", jsonBody(api.RackReimage{Selector: "rack=r1", ImageRef: up.Ref, MaxParallel: 2})), &plan)
+	if len(plan.Machines) != 3 || plan.Skipped["52:54:00:00:01:04"] != "no BMC" {
+		t.Fatalf("plan %+v", plan)
+	}
+	type event struct {
+		Kind, MAC string
+		At        time.Time
+	}
+	var evs []event
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(60 * time.Second); ; <-tick.C {
+		json.Unmarshal(e.expect(200, "GET", "/events?limit=1000", nil), &evs)
+		if slices.ContainsFunc(evs, func(x event) bool { return x.Kind == "rack.reimage" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rack.reimage event after 60 s: %+v", evs)
+		}
+	}
+	var at []time.Time
+	for _, x := range evs {
+		if x.Kind == "machine.reimage" {
+			at = append(at, x.At)
+		}
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	if len(at) != 3 || at[2].Sub(at[0]) < 900*time.Millisecond {
+		t.Errorf("reimages at %v; want 3, the third a wave (1 s) after the first; events:\n%s", at, e.expect(200, "GET", "/events?limit=1000", nil))
+	}
+	for m, dir := range chassis {
+		if got := testenv.ChassisLog(dir); got != "boot pxe\npower 1" {
+			t.Errorf("%s's chassis saw %q", m, got)
+		}
+		if got := e.machine(m); got.BootMode != provision.ModeFlashOnce || got.ImageRef != up.Ref {
+			t.Errorf("%s: %s %q", m, got.BootMode, got.ImageRef)
+		}
 	}
 }

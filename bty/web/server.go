@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,12 +45,15 @@ type Server struct {
 	// addresses (a LAN's IPv6 prefix) cannot guess at five a minute each.
 	everyone *auth.Limiter
 	lock     *os.File // flock on the state dir, held while the server lives
-	// stopSweep ends the goroutine that fails overdue deployments.
-	stopSweep context.CancelFunc
-	log       *slog.Logger
-	version   string
-	bootDir   string
-	imgDir    string
+	// bg is the work that outlives a request (the sweep of overdue
+	// deployments, rack reimages): stopBG ends it, Close waits for it.
+	bg      context.Context
+	stopBG  context.CancelFunc
+	bgWG    sync.WaitGroup
+	log     *slog.Logger
+	version string
+	bootDir string
+	imgDir  string
 }
 
 // cookieSecret is the setting that holds the session signing secret.
@@ -170,15 +174,15 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	s.store = store
 	s.lab = lab.New(store, lab.Config{BMCKey: bmcKey, BMC: lab.BMCConfig{
 		Timeout: time.Duration(cfg.BMC.TimeoutSeconds) * time.Second, Retries: int(cfg.BMC.Retries),
-		MinInterval: time.Duration(cfg.BMC.MinIntervalMS) * time.Millisecond, SoftOff: time.Duration(cfg.BMC.SoftOffSeconds) * time.Second, RedfishCAs: redfishCAs},
+		MinInterval: time.Duration(cfg.BMC.MinIntervalMS) * time.Millisecond, SoftOff: time.Duration(cfg.BMC.SoftOffSeconds) * time.Second, RedfishCAs: redfishCAs,
+		Stagger: time.Duration(cfg.BMC.StaggerSeconds) * time.Second},
 		Version: version, BootDir: s.bootDir, ImageDir: s.imgDir,
 		MaxMachines: cfg.Limits.MaxMachines, SessionIdle: time.Duration(cfg.Limits.BootSessionSeconds) * time.Second,
 		DeployTimeout: time.Duration(cfg.Deploy.TimeoutSeconds) * time.Second, MaxBootBytes: cfg.Limits.MaxBootBytes, MaxImageBytes: cfg.Limits.MaxImageBytes,
 	}, log)
 	s.auth.Store(&session{auth.New(cfg.Admin.Password, secret), secret})
-	sweepCtx, stop := context.WithCancel(context.Background())
-	s.stopSweep = stop
-	go s.sweep(sweepCtx)
+	s.bg, s.stopBG = context.WithCancel(context.Background())
+	s.background(func(ctx context.Context) { s.sweep(ctx) })
 	if cfg.DefaultPasswordInUse() {
 		log.Warn("THE ADMIN PASSWORD IS THE DEFAULT ('" + config.DefaultPassword + "'): anyone on this network can log in and change what machines flash. Set BTY_ADMIN_PASSWORD or [admin] password in /etc/bty/bty.toml.")
 	}
@@ -253,12 +257,22 @@ func (s *Server) SetClock(now func() time.Time) { s.store.Now = now }
 
 // Close closes the state database and releases the state dir.
 func (s *Server) Close() error {
-	s.stopSweep()
+	s.stopBG()
+	s.bgWG.Wait()
 	err := s.store.Close()
 	if s.lock != nil {
 		s.lock.Close()
 	}
 	return err
+}
+
+// background runs fn until Close.
+func (s *Server) background(fn func(ctx context.Context)) {
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		fn(s.bg)
+	}()
 }
 
 // HTTPServer returns an http.Server for the handler with the idle limits of
@@ -338,6 +352,7 @@ func (s *Server) routes() []route {
 		{"PUT /machines/{mac}/bmc", operator, s.machineRoute(s.putBMC)},
 		{"POST /machines/{mac}/power", operator, s.machineRoute(s.power)},
 		{"POST /machines/{mac}/reimage", operator, s.machineRoute(s.reimage)},
+		{"POST /reimage", operator, s.reimageRack},
 		{"GET /events", operator, s.events},
 		{"GET /templates", operator, s.getTemplates},
 		{"PUT /templates", operator, s.putTemplates},

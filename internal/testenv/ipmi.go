@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // chassis stands in for the machine ipmi_sim's chassis control drives
@@ -76,6 +77,18 @@ set_working_mc 0x20
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); out.Close() })
+	// Ready once its UDP socket is bound (the kernel's socket table says
+	// so): a request before that is refused.
+	bound := fmt.Sprintf(" 0100007F:%04X ", port)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile("/proc/net/udp"); strings.Contains(string(b), bound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "ipmi_sim.out"))
+			t.Fatalf("ipmi_sim did not bind 127.0.0.1:%d in 20 s:\n%s", port, b)
+		}
+	}
 	return fmt.Sprintf("127.0.0.1:%d", port), dir
 }
 
