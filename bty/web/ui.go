@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -68,6 +69,7 @@ type machinesPage struct {
 	layout
 	EventsAfter int64 // the newest event when the page was made
 	Machines    []machineView
+	Images      []option // for the rack action
 }
 
 type machinePage struct {
@@ -77,7 +79,14 @@ type machinePage struct {
 	Events      []eventView
 	Modes       []option
 	Images      []option
+	Protocols   []option
 }
+
+// powerActions are the machine page's power buttons.
+var powerActions = []option{{Value: lab.PowerStatus, Label: "Power status"}, {Value: lab.PowerOn, Label: "Power on"},
+	{Value: lab.PowerOff, Label: "Power off"}, {Value: lab.PowerCycle, Label: "Power cycle"}}
+
+func (machinePage) PowerActions() []option { return powerActions }
 
 type confirmPage struct {
 	layout
@@ -140,6 +149,7 @@ type machineView struct {
 	CloudInit               bool
 	NetworkConfig           string
 	Deployed                *deployView
+	BMC                     provision.BMC
 }
 
 type deployView struct {
@@ -164,11 +174,17 @@ type imageRow struct {
 	Uploaded                                  bool
 }
 
+// confirmView asks before a disk is erased: who ("The next PXE boot of"
+// a MAC, or a reimage through a BMC), which disk (a serial, or Disks for
+// many), what image; the form posts Hidden back to Action with
+// confirm=erase.
 type confirmView struct {
-	MAC, Mode, ImageRef, Image, Serial string
-	CloudInit                          bool
-	NetworkConfig                      string
+	Lead, Who, Serial, Disks, Image, Mode string
+	Action, Back, Button                  string
+	Hidden                                []hiddenField
 }
+
+type hiddenField struct{ Name, Value string }
 
 type setupView struct {
 	Host, Dnsmasq, Kea string
@@ -269,7 +285,7 @@ func machineViewOf(m provision.Machine, snap *lab.Snapshot, last *eventView) mac
 		ImageRef: m.ImageRef, Serial: m.TargetDiskSerial, Armed: d.Action == provision.BootFlasher,
 		CanArm:      m.BootMode == provision.ModeFlashOnce && m.Flashed,
 		IsFlashMode: m.IsFlashMode(), LastEvent: last, Flash: flashOf(m.Flash),
-		CloudInit: m.CloudInit, NetworkConfig: m.NetworkConfig,
+		CloudInit: m.CloudInit, NetworkConfig: m.NetworkConfig, BMC: m.BMC,
 	}
 	v.Lifecycle, v.LifecycleWhy = m.Lifecycle()
 	if d := m.Deployment; d.State == provision.Deployed {
@@ -368,6 +384,9 @@ func (s *Server) uiMachines(w http.ResponseWriter, r *http.Request) {
 		s.renderPart(w, "machines", "rows", v)
 		return
 	}
+	if n := r.URL.Query().Get("rack"); n != "" {
+		v.Notice = "Reimaging " + n + " machines through their BMCs, a wave at a time: follow their lifecycles below."
+	}
 	s.render(w, r, http.StatusOK, "machines", v)
 }
 
@@ -395,6 +414,9 @@ func (s *Server) machinesPage(r *http.Request) (*machinesPage, error) {
 			lv = &ev
 		}
 		v.Machines = append(v.Machines, machineViewOf(m, snap, lv))
+	}
+	for _, img := range snap.Images {
+		v.Images = append(v.Images, option{Ref: img.Ref, Name: img.Name})
 	}
 	return v, nil
 }
@@ -437,6 +459,9 @@ func (s *Server) machinePage(r *http.Request, addr mac.Addr) (*machinePage, erro
 	for _, img := range snap.Images {
 		v.Images = append(v.Images, option{Ref: img.Ref, Name: img.Name, Selected: img.Ref == m.ImageRef})
 	}
+	for _, p := range []string{provision.BMCIPMI, provision.BMCRedfish} {
+		v.Protocols = append(v.Protocols, option{Value: p, Label: p, Selected: p == m.BMC.Protocol})
+	}
 	return v, nil
 }
 
@@ -450,8 +475,13 @@ func (s *Server) uiMachine(w http.ResponseWriter, r *http.Request, addr mac.Addr
 		s.renderPart(w, "machine", part, v)
 		return
 	}
-	if r.URL.Query().Has("saved") {
+	switch q := r.URL.Query(); {
+	case q.Has("saved"):
 		v.Notice = "Saved."
+	case q.Get("power") != "":
+		v.Notice = "The machine is powered " + map[string]string{"true": "on", "false": "off"}[q.Get("power")] + ", its BMC says."
+	case q.Has("reimaged"):
+		v.Notice = "Reimaging: the BMC set a one-time network boot and powered the machine on; follow its lifecycle above."
 	}
 	s.render(w, r, http.StatusOK, "machine", v)
 }
@@ -482,9 +512,14 @@ func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request, addr mac.
 			if img, err := s.store.ImageByRef(r.Context(), set.ImageRef); err == nil {
 				name = img.Name
 			}
+			hidden := []hiddenField{{"boot_mode", string(set.BootMode)}, {"bty_image_ref", set.ImageRef}, {"target_disk_serial", set.TargetDiskSerial},
+				{"deploy_fields", "1"}, {"network_config", set.NetworkConfig}}
+			if cloudInit {
+				hidden = append(hidden, hiddenField{"cloud_init", "on"})
+			}
 			s.render(w, r, http.StatusOK, "confirm", &confirmPage{layout{Title: "Erase a disk?"},
-				confirmView{MAC: addr.String(), Mode: string(set.BootMode), ImageRef: set.ImageRef, Image: name, Serial: set.TargetDiskSerial,
-					CloudInit: cloudInit, NetworkConfig: set.NetworkConfig}})
+				confirmView{Lead: "The next PXE boot of", Who: addr.String(), Serial: set.TargetDiskSerial, Image: name, Mode: string(set.BootMode),
+					Action: "/ui/machines/" + addr.String(), Back: "/ui/machines/" + addr.String(), Button: "Erase and flash on the next boot", Hidden: hidden}})
 			return
 		}
 	}
@@ -652,4 +687,102 @@ func (s *Server) uiSaveTemplates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/ui/templates?saved", http.StatusSeeOther)
+}
+
+// uiFail shows a machine page with an operation's refusal.
+func (s *Server) uiMachineError(w http.ResponseWriter, r *http.Request, addr mac.Addr, err error) {
+	v, perr := s.machinePage(r, addr)
+	if perr != nil {
+		s.fail(w, r, perr)
+		return
+	}
+	v.Error = err.Error()
+	s.render(w, r, statusOf(err), "machine", v)
+}
+
+// uiSaveBMC saves the BMC form (an empty password keeps the one set).
+func (s *Server) uiSaveBMC(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	b := api.BMC{Protocol: r.PostFormValue("protocol"), Address: strings.TrimSpace(r.PostFormValue("address")),
+		User: strings.TrimSpace(r.PostFormValue("user")), Password: r.PostFormValue("password")}
+	if _, err := s.lab.SaveBMC(r.Context(), addr, b, operatorActor); err != nil {
+		s.uiMachineError(w, r, addr, fmt.Errorf("BMC not saved: %w", err))
+		return
+	}
+	http.Redirect(w, r, "/ui/machines/"+addr.String()+"?saved", http.StatusSeeOther)
+}
+
+// uiPower is a power button.
+func (s *Server) uiPower(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	on, err := s.lab.Power(r.Context(), addr, r.PostFormValue("action"), operatorActor)
+	if err != nil {
+		s.uiMachineError(w, r, addr, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/ui/machines/%s?power=%v", addr, on), http.StatusSeeOther)
+}
+
+// uiReimage reimages the machine once the erase is confirmed.
+func (s *Server) uiReimage(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
+	req := api.Reimage{ImageRef: r.PostFormValue("bty_image_ref")}
+	snap, err := s.snapshot(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.PostFormValue("confirm") != "erase" {
+		m, err := s.lab.Machine(r.Context(), addr)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		name := req.ImageRef
+		if img, ok := snap.Lookup(req.ImageRef); ok {
+			name = img.Name
+		}
+		s.render(w, r, http.StatusOK, "confirm", &confirmPage{layout{Title: "Erase a disk?"}, confirmView{
+			Lead: "Reimaging powers on (or cycles) through its BMC, and the network boot of", Who: addr.String(), Serial: m.TargetDiskSerial,
+			Image: name, Mode: "one flash", Action: "/ui/machines/" + addr.String() + "/reimage", Back: "/ui/machines/" + addr.String(),
+			Button: "Erase and reimage now", Hidden: []hiddenField{{"bty_image_ref", req.ImageRef}}}})
+		return
+	}
+	if _, err := s.lab.Reimage(r.Context(), addr, req, operatorActor, snap); err != nil {
+		s.uiMachineError(w, r, addr, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/machines/"+addr.String()+"?reimaged", http.StatusSeeOther)
+}
+
+// uiReimageRack is the machines page's rack action, confirmed first.
+func (s *Server) uiReimageRack(w http.ResponseWriter, r *http.Request) {
+	selector, ref := strings.TrimSpace(r.PostFormValue("selector")), r.PostFormValue("bty_image_ref")
+	snap, err := s.snapshot(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan, err := s.lab.PlanRack(r.Context(), selector, ref, snap)
+	if err != nil {
+		v, perr := s.machinesPage(r)
+		if perr != nil {
+			s.fail(w, r, perr)
+			return
+		}
+		v.Error = "Not reimaged: " + err.Error()
+		s.render(w, r, statusOf(err), "machines", v)
+		return
+	}
+	if r.PostFormValue("confirm") != "erase" {
+		name := ref
+		if img, ok := snap.Lookup(ref); ok {
+			name = img.Name
+		}
+		s.render(w, r, http.StatusOK, "confirm", &confirmPage{layout{Title: "Erase disks?"}, confirmView{
+			Lead: "Reimaging powers on (or cycles) through their BMCs, four at a time, and the network boots of",
+			Who:  fmt.Sprintf("%d machines labelled %s", len(plan.Machines), selector), Disks: "the target disk of each", Image: name,
+			Action: "/ui/reimage", Back: "/ui/machines", Button: "Erase and reimage them now",
+			Hidden: []hiddenField{{"selector", selector}, {"bty_image_ref", ref}}}})
+		return
+	}
+	s.background(func(ctx context.Context) { s.lab.ReimageRack(ctx, plan, ref, 4, operatorActor, snap) })
+	http.Redirect(w, r, fmt.Sprintf("/ui/machines?rack=%d", len(plan.Machines)), http.StatusSeeOther)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bty-lab/bty/bty/api"
 	"github.com/bty-lab/bty/bty/config"
+	"github.com/bty-lab/bty/bty/provision"
 	"github.com/bty-lab/bty/internal/testenv"
 )
 
@@ -213,4 +214,46 @@ func TestUITemplatesAndDeployFields(t *testing.T) {
 	if got := string(e.expect(200, "GET", page, nil)); !strings.Contains(got, `state-armed">armed`) {
 		t.Errorf("the machine page does not show its lifecycle (armed)")
 	}
+}
+
+// The machine page drives the BMC: its form saves it (the password never
+// shown again), a power button asks it, "Reimage…" asks first and then
+// reaches the chassis; the machines page's rack action asks first too.
+func TestUIBMCAndReimage(t *testing.T) {
+	bmcAddr, chassis := testenv.IPMISim(t, "admin", bmcPassword)
+	e := startWith(t, t.TempDir(), func(c *config.Config) { c.BMC.KeyFile, c.BMC.MinIntervalMS = keyFile(t, 5), 0 })
+	e.login()
+	var up api.Uploaded
+	json.Unmarshal(e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes")), &up)
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: provision.ModeExit, TargetDiskSerial: "S1", Labels: map[string]string{"rack": "r1"}}))
+	page := "/ui/machines/" + addr
+	tok := e.csrf(page)
+	post := func(status int, path string, v url.Values) string {
+		t.Helper()
+		v.Set("csrf", tok)
+		resp, b := e.do("POST", path, strings.NewReader(v.Encode()), "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
+		if resp.StatusCode != status {
+			t.Fatalf("POST %s = %d, want %d:\n%s", path, resp.StatusCode, status, b)
+		}
+		return string(b)
+	}
+	post(303, page+"/bmc", url.Values{"protocol": {"ipmi"}, "address": {bmcAddr}, "user": {"admin"}, "password": {bmcPassword}})
+	got := string(e.expect(200, "GET", page, nil))
+	if !strings.Contains(got, "its password set") || strings.Contains(got, bmcPassword) {
+		t.Errorf("the machine page after saving the BMC shows the password, or not that it is set")
+	}
+	post(303, page+"/power", url.Values{"action": {"status"}})
+	confirm := post(200, page+"/reimage", url.Values{"bty_image_ref": {up.Ref}})
+	if !strings.Contains(confirm, "erases the disk with serial <code>S1</code>") || testenv.ChassisLog(chassis) != "" {
+		t.Fatalf("no confirmation before the reimage, or the chassis moved before it:\n%s", confirm)
+	}
+	post(303, page+"/reimage", url.Values{"bty_image_ref": {up.Ref}, "confirm": {"erase"}})
+	if got := testenv.ChassisLog(chassis); got != "boot pxe\npower 1" {
+		t.Errorf("the chassis saw %q", got)
+	}
+	rack := post(200, "/ui/reimage", url.Values{"selector": {"rack=r1"}, "bty_image_ref": {up.Ref}})
+	if !strings.Contains(rack, "1 machines labelled rack=r1") || !strings.Contains(rack, "the target disk of each") {
+		t.Errorf("the rack's confirmation:\n%s", rack)
+	}
+	post(422, "/ui/reimage", url.Values{"selector": {"rack=r9"}, "bty_image_ref": {up.Ref}})
 }
