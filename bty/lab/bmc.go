@@ -39,6 +39,9 @@ func (l *Lab) SaveBMC(ctx context.Context, addr mac.Addr, b api.BMC, actor strin
 		if sealed == "" {
 			next.Sealed = m.BMC.Sealed
 		}
+		if next.Address == m.BMC.Address {
+			next.Power, next.PowerAt = m.BMC.Power, m.BMC.PowerAt // the same BMC: what it last said stands
+		}
 		m.BMC = next
 		return state.Change{Machine: &m, Kind: state.EventBMCSaved, Actor: actor,
 			Detail: map[string]any{"protocol": next.Protocol, "address": next.Address, "user": next.User, "password_changed": sealed != ""}}, nil

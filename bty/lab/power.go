@@ -134,10 +134,30 @@ func (l *Lab) Power(ctx context.Context, addr mac.Addr, action, actor string) (o
 		on, err = d.On(ctx)
 		return err
 	})
-	if err == nil && action != PowerStatus {
-		l.store.Log(ctx, state.EventPower, addr, actor, map[string]any{"action": action, "on": on})
+	if err != nil {
+		return on, err
 	}
-	return on, err
+	var kind state.EventKind
+	if action != PowerStatus {
+		kind = state.EventPower
+	}
+	return on, l.powered(ctx, addr, on, kind, actor, map[string]any{"action": action, "on": on})
+}
+
+// powered records what a machine's BMC said of its power, with the event
+// of the action that asked (kind "" for none).
+func (l *Lab) powered(ctx context.Context, addr mac.Addr, on bool, kind state.EventKind, actor string, detail any) error {
+	_, err := l.store.Update(ctx, addr, func(m provision.Machine, exists bool) (state.Change, error) {
+		if !exists {
+			return state.Change{}, nil
+		}
+		m.BMC = m.BMC.Powered(on, l.store.Now())
+		return state.Change{Machine: &m, Kind: kind, Actor: actor, Detail: detail}, nil
+	})
+	if err != nil {
+		return Errorf(Internal, "recording %s's power: %w", addr, err)
+	}
+	return nil
 }
 
 // off asks the system to shut down, and cuts the power when it has not
@@ -219,7 +239,9 @@ func (l *Lab) Reimage(ctx context.Context, addr mac.Addr, req api.Reimage, actor
 		}
 		return m, err
 	}
-	l.store.Log(ctx, state.EventReimage, addr, actor, map[string]string{"image": req.ImageRef, "target_disk_serial": serial, "how": how})
+	if err := l.powered(ctx, addr, true, state.EventReimage, actor, map[string]string{"image": req.ImageRef, "target_disk_serial": serial, "how": how}); err != nil {
+		return m, err
+	}
 	return l.Machine(ctx, addr)
 }
 

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // BMC is how bty-web reaches a machine's baseboard management controller.
@@ -23,6 +24,16 @@ type BMC struct {
 	Address  string `json:"address,omitempty"`  // host or host:port
 	User     string `json:"user,omitempty"`
 	Sealed   string `json:"-"`
+	// Power is the power state the BMC last reported (nil: never asked),
+	// and when.
+	Power   *bool     `json:"-"`
+	PowerAt time.Time `json:"-"`
+}
+
+// Powered records what the BMC said of the power at t.
+func (b BMC) Powered(on bool, t time.Time) BMC {
+	b.Power, b.PowerAt = &on, t
+	return b
 }
 
 // HasPassword reports whether a password is set.
@@ -32,11 +43,13 @@ func (b BMC) HasPassword() bool { return b.Sealed != "" }
 // the password or its sealed form.
 func (b BMC) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Protocol    string `json:"protocol,omitempty"`
-		Address     string `json:"address,omitempty"`
-		User        string `json:"user,omitempty"`
-		PasswordSet bool   `json:"password_set"`
-	}{b.Protocol, b.Address, b.User, b.HasPassword()})
+		Protocol    string    `json:"protocol,omitempty"`
+		Address     string    `json:"address,omitempty"`
+		User        string    `json:"user,omitempty"`
+		PasswordSet bool      `json:"password_set"`
+		PowerOn     *bool     `json:"power_on,omitempty"`
+		PowerAt     time.Time `json:"power_at,omitzero"`
+	}{b.Protocol, b.Address, b.User, b.HasPassword(), b.Power, b.PowerAt})
 }
 
 // The BMC protocols.

@@ -100,10 +100,12 @@ var migrations = []string{
 // bmcRow is a machine's BMC as stored: with the sealed password, which
 // provision.BMC keeps out of every answer.
 type bmcRow struct {
-	Protocol string `json:"protocol,omitempty"`
-	Address  string `json:"address,omitempty"`
-	User     string `json:"user,omitempty"`
-	Sealed   string `json:"sealed,omitempty"`
+	Protocol string    `json:"protocol,omitempty"`
+	Address  string    `json:"address,omitempty"`
+	User     string    `json:"user,omitempty"`
+	Sealed   string    `json:"sealed,omitempty"`
+	Power    *bool     `json:"power,omitempty"`
+	PowerAt  time.Time `json:"power_at,omitzero"`
 }
 
 // operatorKindsSQL lists the operator's event kinds as SQL strings.
@@ -410,7 +412,7 @@ func scanMachine(r scanner) (provision.Machine, error) {
 	if err := json.Unmarshal([]byte(bmc), &b); err != nil {
 		return m, fmt.Errorf("machine %s: bmc: %w", addr, err)
 	}
-	m.BMC = provision.BMC{Protocol: b.Protocol, Address: b.Address, User: b.User, Sealed: b.Sealed}
+	m.BMC = provision.BMC{Protocol: b.Protocol, Address: b.Address, User: b.User, Sealed: b.Sealed, Power: b.Power, PowerAt: b.PowerAt}
 	m.UpdatedAt, _ = time.Parse(time.RFC3339Nano, updated)
 	return m, nil
 }
@@ -596,7 +598,7 @@ func (s *Store) apply(ctx context.Context, tx *tx, addr mac.Addr, fn func(m prov
 		if err != nil {
 			return m, err
 		}
-		bmc, err := json.Marshal(bmcRow{m.BMC.Protocol, m.BMC.Address, m.BMC.User, m.BMC.Sealed})
+		bmc, err := json.Marshal(bmcRow{m.BMC.Protocol, m.BMC.Address, m.BMC.User, m.BMC.Sealed, m.BMC.Power, m.BMC.PowerAt})
 		if err != nil {
 			return m, err
 		}

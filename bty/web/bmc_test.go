@@ -257,3 +257,33 @@ func TestReimageRack(t *testing.T) {
 		}
 	}
 }
+
+// A BMC that stops answering mid-command (the session opened, the boot
+// device set, the power-on never answered): the operator is told it did
+// not answer, the machine's settings are put back, and it is on record.
+func TestReimageBMCStopsAnswering(t *testing.T) {
+	bmcAddr, chassis := testenv.IPMISim(t, "admin", bmcPassword)
+	e := startWith(t, t.TempDir(), func(c *config.Config) {
+		c.BMC.KeyFile, c.BMC.MinIntervalMS, c.BMC.TimeoutSeconds, c.BMC.Retries = keyFile(t, 8), 0, 1, 1
+	})
+	e.login()
+	var up api.Uploaded
+	json.Unmarshal(e.expect(200, "PUT", "/images/debian.img", strings.NewReader("image bytes")), &up)
+	e.expect(200, "PUT", "/machines/"+addr, jsonBody(provision.Settings{BootMode: provision.ModeExit, TargetDiskSerial: "S1"}))
+	e.expect(200, "PUT", "/machines/"+addr+"/bmc", jsonBody(api.BMC{Protocol: "ipmi", Address: bmcAddr, User: "admin", Password: bmcPassword}))
+	os.WriteFile(filepath.Join(chassis, "hang"), nil, 0o644)
+	start := time.Now()
+	b := string(e.expect(502, "POST", "/machines/"+addr+"/reimage", jsonBody(api.Reimage{ImageRef: up.Ref})))
+	if !strings.Contains(b, "did not answer") || time.Since(start) > 30*time.Second {
+		t.Errorf("after %s: %s; want the BMC's silence named", time.Since(start).Round(time.Millisecond), b)
+	}
+	if m := e.machine(addr); m.BootMode != provision.ModeExit || m.ImageRef != "" {
+		t.Errorf("after a silent BMC the machine is %s with %q; want its settings back", m.BootMode, m.ImageRef)
+	}
+	if got := testenv.ChassisLog(chassis); got != "boot pxe" {
+		t.Errorf("the chassis saw %q; want the boot device set and the power-on unanswered", got)
+	}
+	if ev := string(e.expect(200, "GET", "/events?limit=100", nil)); !strings.Contains(ev, `"machine.power_failed"`) {
+		t.Error("no machine.power_failed event")
+	}
+}

@@ -150,6 +150,9 @@ type machineView struct {
 	NetworkConfig           string
 	Deployed                *deployView
 	BMC                     provision.BMC
+	// Power is what the BMC last said ("on", "off"; "" when never asked),
+	// and when.
+	Power, PowerAt, PowerISO string
 }
 
 type deployView struct {
@@ -286,6 +289,10 @@ func machineViewOf(m provision.Machine, snap *lab.Snapshot, last *eventView) mac
 		CanArm:      m.BootMode == provision.ModeFlashOnce && m.Flashed,
 		IsFlashMode: m.IsFlashMode(), LastEvent: last, Flash: flashOf(m.Flash),
 		CloudInit: m.CloudInit, NetworkConfig: m.NetworkConfig, BMC: m.BMC,
+	}
+	if p := m.BMC.Power; p != nil {
+		v.Power = map[bool]string{true: "on", false: "off"}[*p]
+		v.PowerAt, v.PowerISO = m.BMC.PowerAt.UTC().Format("2006-01-02 15:04:05 UTC"), m.BMC.PowerAt.UTC().Format(time.RFC3339)
 	}
 	v.Lifecycle, v.LifecycleWhy = m.Lifecycle()
 	if d := m.Deployment; d.State == provision.Deployed {

@@ -243,6 +243,9 @@ func TestUIBMCAndReimage(t *testing.T) {
 		t.Errorf("the machine page after saving the BMC shows the password, or not that it is set")
 	}
 	post(303, page+"/power", url.Values{"action": {"status"}})
+	if got := string(e.expect(200, "GET", "/ui/machines", nil)); !strings.Contains(got, `class="power">off<br>`) {
+		t.Errorf("the machines table does not show the power the BMC reported (off)")
+	}
 	confirm := post(200, page+"/reimage", url.Values{"bty_image_ref": {up.Ref}})
 	if !strings.Contains(confirm, "erases the disk with serial <code>S1</code>") || testenv.ChassisLog(chassis) != "" {
 		t.Fatalf("no confirmation before the reimage, or the chassis moved before it:\n%s", confirm)
@@ -250,6 +253,9 @@ func TestUIBMCAndReimage(t *testing.T) {
 	post(303, page+"/reimage", url.Values{"bty_image_ref": {up.Ref}, "confirm": {"erase"}})
 	if got := testenv.ChassisLog(chassis); got != "boot pxe\npower 1" {
 		t.Errorf("the chassis saw %q", got)
+	}
+	if got := string(e.expect(200, "GET", "/ui/machines", nil)); !strings.Contains(got, `class="power">on<br>`) {
+		t.Errorf("after the reimage the machines table does not show the machine on")
 	}
 	rack := post(200, "/ui/reimage", url.Values{"selector": {"rack=r1"}, "bty_image_ref": {up.Ref}})
 	if !strings.Contains(rack, "1 machines labelled rack=r1") || !strings.Contains(rack, "the target disk of each") {

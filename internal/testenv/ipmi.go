@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -14,7 +15,8 @@ import (
 // chassis stands in for the machine ipmi_sim's chassis control drives
 // (OpenIPMI's chassis_control program interface: "<mc> get power boot",
 // "<mc> set power 1 boot pxe"): it keeps the power and the boot device in
-// files and logs every change.
+// files and logs every change. While the file "hang" exists in its dir it
+// never answers a power change, as a BMC that stops answering mid-command.
 const chassisScript = `#!/bin/sh
 s=%s
 shift
@@ -30,6 +32,9 @@ get)
 		esac
 	done ;;
 set)
+	if [ -f $s/hang ] && [ "$1" = power ]; then
+		sleep 600
+	fi
 	while [ $# -gt 1 ]; do
 		echo "$1 $2" >>$s/log
 		case $1 in
@@ -73,10 +78,11 @@ set_working_mc 0x20
 	cmd := exec.Command(sim, "-n", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "sim.emu"), "-s", state)
 	out, _ := os.Create(filepath.Join(dir, "ipmi_sim.out"))
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its chassis program's children go with it
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); out.Close() })
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait(); out.Close() })
 	// Ready once its UDP socket is bound (the kernel's socket table says
 	// so): a request before that is refused.
 	bound := fmt.Sprintf(" 0100007F:%04X ", port)
