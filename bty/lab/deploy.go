@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -118,7 +119,7 @@ func (l *Lab) Seed(ctx context.Context, addr mac.Addr, token string, snap *Snaps
 	if !m.CloudInit || (custom && !it.CloudInit) {
 		return files, false, nil
 	}
-	tmpl := cmpOr(it.UserData, t.UserData, cloudinit.DefaultUserData)
+	tmpl := cmp.Or(it.UserData, t.UserData, cloudinit.DefaultUserData)
 	tok, err := l.phoneHomeToken(ctx, addr, m.Deployment.InstanceID)
 	if err != nil {
 		return files, false, err
@@ -138,15 +139,6 @@ func (l *Lab) Seed(ctx context.Context, addr mac.Addr, token string, snap *Snaps
 		return files, false, Errorf(Conflict, "%s: %v; fix the template (PUT /templates)", addr, err)
 	}
 	return files, true, nil
-}
-
-func cmpOr(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 // Hostname is the machine's host name: its label "hostname", else

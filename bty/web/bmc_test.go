@@ -155,12 +155,7 @@ func TestReimageThroughIPMI(t *testing.T) {
 	if got := testenv.ChassisLog(chassis); !strings.HasPrefix(got, "boot pxe\npower 1\nboot pxe\npower 0") {
 		t.Errorf("the chassis saw %q; want the second boot set, then the power cycled", got)
 	}
-	kinds := map[string]int{}
-	var ev []struct{ Kind string }
-	json.Unmarshal(e.expect(200, "GET", "/events?limit=1000", nil), &ev)
-	for _, x := range ev {
-		kinds[x.Kind]++
-	}
+	kinds := e.eventKinds()
 	if kinds["machine.reimage"] != 2 || kinds["machine.power_failed"] != 1 {
 		t.Errorf("events %v", kinds)
 	}

@@ -118,12 +118,7 @@ func TestDeployment(t *testing.T) {
 		t.Errorf("after the phone-home: %s %+v", state, m.Deployment)
 	}
 	post(403, phone.RawQuery, form) // once
-	kinds := map[string]int{}
-	var ev []struct{ Kind string }
-	json.Unmarshal(e.expect(200, "GET", "/events?limit=1000", nil), &ev)
-	for _, x := range ev {
-		kinds[x.Kind]++
-	}
+	kinds := e.eventKinds()
 	if kinds["machine.deployed"] != 1 || kinds["machine.phone_home_refused"] != 3 || kinds["templates.saved"] != 1 {
 		t.Errorf("events %v", kinds)
 	}

@@ -531,13 +531,7 @@ func (s *Server) uiSaveMachine(w http.ResponseWriter, r *http.Request, addr mac.
 		}
 	}
 	if _, err := s.lab.SaveMachine(r.Context(), addr, set, operatorActor); err != nil {
-		v, perr := s.machinePage(r, addr)
-		if perr != nil {
-			s.fail(w, r, perr)
-			return
-		}
-		v.Error = "Not saved: " + err.Error()
-		s.render(w, r, statusOf(err), "machine", v)
+		s.uiMachineError(w, r, addr, "Not saved: ", err)
 		return
 	}
 	http.Redirect(w, r, "/ui/machines/"+addr.String()+"?saved", http.StatusSeeOther)
@@ -696,14 +690,15 @@ func (s *Server) uiSaveTemplates(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/ui/templates?saved", http.StatusSeeOther)
 }
 
-// uiFail shows a machine page with an operation's refusal.
-func (s *Server) uiMachineError(w http.ResponseWriter, r *http.Request, addr mac.Addr, err error) {
+// uiMachineError shows a machine page with an operation's refusal (its
+// status, statusOf's).
+func (s *Server) uiMachineError(w http.ResponseWriter, r *http.Request, addr mac.Addr, prefix string, err error) {
 	v, perr := s.machinePage(r, addr)
 	if perr != nil {
 		s.fail(w, r, perr)
 		return
 	}
-	v.Error = err.Error()
+	v.Error = prefix + err.Error()
 	s.render(w, r, statusOf(err), "machine", v)
 }
 
@@ -712,7 +707,7 @@ func (s *Server) uiSaveBMC(w http.ResponseWriter, r *http.Request, addr mac.Addr
 	b := api.BMC{Protocol: r.PostFormValue("protocol"), Address: strings.TrimSpace(r.PostFormValue("address")),
 		User: strings.TrimSpace(r.PostFormValue("user")), Password: r.PostFormValue("password")}
 	if _, err := s.lab.SaveBMC(r.Context(), addr, b, operatorActor); err != nil {
-		s.uiMachineError(w, r, addr, fmt.Errorf("BMC not saved: %w", err))
+		s.uiMachineError(w, r, addr, "BMC not saved: ", err)
 		return
 	}
 	http.Redirect(w, r, "/ui/machines/"+addr.String()+"?saved", http.StatusSeeOther)
@@ -722,7 +717,7 @@ func (s *Server) uiSaveBMC(w http.ResponseWriter, r *http.Request, addr mac.Addr
 func (s *Server) uiPower(w http.ResponseWriter, r *http.Request, addr mac.Addr) {
 	on, err := s.lab.Power(r.Context(), addr, r.PostFormValue("action"), operatorActor)
 	if err != nil {
-		s.uiMachineError(w, r, addr, err)
+		s.uiMachineError(w, r, addr, "", err)
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/ui/machines/%s?power=%v", addr, on), http.StatusSeeOther)
@@ -753,7 +748,7 @@ func (s *Server) uiReimage(w http.ResponseWriter, r *http.Request, addr mac.Addr
 		return
 	}
 	if _, err := s.lab.Reimage(r.Context(), addr, req, operatorActor, snap); err != nil {
-		s.uiMachineError(w, r, addr, err)
+		s.uiMachineError(w, r, addr, "", err)
 		return
 	}
 	http.Redirect(w, r, "/ui/machines/"+addr.String()+"?reimaged", http.StatusSeeOther)

@@ -417,6 +417,18 @@ func (e *env) boot(m string) string {
 	return ""
 }
 
+// eventKinds counts the audit log's events by kind.
+func (e *env) eventKinds() map[string]int {
+	e.t.Helper()
+	var ev []struct{ Kind string }
+	json.Unmarshal(e.expect(200, "GET", "/events?limit=10000", nil), &ev)
+	kinds := map[string]int{}
+	for _, x := range ev {
+		kinds[x.Kind]++
+	}
+	return kinds
+}
+
 func (e *env) plan(m string) string {
 	e.t.Helper()
 	return strings.TrimSpace(string(e.expect(200, "GET", "/pxe/"+m+"/plan", nil)))
@@ -528,12 +540,7 @@ func testBootModes(t *testing.T, route, ext string) {
 		t.Errorf("tui plan = %s", got)
 	}
 
-	var events []map[string]any
-	json.Unmarshal(e.expect(200, "GET", "/events?limit=10000", nil), &events)
-	kinds := map[string]int{}
-	for _, ev := range events {
-		kinds[ev["kind"].(string)]++
-	}
+	kinds := e.eventKinds()
 	for _, k := range []string{"login", "pxe.offer", "flash.armed", "flash.done", "flash.failed", "inventory", "machine.saved", "image.added", "boot.uploaded"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s event in %v", k, kinds)
@@ -613,12 +620,7 @@ func TestConcurrentMachines(t *testing.T) {
 		t.Error(err)
 	}
 	e.login()
-	var events []map[string]any
-	json.Unmarshal(e.expect(200, "GET", "/events?limit=10000", nil), &events)
-	kinds := map[string]int{}
-	for _, ev := range events {
-		kinds[ev["kind"].(string)]++
-	}
+	kinds := e.eventKinds()
 	if kinds["pxe.offer"] != n || kinds["inventory"] != n || kinds["flash.status_refused"] != n {
 		t.Errorf("events by kind = %v, want %d each of pxe.offer, inventory, flash.status_refused", kinds, n)
 	}

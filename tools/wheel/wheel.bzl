@@ -3,18 +3,22 @@
 load("@bty_version//:version.bzl", "VERSION")
 load("@io_bazel_rules_go//go:def.bzl", "GoArchive")
 
+def _metadata(ctx, args):
+    # The core metadata, one set for the wheels and the sdist.
+    args.add("-name", ctx.attr.distribution)
+    args.add("-version", VERSION)
+    args.add("-readme", ctx.file.readme)
+    args.add("-summary", ctx.attr.summary)
+    args.add("-license", ctx.attr.license)
+    args.add("-project-urls", ",".join(["%s=%s" % (k, v) for k, v in sorted(ctx.attr.project_urls.items())]))
+
 def _wheel_impl(ctx):
     name = "%s-%s-py3-none-%s.whl" % (ctx.attr.distribution.replace("-", "_"), VERSION, ctx.attr.platform)
     out = ctx.actions.declare_file(name)
     args = ctx.actions.args()
     args.add("-out", out)
-    args.add("-name", ctx.attr.distribution)
-    args.add("-version", VERSION)
     args.add("-platform", ctx.attr.platform)
-    args.add("-readme", ctx.file.readme)
-    args.add("-summary", ctx.attr.summary)
-    args.add("-license", ctx.attr.license)
-    args.add("-project-urls", ",".join(["%s=%s" % (k, v) for k, v in sorted(ctx.attr.project_urls.items())]))
+    _metadata(ctx, args)
     inputs = [ctx.file.readme]
     for target, script in ctx.attr.scripts.items():
         f = target[DefaultInfo].files_to_run.executable or target.files.to_list()[0]
@@ -77,12 +81,7 @@ def _sdist_impl(ctx):
     args = ctx.actions.args()
     args.add("-sdist")
     args.add("-out", out)
-    args.add("-name", ctx.attr.distribution)
-    args.add("-version", VERSION)
-    args.add("-readme", ctx.file.readme)
-    args.add("-summary", ctx.attr.summary)
-    args.add("-license", ctx.attr.license)
-    args.add("-project-urls", ",".join(["%s=%s" % (k, v) for k, v in sorted(ctx.attr.project_urls.items())]))
+    _metadata(ctx, args)
     args.add("-gomod", ctx.file.gomod)
     args.add("-go-modules", ctx.file.go_modules)
     args.add("-backend", ctx.file.backend)
